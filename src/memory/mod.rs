@@ -1,0 +1,17 @@
+//! The memory system, in the order it is built at boot: frames, page tables,
+//! the kernel address space that joins them, virtual ranges and the heap.
+//!
+//! Everything here is portable: it runs in the kernel on every architecture and
+//! in `cargo test` on the host over simulated physical memory.
+
+pub mod frames;
+pub mod heap;
+pub mod paging;
+pub mod ranges;
+pub mod space;
+pub mod window;
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;

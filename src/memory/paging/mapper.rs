@@ -1,0 +1,352 @@
+//! Map, unmap and translate single 4 KiB pages in a radix page table.
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use super::{
+    Attributes, Descriptor, ENTRIES_PER_TABLE, FrameSink, FrameSource, PageTableFormat,
+    TableAccess,
+};
+use crate::addr::{PhysAddr, VirtAddr};
+
+/// Why a page could not be mapped. Nothing was changed except, possibly, new
+/// empty intermediate tables, which stay for the next mapping.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MapError {
+    /// The virtual or physical address is not page-aligned.
+    Unaligned {
+        /// The virtual address asked for.
+        virt: VirtAddr,
+        /// The frame asked for.
+        phys: PhysAddr,
+    },
+    /// Something is already mapped at `virt`.
+    AlreadyMapped {
+        /// The virtual address asked for.
+        virt: VirtAddr,
+        /// What it maps today.
+        existing: Descriptor,
+    },
+    /// A table was needed and the frame source had none.
+    OutOfTableFrames {
+        /// The virtual address asked for.
+        virt: VirtAddr,
+    },
+}
+
+/// Why a page could not be unmapped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum UnmapError {
+    /// No page is mapped at this address.
+    NotMapped(VirtAddr),
+    /// The address is covered by a block mapping, which this mapper never makes.
+    BlockMapping(VirtAddr),
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unaligned { virt, phys } => {
+                write!(f, "cannot map {phys} at {virt}: not page-aligned")
+            }
+            Self::AlreadyMapped { virt, existing } => {
+                write!(f, "cannot map at {virt}: already mapped ({existing:?})")
+            }
+            Self::OutOfTableFrames { virt } => {
+                write!(f, "cannot map at {virt}: no frame left for a page table")
+            }
+        }
+    }
+}
+
+impl fmt::Display for UnmapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotMapped(virt) => write!(f, "nothing is mapped at {virt}"),
+            Self::BlockMapping(virt) => write!(f, "{virt} lies in a block mapping"),
+        }
+    }
+}
+
+/// Pages whose translations changed and must leave the TLB, flushed together.
+///
+/// Collects up to [`FLUSH_BATCH_CAPACITY`] pages; beyond that one full flush is
+/// cheaper than many single ones. Dropping a batch with pending pages flushes it,
+/// so a forgotten flush costs time, never correctness.
+pub struct FlushBatch<F: PageTableFormat> {
+    pages: [VirtAddr; FLUSH_BATCH_CAPACITY],
+    count: usize,
+    overflowed: bool,
+    format: PhantomData<F>,
+}
+
+/// Pages a [`FlushBatch`] tracks one by one before it falls back to a full flush.
+pub const FLUSH_BATCH_CAPACITY: usize = 32;
+
+impl<F: PageTableFormat> FlushBatch<F> {
+    /// An empty batch.
+    pub const fn new() -> Self {
+        Self { pages: [VirtAddr(0); FLUSH_BATCH_CAPACITY], count: 0, overflowed: false, format: PhantomData }
+    }
+
+    /// Records that the translation of `page` changed.
+    pub fn add(&mut self, page: VirtAddr) {
+        if self.count < FLUSH_BATCH_CAPACITY {
+            self.pages[self.count] = page;
+            self.count += 1;
+        } else {
+            self.overflowed = true;
+        }
+    }
+
+    /// Flushes everything recorded so far with one round of TLB maintenance.
+    pub fn flush(&mut self) {
+        if self.overflowed {
+            F::flush_all();
+        } else if self.count > 0 {
+            F::flush_pages(&self.pages[..self.count]);
+        }
+        self.count = 0;
+        self.overflowed = false;
+    }
+}
+
+impl<F: PageTableFormat> Default for FlushBatch<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: PageTableFormat> Drop for FlushBatch<F> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Edits one page-table tree, rooted at a fixed table.
+///
+/// Only 4 KiB pages are made. Intermediate tables are created on demand from a
+/// [`FrameSource`] and released to a [`FrameSink`] once their last entry goes.
+pub struct Mapper<F: PageTableFormat, A: TableAccess> {
+    root: PhysAddr,
+    access: A,
+    format: PhantomData<F>,
+}
+
+impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
+    /// A mapper for the tree whose root table is at `root`.
+    ///
+    /// # Safety
+    ///
+    /// `root` must be a page table of format `F` that only this mapper edits, whose
+    /// tables `access` can reach, and whose intermediate tables (if any) were
+    /// allocated as whole frames that the mapper may release when they empty.
+    pub unsafe fn new(root: PhysAddr, access: A) -> Self {
+        Self { root, access, format: PhantomData }
+    }
+
+    /// The physical address of the root table.
+    pub fn root(&self) -> PhysAddr {
+        self.root
+    }
+
+    /// The table access, for callers that reach tables too (tests, walkers).
+    pub fn access(&mut self) -> &mut A {
+        &mut self.access
+    }
+
+    fn read(&mut self, table: PhysAddr, index: usize) -> u64 {
+        let pointer = self.access.table(table);
+        // SAFETY: `TableAccess` promises `pointer` addresses the whole table at
+        // `table`, and `index < ENTRIES_PER_TABLE`. Volatile: the walker reads it too.
+        unsafe { (&raw const (*pointer)[index]).read_volatile() }
+    }
+
+    fn write(&mut self, table: PhysAddr, index: usize, entry: u64) {
+        let pointer = self.access.table(table);
+        // SAFETY: as in `read`; the mapper owns the tables of its tree.
+        unsafe { (&raw mut (*pointer)[index]).write_volatile(entry) }
+    }
+
+    fn zero(&mut self, table: PhysAddr) {
+        let pointer = self.access.table(table);
+        // SAFETY: the frame came from a frame source and is ours to fill.
+        unsafe { pointer.write_bytes(0, 1) }
+    }
+
+    /// Maps the page at `virt` to the frame `phys`.
+    ///
+    /// New intermediate tables come from `tables`. A mapping from invalid to valid
+    /// needs no TLB flush; the new entry is published to the table walker before
+    /// this returns.
+    pub fn map(
+        &mut self,
+        virt: VirtAddr,
+        phys: PhysAddr,
+        attributes: Attributes,
+        tables: &mut impl FrameSource,
+    ) -> Result<(), MapError> {
+        if !virt.is_page_aligned() || !phys.is_page_aligned() {
+            return Err(MapError::Unaligned { virt, phys });
+        }
+        let table = self.walk_creating(virt, tables)?;
+        let index = F::index(virt, F::LEVELS - 1);
+        let existing = F::decode(self.read(table, index), F::LEVELS - 1);
+        if existing != Descriptor::Invalid {
+            return Err(MapError::AlreadyMapped { virt, existing });
+        }
+        self.write(table, index, F::encode_page(phys, attributes));
+        F::publish_tables();
+        Ok(())
+    }
+
+    /// Creates the missing intermediate tables on the way to `virt` with frames
+    /// from `tables`, without mapping anything.
+    pub fn create_tables(&mut self, virt: VirtAddr, tables: &mut impl FrameSource) -> Result<(), MapError> {
+        self.walk_creating(virt, tables).map(|_| ())
+    }
+
+    /// Walks to the last-level table for `virt`, creating missing tables.
+    fn walk_creating(&mut self, virt: VirtAddr, tables: &mut impl FrameSource) -> Result<PhysAddr, MapError> {
+        let mut table = self.root;
+        for level in 0..F::LEVELS - 1 {
+            let index = F::index(virt, level);
+            table = match F::decode(self.read(table, index), level) {
+                Descriptor::Table(next) => next,
+                Descriptor::Invalid => {
+                    let next = tables
+                        .allocate_frame()
+                        .ok_or(MapError::OutOfTableFrames { virt })?;
+                    self.zero(next);
+                    // The zeroed table must be visible before the entry that
+                    // points at it.
+                    F::publish_tables();
+                    self.write(table, index, F::encode_table(next));
+                    next
+                }
+                existing @ Descriptor::Leaf(..) => {
+                    return Err(MapError::AlreadyMapped { virt, existing });
+                }
+            };
+        }
+        Ok(table)
+    }
+
+    /// Unmaps the page at `virt` and returns its frame.
+    ///
+    /// The page is added to `flush`; the caller must flush the batch before the
+    /// frame is reused. Tables that become empty are unlinked, flushed at once
+    /// (the walk caches may hold them) and handed to `freed_tables`.
+    pub fn unmap(
+        &mut self,
+        virt: VirtAddr,
+        flush: &mut FlushBatch<F>,
+        freed_tables: &mut impl FrameSink,
+    ) -> Result<PhysAddr, UnmapError> {
+        let virt = virt.align_down(crate::addr::PAGE_SIZE as u64);
+        let mut path = [PhysAddr(0); 8];
+        let mut table = self.root;
+        for (level, slot) in path.iter_mut().enumerate().take(F::LEVELS - 1) {
+            *slot = table;
+            table = match F::decode(self.read(table, F::index(virt, level)), level) {
+                Descriptor::Table(next) => next,
+                Descriptor::Invalid => return Err(UnmapError::NotMapped(virt)),
+                Descriptor::Leaf(..) => return Err(UnmapError::BlockMapping(virt)),
+            };
+        }
+        let last = F::LEVELS - 1;
+        path[last] = table;
+        let index = F::index(virt, last);
+        let Descriptor::Leaf(frame, _) = F::decode(self.read(table, index), last) else {
+            return Err(UnmapError::NotMapped(virt));
+        };
+        self.write(table, index, 0);
+        flush.add(virt);
+
+        // Release tables that are now empty, bottom-up; never the root.
+        let mut released = [PhysAddr(0); 8];
+        let mut released_count = 0;
+        for level in (1..F::LEVELS).rev() {
+            let table = path[level];
+            if (0..ENTRIES_PER_TABLE).any(|i| self.read(table, i) != 0) {
+                break;
+            }
+            self.write(path[level - 1], F::index(virt, level - 1), 0);
+            released[released_count] = table;
+            released_count += 1;
+        }
+        if released_count > 0 {
+            flush.flush();
+            for table in &released[..released_count] {
+                freed_tables.free_frame(*table);
+            }
+        }
+        Ok(frame)
+    }
+
+    /// True when `frame` is one of the tables (other than the root) on the walk
+    /// to `virt`.
+    pub fn is_table_on_path(&mut self, virt: VirtAddr, frame: PhysAddr) -> bool {
+        let mut table = self.root;
+        for level in 0..F::LEVELS - 1 {
+            match F::decode(self.read(table, F::index(virt, level)), level) {
+                Descriptor::Table(next) if next == frame => return true,
+                Descriptor::Table(next) => table = next,
+                Descriptor::Invalid | Descriptor::Leaf(..) => return false,
+            }
+        }
+        false
+    }
+
+    /// The frame and attributes mapped at `virt`, if any.
+    pub fn translate(&mut self, virt: VirtAddr) -> Option<(PhysAddr, Attributes)> {
+        let mut table = self.root;
+        for level in 0..F::LEVELS {
+            match F::decode(self.read(table, F::index(virt, level)), level) {
+                Descriptor::Table(next) => table = next,
+                Descriptor::Leaf(frame, attributes) => {
+                    let level_size = 1u64 << (12 + 9 * (F::LEVELS - 1 - level));
+                    let offset = virt.0 & (level_size - 1);
+                    return Some((PhysAddr(frame.0 + offset), attributes));
+                }
+                Descriptor::Invalid => return None,
+            }
+        }
+        None
+    }
+
+    /// Calls `visit(virt, frame, attributes, size)` for every leaf in the tree, in
+    /// address order. `upper_half` says whether addresses are sign-extended into
+    /// the top half (TTBR1 / kernel half).
+    pub fn for_each_leaf(
+        &mut self,
+        upper_half: bool,
+        visit: &mut impl FnMut(VirtAddr, PhysAddr, Attributes, u64),
+    ) {
+        self.visit_table(self.root, 0, 0, upper_half, visit);
+    }
+
+    fn visit_table(
+        &mut self,
+        table: PhysAddr,
+        level: usize,
+        base: u64,
+        upper_half: bool,
+        visit: &mut impl FnMut(VirtAddr, PhysAddr, Attributes, u64),
+    ) {
+        let shift = 12 + 9 * (F::LEVELS - 1 - level) as u32;
+        for index in 0..ENTRIES_PER_TABLE {
+            let mut virt = base | ((index as u64) << shift);
+            if level == 0 && upper_half {
+                virt |= !((1u64 << (shift + 9)) - 1);
+            }
+            match F::decode(self.read(table, index), level) {
+                Descriptor::Invalid => {}
+                Descriptor::Table(next) => self.visit_table(next, level + 1, virt, upper_half, visit),
+                Descriptor::Leaf(frame, attributes) => {
+                    visit(VirtAddr(virt), frame, attributes, 1u64 << shift);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Page tables: the architecture seam, mapping attributes and the mapper.
+//!
+//! The mapper walks and edits radix page tables without knowing where it runs:
+//! - [`PageTableFormat`] says how an architecture lays out its tables and encodes
+//!   descriptors, and how it flushes its TLB;
+//! - [`TableAccess`] turns the physical address of a table into a pointer (a
+//!   fixmap slot in the kernel, a simulated page in the host tests);
+//! - [`FrameSource`] and [`FrameSink`] say where new tables come from and where
+//!   empty ones go (the kernel's frame stack, or the frame being pushed onto it).
+
+pub mod aarch64;
+mod mapper;
+
+pub use mapper::{FLUSH_BATCH_CAPACITY, FlushBatch, MapError, Mapper, UnmapError};
+
+use crate::addr::{PhysAddr, VirtAddr};
+
+/// Number of descriptors in one 4 KiB table on both supported architectures.
+pub const ENTRIES_PER_TABLE: usize = 512;
+
+/// One page-table page.
+pub type Table = [u64; ENTRIES_PER_TABLE];
+
+/// What kind of memory a mapping points at.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MemoryKind {
+    /// Normal write-back cacheable RAM.
+    Normal,
+    /// Device registers: no gathering, no reordering, early write acknowledgement
+    /// allowed (AArch64 Device-nGnRE).
+    Device,
+}
+
+/// Access rights and memory type of one mapping.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Attributes {
+    /// Memory type.
+    pub kind: MemoryKind,
+    /// Stores are allowed.
+    pub writable: bool,
+    /// Instruction fetches are allowed (at the mapping's privilege).
+    pub executable: bool,
+    /// User space (EL0 / ring 3) may access it; kernel-only otherwise.
+    pub user: bool,
+}
+
+impl Attributes {
+    /// Kernel read-write data, never executable.
+    pub const KERNEL_DATA: Self =
+        Self { kind: MemoryKind::Normal, writable: true, executable: false, user: false };
+    /// Kernel read-only data.
+    pub const KERNEL_RODATA: Self =
+        Self { kind: MemoryKind::Normal, writable: false, executable: false, user: false };
+    /// Kernel code: read and execute, never writable.
+    pub const KERNEL_CODE: Self =
+        Self { kind: MemoryKind::Normal, writable: false, executable: true, user: false };
+    /// Device registers for the kernel: read-write, never executable.
+    pub const DEVICE: Self =
+        Self { kind: MemoryKind::Device, writable: true, executable: false, user: false };
+}
+
+/// A decoded descriptor.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Descriptor {
+    /// Nothing is mapped through this entry.
+    Invalid,
+    /// Points at the next-level table.
+    Table(PhysAddr),
+    /// Maps a page (last level) or a block (an earlier level) at `PhysAddr`.
+    Leaf(PhysAddr, Attributes),
+}
+
+/// How one architecture lays out and maintains its page tables.
+///
+/// Implementations are plain bit manipulation plus the TLB instructions; on the
+/// host the TLB operations do nothing, so the mapper runs unchanged in tests.
+pub trait PageTableFormat {
+    /// Number of table levels walked for a 4 KiB page (4 on both targets).
+    const LEVELS: usize;
+
+    /// Index into the table of `level` (0 = root) for `virt`.
+    fn index(virt: VirtAddr, level: usize) -> usize {
+        let shift = 12 + 9 * (Self::LEVELS - 1 - level);
+        ((virt.0 >> shift) as usize) & (ENTRIES_PER_TABLE - 1)
+    }
+
+    /// Encodes a pointer to a next-level table.
+    fn encode_table(table: PhysAddr) -> u64;
+
+    /// Encodes a last-level page mapping.
+    fn encode_page(frame: PhysAddr, attributes: Attributes) -> u64;
+
+    /// Decodes `entry` found at `level`.
+    fn decode(entry: u64, level: usize) -> Descriptor;
+
+    /// Makes table writes visible to the table walker before the mapping is used.
+    /// Needed after invalid → valid changes, which the TLB never caches.
+    fn publish_tables();
+
+    /// Invalidates the TLB entries (leaf and walk caches) of `pages`, and waits
+    /// until that is complete on every CPU.
+    fn flush_pages(pages: &[VirtAddr]);
+
+    /// Invalidates every kernel TLB entry on every CPU.
+    fn flush_all();
+}
+
+/// Turns the physical address of a page-table page into a pointer.
+///
+/// # Safety
+///
+/// Implementors promise that `table(phys)` returns a pointer through which the 4 KiB
+/// at `phys` can be read and written, valid until the next call of `table` on the
+/// same value (a fixmap reuses its slot). Callers promise to pass only frames
+/// that hold page tables owned by the mapper.
+pub unsafe trait TableAccess {
+    /// A pointer to the table at `phys` (page-aligned).
+    fn table(&mut self, phys: PhysAddr) -> *mut Table;
+}
+
+/// Where the mapper gets frames for new tables.
+pub trait FrameSource {
+    /// A free, page-aligned frame, or `None` when there is none.
+    fn allocate_frame(&mut self) -> Option<PhysAddr>;
+}
+
+/// Where the mapper returns frames of tables that became empty.
+pub trait FrameSink {
+    /// Takes ownership of `frame`; the TLB no longer references it.
+    fn free_frame(&mut self, frame: PhysAddr);
+}
+
+/// A [`FrameSource`] that offers at most one frame: the frame stack uses the
+/// frame being freed as a page table when its window needs one.
+pub struct OneFrame(pub Option<PhysAddr>);
+
+impl FrameSource for OneFrame {
+    fn allocate_frame(&mut self) -> Option<PhysAddr> {
+        self.0.take()
+    }
+}
