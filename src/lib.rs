@@ -1,6 +1,24 @@
 //! A kernel whose heart is its memory system.
 //!
-//! (crate overview written once the pieces exist)
+//! Unallocated memory keeps track of unallocated memory: free physical frames
+//! hold the stack of free frame numbers. Everything else is built from three
+//! primitives that stay separate: allocate frames, allocate a range of kernel
+//! virtual space, map a frame at an address (then flush).
+//!
+//! The crate follows the boot's data flow:
+//! - [`addr`]: physical and virtual addresses as distinct types;
+//! - [`platform`]: the platform description (RAM, reservations, devices) from a
+//!   device tree, computed the same way on the host and in the kernel;
+//! - [`memory`]: the portable memory system: frame stack, page-table mapper,
+//!   address space, virtual ranges, growing heap. Host-tested over simulated RAM;
+//! - [`arch`]: the architecture layers (AArch64: boot, layout, traps, timer);
+//! - `drivers` (AArch64): PL011 UART and GICv2/v3, register-typed;
+//! - `kernel` (bare metal only): the boot flow, console, device bring-up, boot
+//!   report and the in-kernel self-tests.
+//!
+//! `src/main.rs` only links this library into the kernel image; board
+//! specifics (QEMU command lines, the Raspberry Pi's `config.txt`) live in
+//! `boards/`.
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -9,4 +27,10 @@
 extern crate alloc;
 
 pub mod addr;
+pub mod arch;
+#[cfg(target_arch = "aarch64")]
+pub mod drivers;
+#[cfg(target_os = "none")]
+pub mod kernel;
+pub mod memory;
 pub mod platform;

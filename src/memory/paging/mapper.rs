@@ -4,7 +4,7 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use super::{
-    Attributes, Descriptor, ENTRIES_PER_TABLE, FrameSink, FrameSource, PageTableFormat,
+    Attributes, Descriptor, ENTRIES_PER_TABLE, FrameSink, FrameSource, PageTableFormat, Table,
     TableAccess,
 };
 use crate::addr::{PhysAddr, VirtAddr};
@@ -153,6 +153,13 @@ impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
     /// The table access, for callers that reach tables too (tests, walkers).
     pub fn access(&mut self) -> &mut A {
         &mut self.access
+    }
+
+    /// A copy of the table at `table` (for inspection, e.g. of another root).
+    pub fn access_table(&mut self, table: PhysAddr) -> Table {
+        let pointer = self.access.table(table);
+        // SAFETY: `TableAccess` promises a readable table at `pointer`.
+        unsafe { pointer.read_volatile() }
     }
 
     fn read(&mut self, table: PhysAddr, index: usize) -> u64 {

@@ -1,0 +1,54 @@
+//! Small CPU operations.
+
+use aarch64_cpu::asm;
+use aarch64_cpu::registers::{DAIF, MPIDR_EL1, Readable, Writeable};
+
+/// Waits for an interrupt.
+pub fn wait_for_interrupt() {
+    asm::wfi();
+}
+
+/// Unmasks IRQs at EL1.
+pub fn enable_interrupts() {
+    DAIF.write(DAIF::I::Unmasked + DAIF::F::Masked + DAIF::A::Unmasked + DAIF::D::Masked);
+}
+
+/// Masks IRQs at EL1.
+pub fn disable_interrupts() {
+    DAIF.write(DAIF::I::Masked + DAIF::F::Masked + DAIF::A::Unmasked + DAIF::D::Masked);
+}
+
+/// The affinity of this core (MPIDR_EL1 Aff3..Aff0).
+pub fn affinity() -> u64 {
+    MPIDR_EL1.get() & 0xff_00ff_ffff
+}
+
+/// Stops this core for good.
+pub fn halt() -> ! {
+    disable_interrupts();
+    loop {
+        asm::wfe();
+    }
+}
+
+/// Translates `virt` for an EL1 read with the AT instruction: the physical
+/// address, or `None` when the translation faults.
+pub fn translate_read(virt: u64) -> Option<u64> {
+    let par: u64;
+    // SAFETY: AT only writes PAR_EL1, which nothing else relies on.
+    unsafe {
+        core::arch::asm!("at s1e1r, {v}", "isb", "mrs {p}, par_el1", v = in(reg) virt, p = out(reg) par,
+            options(nostack, preserves_flags));
+    }
+    (par & 1 == 0).then_some((par & 0x0000_ffff_ffff_f000) | (virt & 0xfff))
+}
+
+/// The physical address of the TTBR0 (lower-half) root table.
+pub fn lower_half_root() -> u64 {
+    aarch64_cpu::registers::TTBR0_EL1.get_baddr()
+}
+
+/// The physical address of the TTBR1 (kernel-half) root table.
+pub fn kernel_half_root() -> u64 {
+    aarch64_cpu::registers::TTBR1_EL1.get_baddr()
+}

@@ -1,0 +1,79 @@
+//! The fixmap: one level-3 table in the image's bss whose slots map frames at
+//! fixed virtual addresses.
+//!
+//! The kernel has no linear map of RAM, so page tables are reached through
+//! slot 0 (see [`FixmapAccess`]). This costs one local TLB invalidation each time
+//! the mapper moves to another table, and nothing else: a recursive slot would
+//! avoid that, but it spends a whole 512 GiB top-level entry, aliases every
+//! table as data, and would need its own TLB maintenance whenever a table is
+//! freed. Slot 1 holds the early console and slots 2.. the device tree blob
+//! while the memory system is not up yet.
+
+use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
+use crate::arch::aarch64::layout::FIXMAP;
+use crate::memory::paging::aarch64::Aarch64;
+use crate::memory::paging::{Attributes, PageTableFormat, Table, TableAccess};
+
+/// Slot used to reach page tables.
+const TABLE_SLOT: usize = 0;
+/// Slot of the early console's registers.
+pub const CONSOLE_SLOT: usize = 1;
+/// First slot of the device tree blob.
+pub const DTB_FIRST_SLOT: usize = 2;
+/// Slots available to the device tree blob.
+pub const DTB_SLOTS: usize = 512 - DTB_FIRST_SLOT;
+
+unsafe extern "C" {
+    /// The fixmap's level-3 table, defined in `boot.s` and linked into the
+    /// kernel's TTBR1 tables at [`FIXMAP`].
+    static mut boot_l3_fixmap: Table;
+}
+
+/// The virtual address of `slot`.
+pub fn slot_address(slot: usize) -> VirtAddr {
+    VirtAddr(FIXMAP.start.0 + (slot * PAGE_SIZE) as u64)
+}
+
+/// Maps `frame` at `slot` (replacing what was there) and flushes the old
+/// translation on this core.
+///
+/// # Safety
+///
+/// The caller owns `slot`: nothing may still use the previous mapping.
+pub unsafe fn map(slot: usize, frame: PhysAddr, attributes: Attributes) {
+    let entry = Aarch64::encode_page(frame, attributes);
+    // SAFETY: the table is mapped in the image (bss) and `slot < 512`; the
+    // caller owns the slot.
+    unsafe { (&raw mut boot_l3_fixmap[slot]).write_volatile(entry) };
+    Aarch64::flush_pages(&[slot_address(slot)]);
+}
+
+/// Reaches page tables through the fixmap's table slot.
+pub struct FixmapAccess {
+    current: Option<PhysAddr>,
+}
+
+impl FixmapAccess {
+    /// The table access of the kernel's one address space.
+    ///
+    /// # Safety
+    ///
+    /// At most one `FixmapAccess` may exist: it owns the table slot.
+    pub unsafe fn new() -> Self {
+        Self { current: None }
+    }
+}
+
+// SAFETY: `table` maps `phys` at the table slot before returning its address, and
+// the slot stays unchanged until the next call (this value owns it).
+unsafe impl TableAccess for FixmapAccess {
+    fn table(&mut self, phys: PhysAddr) -> *mut Table {
+        if self.current != Some(phys) {
+            // SAFETY: this value owns the table slot; the previous table pointer
+            // is dead by the `TableAccess` contract.
+            unsafe { map(TABLE_SLOT, phys, Attributes::KERNEL_DATA) };
+            self.current = Some(phys);
+        }
+        slot_address(TABLE_SLOT).as_mut_ptr()
+    }
+}

@@ -1,0 +1,67 @@
+//! The kernel (TTBR1) half of the AArch64 address space.
+//!
+//! 48-bit virtual addresses, 4 KiB pages: the kernel half is
+//! `0xffff_0000_0000_0000..=0xffff_ffff_ffff_ffff` (256 TiB). Each window gets
+//! its own aligned range so that a stray address names the window it hit.
+//!
+//! | window      | start                   | size    | contents                              |
+//! |-------------|-------------------------|---------|---------------------------------------|
+//! | heap        | `0xffff_0000_0000_0000` | 256 GiB | kernel heap, grows upward on demand   |
+//! | frame stack | `0xffff_0040_0000_0000` | 16 GiB  | free-frame stack pages (8 TiB of RAM) |
+//! | vmap        | `0xffff_0080_0000_0000` | 256 GiB | virtual ranges: MMIO, vmap            |
+//! | stacks      | `0xffff_00c0_0000_0000` | 1 GiB   | kernel stacks, guard page below each  |
+//! | image       | `0xffff_ffff_8000_0000` | 8 MiB   | kernel text, rodata, data, bss        |
+//! | fixmap      | `0xffff_ffff_bfe0_0000` | 2 MiB   | table access slot, early console, DTB |
+
+use crate::addr::{VirtAddr, VirtRange};
+
+const GIB: u64 = 1 << 30;
+
+/// The kernel heap window: reserved far beyond any RAM; grows on demand.
+pub const HEAP: VirtRange = VirtRange::new(VirtAddr(0xffff_0000_0000_0000), 256 * GIB);
+/// The frame stack's window: 8 bytes per free frame, so 16 GiB covers 8 TiB.
+pub const FRAME_STACK: VirtRange = VirtRange::new(VirtAddr(0xffff_0040_0000_0000), 16 * GIB);
+/// The window served by the virtual range allocator (device mappings, vmap).
+pub const VMAP: VirtRange = VirtRange::new(VirtAddr(0xffff_0080_0000_0000), 256 * GIB);
+/// Kernel stacks, each with an unmapped guard page below it.
+pub const STACKS: VirtRange = VirtRange::new(VirtAddr(0xffff_00c0_0000_0000), GIB);
+/// The kernel image, as linked (`linker.ld`).
+pub const IMAGE: VirtRange = VirtRange::new(VirtAddr(0xffff_ffff_8000_0000), 8 << 20);
+/// The fixmap: one level-3 table of fixed-purpose slots (see `fixmap`).
+pub const FIXMAP: VirtRange = VirtRange::new(VirtAddr(0xffff_ffff_bfe0_0000), 2 << 20);
+
+/// Size of one kernel stack, without its guard page.
+pub const KERNEL_STACK_SIZE: u64 = 64 << 10;
+
+/// Every window with its name, for the boot report and fault reports.
+pub const WINDOWS: [(&str, VirtRange); 6] = [
+    ("heap", HEAP),
+    ("frame stack", FRAME_STACK),
+    ("vmap", VMAP),
+    ("kernel stacks", STACKS),
+    ("kernel image", IMAGE),
+    ("fixmap", FIXMAP),
+];
+
+/// The name of the window that contains `address`, if any.
+pub fn window_of(address: VirtAddr) -> Option<&'static str> {
+    WINDOWS.iter().find(|(_, range)| range.contains(address)).map(|(name, _)| *name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_disjoint_and_in_the_kernel_half() {
+        for (i, (name, a)) in WINDOWS.iter().enumerate() {
+            assert!(a.start.0 >= 0xffff_0000_0000_0000, "{name}");
+            assert!(a.start.is_aligned(2 << 20), "{name}");
+            for (other, b) in &WINDOWS[i + 1..] {
+                assert!(!a.overlaps(b), "{name} overlaps {other}");
+            }
+        }
+        assert_eq!(window_of(VirtAddr(0xffff_0080_0000_1000)), Some("vmap"));
+        assert_eq!(window_of(VirtAddr(0x1000)), None);
+    }
+}

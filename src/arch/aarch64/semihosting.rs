@@ -1,0 +1,35 @@
+//! Arm semihosting: how the in-kernel tests tell QEMU (or a debugger) the result.
+//! Only call this when the host enabled semihosting; otherwise `hlt` traps.
+
+/// SYS_EXIT_EXTENDED: exit with a status code.
+const SYS_EXIT_EXTENDED: u64 = 0x20;
+/// ADP_Stopped_ApplicationExit.
+const APPLICATION_EXIT: u64 = 0x20026;
+
+/// Ends the emulation with `code` as QEMU's exit status.
+pub fn exit(code: u32) -> ! {
+    let block = [APPLICATION_EXIT, u64::from(code)];
+    // SAFETY: the semihosting call reads the two-word block and does not return
+    // when the host supports it.
+    unsafe {
+        core::arch::asm!("hlt #0xf000", in("x0") SYS_EXIT_EXTENDED, in("x1") block.as_ptr(),
+            options(nostack));
+    }
+    super::cpu::halt()
+}
+
+/// SYS_WRITE0: write a NUL-terminated string to the host's console.
+const SYS_WRITE0: u64 = 0x04;
+
+/// Writes `text` to the host's console (QEMU: its standard error), truncated
+/// to 255 bytes. Without semihosting enabled the `hlt` traps as an undefined
+/// instruction: use this only as a last resort before stopping.
+pub fn write(text: &str) {
+    let mut buffer = [0u8; 256];
+    let length = text.len().min(buffer.len() - 1);
+    buffer[..length].copy_from_slice(&text.as_bytes()[..length]);
+    // SAFETY: the call only reads the NUL-terminated buffer.
+    unsafe {
+        core::arch::asm!("hlt #0xf000", in("x0") SYS_WRITE0, in("x1") buffer.as_ptr(), options(nostack));
+    }
+}

@@ -1,0 +1,326 @@
+//! GICv3 (ARM IHI 0069), as in QEMU `virt,gic-version=3`: a memory-mapped
+//! distributor for SPIs, one memory-mapped redistributor per CPU for its SGIs and
+//! PPIs, and a CPU interface reached through system registers.
+//!
+//! Affinity routing is enabled, so SPIs are routed by MPIDR affinity and the
+//! distributor's registers for INTIDs 0..32 are unused. Every interrupt is put in
+//! Group 1, the group the kernel's IRQ handler acknowledges.
+//!
+//! The system-register code is AArch64 assembly; the `drivers` module is built
+//! for AArch64 only.
+
+mod icc;
+mod registers;
+
+use core::fmt;
+
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::MPIDR_EL1;
+use tock_registers::LocalRegisterCopy;
+use tock_registers::fields::FieldValue;
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
+
+use self::icc::{
+    BinaryPoint1, EndOfInterrupt1, Group1Enable, ICC_BPR1_EL1, ICC_IAR1_EL1, ICC_IGRPEN1_EL1,
+    ICC_PMR_EL1, ICC_SRE_EL1, InterruptAcknowledge1, PriorityMask, SystemRegisterEnable,
+};
+use self::registers::{
+    DistributorRegisters, GICD_CTLR, GICD_IROUTER, GICD_TYPER, GICR_CTLR, GICR_TYPER, GICR_WAKER,
+    RedistributorRegisters,
+};
+use super::{
+    DEFAULT_PRIORITY, FIRST_SPECIAL_INTID, FIRST_SPI, InterruptController, SPECIAL_INTIDS,
+    bit_position,
+};
+use crate::addr::VirtAddr;
+use crate::drivers::mmio::Mmio;
+
+/// Bytes to map for the distributor.
+pub const DISTRIBUTOR_SIZE: usize = 0x1_0000;
+
+/// Bytes one redistributor occupies without virtual LPI support: its RD_base
+/// and SGI_base frames of 64 KiB each.
+pub const REDISTRIBUTOR_SIZE: usize = 0x2_0000;
+
+/// Bytes one redistributor occupies when GICR_TYPER.VLPIS is set: two more
+/// 64 KiB frames (VLPI_base and a reserved one) follow the first two.
+const REDISTRIBUTOR_SIZE_WITH_VLPIS: usize = 0x4_0000;
+
+/// Why a [`GicV3`] could not be set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// No redistributor in the region reports the affinity of the calling CPU
+    /// in GICR_TYPER, before the one marked Last or the end of the region.
+    RedistributorNotFound {
+        /// MPIDR_EL1 of the calling CPU.
+        mpidr: u64,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RedistributorNotFound { mpidr } => {
+                write!(
+                    f,
+                    "no GICv3 redistributor for the CPU with MPIDR {mpidr:#x}"
+                )
+            }
+        }
+    }
+}
+
+/// A GICv3 distributor, and the redistributor and CPU interface of the CPU that
+/// created this value. Use it on that CPU: the redistributor and the ICC system
+/// registers are that CPU's own.
+pub struct GicV3 {
+    distributor: Mmio<DistributorRegisters>,
+    redistributor: Mmio<RedistributorRegisters>,
+    mpidr: u64,
+}
+
+impl GicV3 {
+    /// Takes the GICv3 whose distributor and redistributor region are mapped at
+    /// the given addresses, and finds the calling CPU's redistributor in that
+    /// region by reading GICR_TYPER of each one in turn.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RedistributorNotFound`] when no redistributor in the region
+    /// belongs to the calling CPU.
+    ///
+    /// # Safety
+    ///
+    /// `distributor` must be the virtual address of the GIC distributor's
+    /// registers, mapped as device memory over [`DISTRIBUTOR_SIZE`] bytes, and
+    /// `redistributors` that of a region of contiguous redistributors, mapped as
+    /// device memory over `redistributor_region_size` bytes; both 64 KiB-aligned.
+    /// Both mappings must stay valid for as long as the returned driver lives,
+    /// and no other driver instance may use these registers meanwhile.
+    pub unsafe fn new(
+        distributor: VirtAddr,
+        redistributors: VirtAddr,
+        redistributor_region_size: usize,
+    ) -> Result<Self, Error> {
+        let mpidr = MPIDR_EL1.get();
+        // SAFETY: the caller's promise for `distributor` is `Mmio::new`'s
+        // contract for the distributor block.
+        let distributor = unsafe { Mmio::new(distributor) };
+        // SAFETY: the caller's promise for the region is what
+        // `find_redistributor` requires.
+        let redistributor =
+            unsafe { find_redistributor(redistributors, redistributor_region_size, mpidr) }
+                .ok_or(Error::RedistributorNotFound { mpidr })?;
+        Ok(Self {
+            distributor,
+            redistributor,
+            mpidr,
+        })
+    }
+
+    /// Puts every SPI in a known state and turns the distributor on with
+    /// affinity routing.
+    ///
+    /// With the distributor off: affinity routing on, then every SPI in Group 1,
+    /// disabled and inactive, level-sensitive, at
+    /// [`DEFAULT_PRIORITY`], routed to the calling CPU.
+    /// Then both groups are enabled. Call once, before
+    /// [`init_cpu_interface`](InterruptController::init_cpu_interface).
+    pub fn init_distributor(&mut self) {
+        let registers = &*self.distributor;
+        registers.ctlr.set(0);
+        self.wait_for_distributor_write();
+        registers.ctlr.write(GICD_CTLR::ARE::SET);
+        self.wait_for_distributor_write();
+
+        let lines =
+            (32 * (registers.typer.read(GICD_TYPER::ITLinesNumber) + 1)).min(FIRST_SPECIAL_INTID);
+        let route = self.route_to_this_cpu();
+        for intid in FIRST_SPI..lines {
+            registers.ipriorityr[intid as usize].set(DEFAULT_PRIORITY);
+            registers.irouter[(intid - FIRST_SPI) as usize].write(route);
+        }
+        for index in (FIRST_SPI / 16)..lines.div_ceil(16) {
+            registers.icfgr[index as usize].set(0);
+        }
+        for index in (FIRST_SPI / 32)..lines.div_ceil(32) {
+            registers.igroupr[index as usize].set(u32::MAX);
+            registers.icenabler[index as usize].set(u32::MAX);
+            registers.icactiver[index as usize].set(u32::MAX);
+        }
+        self.wait_for_distributor_write();
+
+        registers
+            .ctlr
+            .write(GICD_CTLR::ARE::SET + GICD_CTLR::EnableGrp1::SET + GICD_CTLR::EnableGrp0::SET);
+        self.wait_for_distributor_write();
+    }
+
+    /// Sets the priority of `intid`: lower values are more urgent, and only
+    /// values below the priority mask (0xff after init) are ever signaled. SGIs
+    /// and PPIs are set in this CPU's redistributor. Special INTIDs are ignored.
+    pub fn set_priority(&mut self, intid: u32, priority: u8) {
+        if intid < FIRST_SPI {
+            self.redistributor.sgi.ipriorityr[intid as usize].set(priority);
+        } else if intid < FIRST_SPECIAL_INTID {
+            self.distributor.ipriorityr[intid as usize].set(priority);
+        }
+    }
+
+    /// GICD_IROUTER's value for "deliver to the CPU that created `self`".
+    fn route_to_this_cpu(&self) -> FieldValue<u64, GICD_IROUTER::Register> {
+        let mpidr = LocalRegisterCopy::<u64, MPIDR_EL1::Register>::new(self.mpidr);
+        GICD_IROUTER::Aff3.val(mpidr.read(MPIDR_EL1::Aff3))
+            + GICD_IROUTER::Aff2.val(mpidr.read(MPIDR_EL1::Aff2))
+            + GICD_IROUTER::Aff1.val(mpidr.read(MPIDR_EL1::Aff1))
+            + GICD_IROUTER::Aff0.val(mpidr.read(MPIDR_EL1::Aff0))
+            + GICD_IROUTER::Interrupt_Routing_Mode::CLEAR
+    }
+
+    /// Spins until the distributor has applied the last GICD_CTLR or
+    /// GICD_ICENABLER write.
+    fn wait_for_distributor_write(&self) {
+        while self.distributor.ctlr.is_set(GICD_CTLR::RWP) {
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Spins until the redistributor has applied the last GICR_ICENABLER0 write.
+    fn wait_for_redistributor_write(&self) {
+        while self.redistributor.control.ctlr.is_set(GICR_CTLR::RWP) {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+/// The redistributor in the region at `base` whose GICR_TYPER affinity is that
+/// of `mpidr`, or `None` when the walk reaches the one marked Last or the end of
+/// the region first.
+///
+/// # Safety
+///
+/// `base` and `region_size` must describe a region of redistributors as
+/// [`GicV3::new`] requires, owned by the caller.
+unsafe fn find_redistributor(
+    base: VirtAddr,
+    region_size: usize,
+    mpidr: u64,
+) -> Option<Mmio<RedistributorRegisters>> {
+    let mpidr = LocalRegisterCopy::<u64, MPIDR_EL1::Register>::new(mpidr);
+    let affinity = mpidr.read(MPIDR_EL1::Aff3) << 24
+        | mpidr.read(MPIDR_EL1::Aff2) << 16
+        | mpidr.read(MPIDR_EL1::Aff1) << 8
+        | mpidr.read(MPIDR_EL1::Aff0);
+
+    let mut offset: usize = 0;
+    while region_size
+        .checked_sub(offset)
+        .is_some_and(|left| left >= REDISTRIBUTOR_SIZE)
+    {
+        let frame_base = base.checked_add(offset as u64)?;
+        // SAFETY: `offset + REDISTRIBUTOR_SIZE <= region_size`: the block lies
+        // inside the mapped region the caller owns, 64 KiB-aligned because the
+        // region is and every step is a multiple of 128 KiB. It is either
+        // returned as the only handle to this redistributor or dropped before the
+        // next one is made.
+        let redistributor: Mmio<RedistributorRegisters> = unsafe { Mmio::new(frame_base) };
+        let typer = redistributor.control.typer.extract();
+        if typer.read(GICR_TYPER::Affinity_Value) == affinity {
+            return Some(redistributor);
+        }
+        if typer.is_set(GICR_TYPER::Last) {
+            return None;
+        }
+        offset += if typer.is_set(GICR_TYPER::VLPIS) {
+            REDISTRIBUTOR_SIZE_WITH_VLPIS
+        } else {
+            REDISTRIBUTOR_SIZE
+        };
+    }
+    None
+}
+
+impl InterruptController for GicV3 {
+    /// Also wakes this CPU's redistributor (spinning until it reports awake),
+    /// puts its SGIs and PPIs in Group 1 at
+    /// [`DEFAULT_PRIORITY`], disables and deactivates
+    /// the PPIs and enables the SGIs. Needs the ICC system registers reachable
+    /// at EL1 (ICC_SRE_EL2.Enable set if the kernel came from EL2).
+    fn init_cpu_interface(&mut self) {
+        let control = &self.redistributor.control;
+        control.waker.modify(GICR_WAKER::ProcessorSleep::CLEAR);
+        while control.waker.is_set(GICR_WAKER::ChildrenAsleep) {
+            core::hint::spin_loop();
+        }
+
+        let sgi = &self.redistributor.sgi;
+        sgi.icactiver0.set(u32::MAX);
+        sgi.icenabler0.set(0xffff_0000);
+        self.wait_for_redistributor_write();
+        sgi.igroupr0.set(u32::MAX);
+        for priority in &sgi.ipriorityr {
+            priority.set(DEFAULT_PRIORITY);
+        }
+        sgi.isenabler0.set(0x0000_ffff);
+
+        SystemRegisterEnable.modify(ICC_SRE_EL1::SRE::SET);
+        // The other ICC registers may be accessed only once the SRE write has
+        // taken effect.
+        barrier::isb(barrier::SY);
+        PriorityMask.write(ICC_PMR_EL1::Priority.val(0xff));
+        BinaryPoint1.write(ICC_BPR1_EL1::BinaryPoint.val(0));
+        Group1Enable.write(ICC_IGRPEN1_EL1::Enable::SET);
+        barrier::isb(barrier::SY);
+    }
+
+    fn enable(&mut self, intid: u32) {
+        if let Some((index, mask)) = bit_position(intid) {
+            if intid < FIRST_SPI {
+                self.redistributor.sgi.isenabler0.set(mask);
+            } else {
+                self.distributor.isenabler[index].set(mask);
+            }
+        }
+    }
+
+    /// Returns once the GIC has applied the change.
+    fn disable(&mut self, intid: u32) {
+        if let Some((index, mask)) = bit_position(intid) {
+            if intid < FIRST_SPI {
+                self.redistributor.sgi.icenabler0.set(mask);
+                self.wait_for_redistributor_write();
+            } else {
+                self.distributor.icenabler[index].set(mask);
+                self.wait_for_distributor_write();
+            }
+        }
+    }
+
+    fn acknowledge(&mut self) -> Option<u32> {
+        // INTID is 24 bits wide, so the narrowing keeps it whole.
+        let intid = InterruptAcknowledge1.read(ICC_IAR1_EL1::INTID) as u32;
+        // The handler's device accesses must not overtake the acknowledge.
+        barrier::dsb(barrier::SY);
+        (!SPECIAL_INTIDS.contains(&intid)).then_some(intid)
+    }
+
+    fn end_of_interrupt(&mut self, intid: u32) {
+        if SPECIAL_INTIDS.contains(&intid) {
+            return;
+        }
+        EndOfInterrupt1.write(ICC_IAR1_EL1::INTID.val(u64::from(intid)));
+        // Make the priority drop take effect before, say, IRQs are unmasked.
+        barrier::isb(barrier::SY);
+    }
+
+    fn is_enabled(&self, intid: u32) -> bool {
+        bit_position(intid).is_some_and(|(index, mask)| {
+            let bits = if intid < FIRST_SPI {
+                self.redistributor.sgi.isenabler0.get()
+            } else {
+                self.distributor.isenabler[index].get()
+            };
+            bits & mask != 0
+        })
+    }
+}

@@ -1,0 +1,51 @@
+//! The console: the UART the device tree names in `/chosen/stdout-path`, and
+//! the `print!`/`println!` macros that write to it.
+
+use core::fmt::{self, Write};
+
+use spin::Mutex;
+
+use crate::drivers::pl011::Pl011;
+
+static CONSOLE: Mutex<Option<Pl011>> = Mutex::new(None);
+
+/// Makes `uart` the console (replacing any earlier one).
+pub fn install(uart: Pl011) {
+    *CONSOLE.lock() = Some(uart);
+}
+
+/// True once a console is installed.
+pub fn is_ready() -> bool {
+    CONSOLE.lock().is_some()
+}
+
+/// Writes formatted text to the console; does nothing before there is one.
+pub fn print(arguments: fmt::Arguments<'_>) {
+    if let Some(uart) = CONSOLE.lock().as_mut() {
+        let _ = uart.write_fmt(arguments);
+    }
+}
+
+/// Writes to the console even if the lock is held (for the fault and panic
+/// paths, which may have interrupted a print).
+pub fn print_emergency(arguments: fmt::Arguments<'_>) {
+    if CONSOLE.is_locked() {
+        // SAFETY: this core is about to stop; the interrupted writer never
+        // resumes, so breaking its lock cannot cause a second writer.
+        unsafe { CONSOLE.force_unlock() };
+    }
+    print(arguments);
+}
+
+/// Prints to the console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::kernel::console::print(format_args!($($arg)*)) };
+}
+
+/// Prints a line to the console.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($arg:tt)*) => { $crate::kernel::console::print(format_args!("{}\n", format_args!($($arg)*))) };
+}

@@ -1,0 +1,312 @@
+//! The kernel's one address space and what is built on it: the heap behind
+//! `alloc`, the vmap window's range allocator, device mappings and kernel
+//! stacks.
+//!
+//! Lock order: `VMAP` → `HEAP` → `SPACE`. Code holding `SPACE` never allocates.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::fmt;
+use core::ptr::{self, NonNull};
+
+use spin::Mutex;
+
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
+use crate::arch::aarch64::fixmap::FixmapAccess;
+use crate::arch::aarch64::layout::{self, KERNEL_STACK_SIZE};
+use crate::memory::frames::{FreeError, OutOfFrames};
+use crate::memory::heap::{GrowingHeap, HeapBacking};
+use crate::memory::paging::aarch64::Aarch64;
+use crate::memory::paging::{Attributes, FlushBatch, MapError};
+use crate::memory::ranges::{RangeAllocator, RangeError};
+use crate::memory::space::AddressSpace;
+
+/// The kernel half of the address space with its frame stack.
+pub type KernelSpace = AddressSpace<Aarch64, FixmapAccess>;
+
+static SPACE: Mutex<Option<KernelSpace>> = Mutex::new(None);
+static HEAP: Mutex<GrowingHeap> = Mutex::new(GrowingHeap::new(layout::HEAP));
+static VMAP: Mutex<Option<RangeAllocator>> = Mutex::new(None);
+static NEXT_STACK_SLOT: Mutex<u64> = Mutex::new(0);
+
+/// Installs the kernel address space; the heap can grow from now on.
+pub fn install(space: KernelSpace) {
+    *SPACE.lock() = Some(space);
+}
+
+/// Creates the vmap range allocator (its metadata lives on the heap).
+pub fn init_vmap() {
+    *VMAP.lock() = Some(RangeAllocator::new(layout::VMAP));
+}
+
+/// Runs `operation` on the kernel address space, or returns `None` before
+/// [`install`]. `operation` must not allocate from the heap.
+pub fn with_space<R>(operation: impl FnOnce(&mut KernelSpace) -> R) -> Option<R> {
+    SPACE.lock().as_mut().map(operation)
+}
+
+/// Frames that can still be allocated.
+pub fn free_frames() -> usize {
+    with_space(|space| space.free_frames()).unwrap_or(0)
+}
+
+/// Bytes mapped for the heap so far.
+pub fn heap_mapped_bytes() -> u64 {
+    HEAP.lock().mapped_bytes()
+}
+
+/// Bytes of heap handed out and not freed.
+pub fn heap_used_bytes() -> usize {
+    HEAP.lock().used_bytes()
+}
+
+/// Free and used bytes of the vmap window.
+pub fn vmap_free_bytes() -> u64 {
+    VMAP.lock().as_ref().map_or(0, RangeAllocator::free_bytes)
+}
+
+/// Grows the heap with frames from the kernel space, locking it only then.
+struct SpaceBacking;
+
+impl HeapBacking for SpaceBacking {
+    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), ()> {
+        SPACE.lock().as_mut().ok_or(())?.map_pages(at, pages)
+    }
+}
+
+/// The `#[global_allocator]`: the growing heap. Returns null when the heap
+/// window or physical memory is exhausted.
+pub struct KernelAllocator;
+
+// SAFETY: blocks come from `GrowingHeap`, which hands out each byte once and
+// honours the layout's size and alignment; `dealloc` returns them to it.
+unsafe impl GlobalAlloc for KernelAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HEAP.lock().allocate(layout, &mut SpaceBacking).map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        if let Some(block) = NonNull::new(block) {
+            // SAFETY: `GlobalAlloc` callers pass blocks from `alloc` with their layout.
+            unsafe { HEAP.lock().deallocate(block, layout) }
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: KernelAllocator = KernelAllocator;
+
+/// Why a vmap operation failed. Nothing stays allocated or mapped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum VmapError {
+    /// The memory system is not up yet.
+    NotReady,
+    /// No virtual range.
+    Range(RangeError),
+    /// No frames.
+    Frames(OutOfFrames),
+    /// The mapper refused.
+    Map(MapError),
+    /// The physical range is empty or wraps.
+    BadPhysicalRange(PhysRange),
+}
+
+impl fmt::Display for VmapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotReady => write!(f, "the memory system is not initialised"),
+            Self::Range(error) => write!(f, "{error}"),
+            Self::Frames(error) => write!(f, "{error}"),
+            Self::Map(error) => write!(f, "{error}"),
+            Self::BadPhysicalRange(range) => write!(f, "cannot map {range}"),
+        }
+    }
+}
+
+/// A mapped range of the vmap window. Dropping it unmaps the pages, flushes once,
+/// frees the frames it owns and returns the range.
+pub struct Mapping {
+    range: VirtRange,
+    /// Offset of the first byte the caller asked for within the first page.
+    offset: u64,
+    owns_frames: bool,
+}
+
+impl Mapping {
+    /// The virtual address of the first byte asked for.
+    pub fn address(&self) -> VirtAddr {
+        VirtAddr(self.range.start.0 + self.offset)
+    }
+
+    /// The whole mapped (page-aligned) range.
+    pub fn range(&self) -> VirtRange {
+        self.range
+    }
+
+    /// Keeps the mapping for the rest of the kernel's life (device registers).
+    pub fn leak(self) -> VirtAddr {
+        let address = self.address();
+        core::mem::forget(self);
+        address
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        with_space(|space| {
+            if self.owns_frames {
+                space.unmap_and_free(self.range);
+            } else {
+                let mut flush = FlushBatch::<Aarch64>::new();
+                let pages = self.range.size / PAGE_SIZE as u64;
+                for page in 0..pages {
+                    let _device_frame = space.unmap(VirtAddr(self.range.start.0 + page * PAGE_SIZE as u64), &mut flush);
+                }
+                flush.flush();
+            }
+        });
+        if let Some(vmap) = VMAP.lock().as_mut() {
+            let _freed = vmap.free(self.range);
+        }
+    }
+}
+
+fn allocate_range(pages: usize) -> Result<VirtRange, VmapError> {
+    VMAP.lock().as_mut().ok_or(VmapError::NotReady)?.allocate(pages).map_err(VmapError::Range)
+}
+
+fn free_range(range: VirtRange) {
+    if let Some(vmap) = VMAP.lock().as_mut() {
+        let _freed = vmap.free(range);
+    }
+}
+
+/// Maps the device registers at `phys` (any alignment) as device memory in the
+/// vmap window.
+pub fn map_device(phys: PhysRange) -> Result<Mapping, VmapError> {
+    let page = PAGE_SIZE as u64;
+    let first = phys.start.align_down(page);
+    let end = phys.end().and_then(|end| end.align_up(page)).filter(|_| phys.size > 0);
+    let end = end.ok_or(VmapError::BadPhysicalRange(phys))?;
+    let pages = ((end.0 - first.0) / page) as usize;
+    let range = allocate_range(pages)?;
+    let mapped = with_space(|space| {
+        for index in 0..pages as u64 {
+            let virt = VirtAddr(range.start.0 + index * page);
+            if let Err(error) = space.map(virt, PhysAddr(first.0 + index * page), Attributes::DEVICE) {
+                let mut flush = FlushBatch::<Aarch64>::new();
+                for undo in 0..index {
+                    let _device_frame = space.unmap(VirtAddr(range.start.0 + undo * page), &mut flush);
+                }
+                return Err(VmapError::Map(error));
+            }
+        }
+        Ok(())
+    });
+    match mapped.unwrap_or(Err(VmapError::NotReady)) {
+        Ok(()) => Ok(Mapping { range, offset: phys.start.0 - first.0, owns_frames: false }),
+        Err(error) => {
+            free_range(range);
+            Err(error)
+        }
+    }
+}
+
+/// The seed's utility: allocates `pages` frames and a virtual range, maps them
+/// read-write and returns the mapping (which frees all of it when dropped).
+pub fn allocate_pages(pages: usize) -> Result<Mapping, VmapError> {
+    let range = allocate_range(pages)?;
+    let mapped = with_space(|space| {
+        space.map_new_pages(range.start, pages, Attributes::KERNEL_DATA).map_err(|error| match error {
+            crate::memory::space::MapPagesError::OutOfFrames(error) => VmapError::Frames(error),
+            crate::memory::space::MapPagesError::Map(error) => VmapError::Map(error),
+        })
+    });
+    match mapped.unwrap_or(Err(VmapError::NotReady)) {
+        Ok(()) => Ok(Mapping { range, offset: 0, owns_frames: true }),
+        Err(error) => {
+            free_range(range);
+            Err(error)
+        }
+    }
+}
+
+/// A kernel stack with an unmapped guard page below it.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelStack {
+    /// The guard page.
+    pub guard: VirtAddr,
+    /// The usable stack; its end is the initial stack pointer.
+    pub stack: VirtRange,
+}
+
+/// Maps a new kernel stack in the stacks window.
+pub fn allocate_kernel_stack() -> Result<KernelStack, VmapError> {
+    let page = PAGE_SIZE as u64;
+    let slot_size = KERNEL_STACK_SIZE + page;
+    let mut next = NEXT_STACK_SLOT.lock();
+    let guard = VirtAddr(layout::STACKS.start.0 + *next * slot_size);
+    if guard.0 + slot_size > layout::STACKS.start.0 + layout::STACKS.size {
+        return Err(VmapError::Range(RangeError::Exhausted { pages: (slot_size / page) as usize }));
+    }
+    let stack = VirtRange::new(VirtAddr(guard.0 + page), KERNEL_STACK_SIZE);
+    let pages = (KERNEL_STACK_SIZE / page) as usize;
+    with_space(|space| space.map_new_pages(stack.start, pages, Attributes::KERNEL_DATA))
+        .ok_or(VmapError::NotReady)?
+        .map_err(|error| match error {
+            crate::memory::space::MapPagesError::OutOfFrames(error) => VmapError::Frames(error),
+            crate::memory::space::MapPagesError::Map(error) => VmapError::Map(error),
+        })?;
+    *next += 1;
+    Ok(KernelStack { guard, stack })
+}
+
+/// Frees `frame` to the frame stack (validated).
+pub fn free_frame(frame: PhysAddr) -> Result<(), FreeError> {
+    with_space(|space| space.free_frame(frame)).unwrap_or(Err(FreeError::NotRam(frame)))
+}
+
+/// What lies at `address`, for fault reports: the window and, where it tells
+/// something, why nothing is mapped there.
+pub fn describe(address: VirtAddr) -> &'static str {
+    let page = PAGE_SIZE as u64;
+    if address.0 >> 48 == 0 {
+        return if address.0 < page { "page 0 (never mapped)" } else { "lower half (no user space)" };
+    }
+    if layout::STACKS.contains(address) {
+        let offset = (address.0 - layout::STACKS.start.0) % (KERNEL_STACK_SIZE + page);
+        return if offset < page { "kernel stacks, guard page" } else { "kernel stacks" };
+    }
+    if boot_stack_guard().contains(address) {
+        return "kernel image, boot stack guard page";
+    }
+    if layout::HEAP.contains(address) {
+        // Never block here: the fault may have interrupted the heap's owner.
+        return match HEAP.try_lock().map(|heap| heap.mapped_bytes()) {
+            Some(mapped) if address.0 - layout::HEAP.start.0 >= mapped => "heap, above its mapped top",
+            _ => "heap",
+        };
+    }
+    match layout::window_of(address) {
+        Some("vmap") => "vmap window",
+        Some("frame stack") => "frame-stack window",
+        Some("kernel image") => "kernel image",
+        Some("fixmap") => "fixmap",
+        _ => "no kernel window (unmapped)",
+    }
+}
+
+unsafe extern "C" {
+    static __boot_stack_guard: u8;
+}
+
+fn boot_stack_guard() -> VirtRange {
+    VirtRange::new(VirtAddr::from_ptr(&raw const __boot_stack_guard), PAGE_SIZE as u64)
+}
+
+/// (free frames, heap bytes mapped, heap bytes in use), or `None` when a lock
+/// is held (the caller may have interrupted its owner).
+pub fn try_counts() -> Option<(usize, u64, usize)> {
+    let frames = SPACE.try_lock()?.as_ref().map_or(0, |space| space.free_frames());
+    let heap = HEAP.try_lock()?;
+    Some((frames, heap.mapped_bytes(), heap.used_bytes()))
+}

@@ -1,0 +1,287 @@
+//! The kernel proper: the boot flow from the first Rust instruction to the
+//! idle loop or the self-test runner.
+//!
+//! 1. map the device tree through the fixmap and describe the platform;
+//! 2. bring up the console early (fixmap) so that everything after can report;
+//! 3. build the frame stack from usable RAM and install the kernel space;
+//! 4. move to a kernel stack with a guard page; the heap grows on first use;
+//! 5. map devices on demand through the vmap window, start the timer tick;
+//! 6. print the boot report, run the seed example, then idle or self-test.
+
+pub mod console;
+pub mod devices;
+pub mod memory;
+pub mod report;
+pub mod selftest;
+
+use core::fmt;
+
+use spin::Once;
+
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
+use crate::arch::aarch64::fault::Fault;
+use crate::arch::aarch64::fixmap::{self, FixmapAccess};
+use crate::arch::aarch64::{cpu, exceptions, layout, semihosting};
+use crate::drivers::pl011::Pl011;
+use crate::memory::frames::{FrameStack, FreeError};
+use crate::memory::paging::{Attributes, Mapper};
+use crate::memory::space::AddressSpace;
+use crate::memory::window::PageView;
+use crate::platform::{PlatformDescription, ReservationReason};
+use crate::println;
+
+/// What the boot code handed over, and what the platform description says.
+pub struct Boot {
+    /// The exception level the kernel was entered at.
+    pub entry_level: u64,
+    /// Where the image lies in physical memory.
+    pub image: PhysRange,
+    /// The boot page tables inside the image.
+    pub boot_tables: PhysRange,
+    /// The platform description from the device tree.
+    pub platform: PlatformDescription<'static>,
+    /// Frames given to the frame stack at boot.
+    pub frames_at_boot: usize,
+    /// Counter ticks at fixed points of the boot, for boot-cost measurements.
+    pub milestones: report::Milestones,
+}
+
+static BOOT: Once<Boot> = Once::new();
+
+/// What the kernel was told at boot (available once memory is up).
+pub fn boot() -> Option<&'static Boot> {
+    BOOT.get()
+}
+
+/// Why the boot stopped before the kernel could run.
+#[derive(Debug)]
+pub enum BootError {
+    /// The device tree header is unreadable or the blob does not fit the fixmap.
+    DeviceTreeTooLarge(u64),
+    /// The platform description refused the device tree.
+    Platform(crate::platform::Error),
+    /// The frame stack refused usable RAM.
+    Frames(FreeError),
+    /// Memory ran out during bring-up.
+    OutOfMemory(&'static str),
+}
+
+impl fmt::Display for BootError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DeviceTreeTooLarge(size) => write!(
+                f,
+                "device tree of {size} bytes does not fit the fixmap ({} bytes)",
+                fixmap::DTB_SLOTS * PAGE_SIZE
+            ),
+            Self::Platform(error) => write!(f, "device tree: {error}"),
+            Self::Frames(error) => write!(f, "frame stack: {error}"),
+            Self::OutOfMemory(what) => write!(f, "out of memory while setting up {what}"),
+        }
+    }
+}
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+    static __boot_tables_start: u8;
+    static __boot_tables_end: u8;
+    static boot_l0_kernel: u8;
+}
+
+fn image_offset(symbol: *const u8) -> u64 {
+    VirtAddr::from_ptr(symbol).0 - layout::IMAGE.start.0
+}
+
+/// The first Rust code, called by `boot.s` on the boot stack with the MMU on.
+#[unsafe(no_mangle)]
+extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) -> ! {
+    exceptions::set_fatal_handler(fatal_fault);
+    let mut milestones = report::Milestones::start();
+    let image_size = image_offset(&raw const __kernel_end);
+    let tables_start = image_offset(&raw const __boot_tables_start);
+    let tables_end = image_offset(&raw const __boot_tables_end);
+    let image = PhysRange::new(PhysAddr(image_base), tables_start);
+    let boot_tables = PhysRange::new(PhysAddr(image_base + tables_start), tables_end - tables_start);
+    debug_assert_eq!(tables_end, image_size);
+
+    let boot = bring_up(PhysAddr(device_tree), entry_level, image, boot_tables, &mut milestones);
+    let boot = match boot {
+        Ok(boot) => BOOT.call_once(|| boot),
+        Err(error) => {
+            if console::is_ready() {
+                println!("boot failed: {error}");
+            } else {
+                // No console to report on: try the debugger or emulator, which
+                // prints this when semihosting is enabled (else `hlt` traps).
+                let mut text = report::LineBuffer::new();
+                let _ = fmt::Write::write_fmt(&mut text, format_args!("boot failed: {error}\n"));
+                semihosting::write(text.as_str());
+            }
+            cpu::halt();
+        }
+    };
+    match memory::allocate_kernel_stack() {
+        Ok(stack) => {
+            let top = VirtAddr(stack.stack.start.0 + stack.stack.size);
+            let _ = boot;
+            // SAFETY: `top` ends a mapped, unused kernel stack; `kernel_main`
+            // never returns, so nothing on the boot stack is needed again.
+            unsafe { switch_stack(top, kernel_main) }
+        }
+        Err(error) => {
+            println!("boot failed: no kernel stack: {error}");
+            cpu::halt();
+        }
+    }
+}
+
+/// Moves the stack pointer to `top` and jumps to `next`.
+///
+/// # Safety
+///
+/// `top` must be the 16-byte aligned end of a mapped stack that nothing uses.
+unsafe fn switch_stack(top: VirtAddr, next: extern "C" fn() -> !) -> ! {
+    // SAFETY: forwarded from the caller; `next` does not return.
+    unsafe {
+        core::arch::asm!("mov sp, {top}", "br {next}", top = in(reg) top.0, next = in(reg) next,
+            options(noreturn));
+    }
+}
+
+/// Maps the device tree blob at `phys` read-only into the fixmap.
+fn map_device_tree(phys: PhysAddr) -> Result<&'static [u8], BootError> {
+    let page = PAGE_SIZE as u64;
+    let first = phys.align_down(page);
+    let offset = (phys.0 - first.0) as usize;
+    let map_pages = |pages: usize| {
+        for index in 0..pages {
+            let frame = PhysAddr(first.0 + (index * PAGE_SIZE) as u64);
+            // SAFETY: the DTB slots belong to this function during early boot.
+            unsafe { fixmap::map(fixmap::DTB_FIRST_SLOT + index, frame, Attributes::KERNEL_RODATA) };
+        }
+    };
+    // The header (40 bytes) may straddle a page boundary: map two pages first.
+    map_pages(2);
+    let base = fixmap::slot_address(fixmap::DTB_FIRST_SLOT).0 as usize + offset;
+    // SAFETY: the first two pages from `phys` are mapped; totalsize is the
+    // big-endian word at offset 4 of the header.
+    let total = u32::from_be(unsafe { ((base + 4) as *const u32).read_unaligned() }) as usize;
+    let pages = (offset + total).div_ceil(PAGE_SIZE);
+    if pages > fixmap::DTB_SLOTS {
+        return Err(BootError::DeviceTreeTooLarge(total as u64));
+    }
+    map_pages(pages.max(2));
+    // SAFETY: `pages` pages from the blob's first page are mapped read-only for
+    // the kernel's lifetime; nothing writes to the blob.
+    Ok(unsafe { core::slice::from_raw_parts(base as *const u8, total) })
+}
+
+fn bring_up(
+    device_tree: PhysAddr,
+    entry_level: u64,
+    image: PhysRange,
+    boot_tables: PhysRange,
+    milestones: &mut report::Milestones,
+) -> Result<Boot, BootError> {
+    let blob = map_device_tree(device_tree)?;
+    let mut platform = PlatformDescription::from_dtb(blob, Some(device_tree)).map_err(BootError::Platform)?;
+    start_early_console(&platform);
+    platform.reserve(image, ReservationReason::KernelImage).map_err(BootError::Platform)?;
+    platform.reserve(boot_tables, ReservationReason::BootTables).map_err(BootError::Platform)?;
+    milestones.platform_described();
+
+    let root = PhysAddr(image.start.0 + image_offset(&raw const boot_l0_kernel));
+    // SAFETY: the TTBR1 root and the image's tables were built by `boot.s`, are
+    // edited only through this mapper from now on, and reachable through the
+    // fixmap. The only `FixmapAccess` is made here.
+    let mapper = unsafe { Mapper::new(root, FixmapAccess::new()) };
+    let frames = FrameStack::new(platform.ram().iter().copied(), platform.usable());
+    let mut space = AddressSpace::new(mapper, frames, layout::FRAME_STACK, PageView::Live);
+    let mut frames_at_boot = 0;
+    for range in platform.usable() {
+        frames_at_boot += space.add_free_range(range).map_err(BootError::Frames)?;
+    }
+    memory::install(space);
+    milestones.frames_ready();
+    Ok(Boot { entry_level, image, boot_tables, platform, frames_at_boot, milestones: *milestones })
+}
+
+fn start_early_console(platform: &PlatformDescription<'_>) {
+    let Some(console) = platform.console.as_ref() else { return };
+    let Some(registers) = console.regions.first() else { return };
+    if !console.compatible.contains("pl011") {
+        return;
+    }
+    let offset = registers.start.0 % PAGE_SIZE as u64;
+    // SAFETY: the console slot is free during early boot; device memory.
+    unsafe { fixmap::map(fixmap::CONSOLE_SLOT, registers.start.align_down(PAGE_SIZE as u64), Attributes::DEVICE) };
+    let base = VirtAddr(fixmap::slot_address(fixmap::CONSOLE_SLOT).0 + offset);
+    // SAFETY: `base` maps the PL011's registers; it is the only instance.
+    let mut uart = unsafe { Pl011::new(base) };
+    uart.init();
+    console::install(uart);
+}
+
+/// Runs on the first kernel stack, with the heap available.
+extern "C" fn kernel_main() -> ! {
+    let Some(boot) = boot() else { cpu::halt() };
+    memory::init_vmap();
+    let devices = devices::init(&boot.platform);
+    let mut milestones = boot.milestones;
+    milestones.heap_ready();
+    report::print(boot, &devices);
+    report::seed_example();
+    milestones.report_done();
+    milestones.print();
+
+    let command_line = boot.platform.bootargs.unwrap_or("");
+    if command_line.split_whitespace().any(|word| word == "selftest") {
+        let exit = command_line.split_whitespace().any(|word| word == "exit=semihosting");
+        let passed = selftest::run(boot, &devices);
+        if exit {
+            semihosting::exit(if passed { 0 } else { 1 });
+        }
+    }
+    println!("idle: the timer keeps ticking (Ctrl-A X quits QEMU)");
+    loop {
+        cpu::wait_for_interrupt();
+    }
+}
+
+/// True when the command line asks for semihosting exits (so a fatal fault
+/// ends QEMU with a failure instead of hanging).
+fn exit_through_semihosting() -> bool {
+    boot()
+        .and_then(|boot| boot.platform.bootargs)
+        .is_some_and(|line| line.split_whitespace().any(|word| word == "exit=semihosting"))
+}
+
+fn fatal_fault(fault: &Fault) -> ! {
+    let place = fault.address.map_or("", memory::describe);
+    console::print_emergency(format_args!("\nFATAL {fault}"));
+    if !place.is_empty() {
+        console::print_emergency(format_args!(", in {place}"));
+    }
+    console::print_emergency(format_args!("\n"));
+    if exit_through_semihosting() {
+        semihosting::exit(3);
+    }
+    cpu::halt();
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    console::print_emergency(format_args!("\nPANIC: {info}\n"));
+    // Memory counters help most when the panic is an allocation failure.
+    if let Some(space) = memory::try_counts() {
+        console::print_emergency(format_args!(
+            "memory: {} free frames, heap {} bytes mapped, {} bytes in use\n",
+            space.0, space.1, space.2
+        ));
+    }
+    if exit_through_semihosting() {
+        semihosting::exit(2);
+    }
+    cpu::halt();
+}

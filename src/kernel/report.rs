@@ -1,0 +1,155 @@
+//! The boot report, the boot-cost milestones and the seed's example.
+
+use crate::addr::{ByteSize, PAGE_SIZE};
+use crate::arch::aarch64::{layout, timer};
+use crate::kernel::devices::{self, Devices};
+use crate::kernel::{Boot, memory};
+use crate::println;
+
+/// Counter ticks at fixed points of the boot.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Milestones {
+    entry: u64,
+    platform: u64,
+    frames: u64,
+    heap: u64,
+    report: u64,
+}
+
+impl Milestones {
+    /// Starts the clock at kernel entry.
+    pub fn start() -> Self {
+        Self { entry: timer::counter(), ..Self::default() }
+    }
+    /// The platform description is done.
+    pub fn platform_described(&mut self) {
+        self.platform = timer::counter();
+    }
+    /// The frame stack holds every usable frame.
+    pub fn frames_ready(&mut self) {
+        self.frames = timer::counter();
+    }
+    /// The heap and the vmap window work.
+    pub fn heap_ready(&mut self) {
+        self.heap = timer::counter();
+    }
+    /// The boot report is printed.
+    pub fn report_done(&mut self) {
+        self.report = timer::counter();
+    }
+    /// Prints the milestones as counter ticks since entry.
+    pub fn print(&self) {
+        let since = |t: u64| t.saturating_sub(self.entry);
+        println!(
+            "bootcost: platform={} frames={} heap={} report={} (counter ticks at {} Hz)",
+            since(self.platform),
+            since(self.frames),
+            since(self.heap),
+            since(self.report),
+            timer::frequency()
+        );
+    }
+}
+
+/// Prints what the kernel found and built.
+pub fn print(boot: &Boot, devices: &Devices) {
+    let platform = &boot.platform;
+    println!();
+    println!("== boot report ==");
+    println!("model:     {}", platform.model.unwrap_or("(none)"));
+    println!("entered:   EL{}", boot.entry_level);
+    println!("cmdline:   {}", platform.bootargs.unwrap_or(""));
+    for range in platform.ram() {
+        println!("ram:       {range}");
+    }
+    for reservation in platform.reserved() {
+        println!("reserved:  {} ({})", reservation.range, reservation.reason);
+    }
+    let (free, mapped, _) = memory::try_counts().unwrap_or_default();
+    let window_pages = memory::with_space(|space| space.frames().window_pages()).unwrap_or(0);
+    println!(
+        "frames:    {free} free of {} ({}); the stack itself uses {window_pages} of them",
+        boot.frames_at_boot,
+        ByteSize((boot.frames_at_boot * PAGE_SIZE) as u64)
+    );
+    println!("kernel address space (TTBR1):");
+    for (name, range) in layout::WINDOWS {
+        println!("  {name:<14} {range}");
+    }
+    println!("heap:      {} mapped, {} in use", ByteSize(mapped), ByteSize(memory::heap_used_bytes() as u64));
+    for device in &devices.mapped {
+        println!("device:    {:<22} {} -> {}", device.name, device.phys, device.virt);
+    }
+    for problem in &devices.problems {
+        println!("problem:   {problem}");
+    }
+    match devices.timer_intid {
+        Some(intid) => println!(
+            "timer:     INTID {intid}, {} Hz, {} ticks taken (boot waits for {})",
+            devices::TICK_HZ,
+            devices.boot_ticks,
+            devices::BOOT_TICKS
+        ),
+        None => println!("timer:     not running"),
+    }
+}
+
+/// The seed's example: allocate 16 frames and 16 pages of virtual space, map,
+/// flush, write and read back, unmap, free; the free-frame count must return.
+pub fn seed_example() -> bool {
+    let before = memory::free_frames();
+    let ok = match memory::allocate_pages(16) {
+        Ok(mapping) => {
+            let words = 16 * PAGE_SIZE / 8;
+            let base = mapping.address().as_mut_ptr::<u64>();
+            for index in 0..words {
+                // SAFETY: the mapping covers `words` u64s, read-write, ours.
+                unsafe { base.add(index).write_volatile(index as u64 ^ 0x5eed) };
+            }
+            // SAFETY: as above.
+            let intact = (0..words).all(|index| unsafe { base.add(index).read_volatile() } == index as u64 ^ 0x5eed);
+            let range = mapping.range();
+            drop(mapping);
+            println!("seed:      16 frames mapped at {range}, written and read back: {}", if intact { "ok" } else { "MISMATCH" });
+            intact
+        }
+        Err(error) => {
+            println!("seed:      failed: {error}");
+            false
+        }
+    };
+    let after = memory::free_frames();
+    println!("seed:      free frames before {before}, after {after}{}", if before == after { "" } else { "  <-- LEAK" });
+    ok && before == after
+}
+
+/// A fixed 256-byte text buffer for messages written before the heap exists;
+/// text beyond it is dropped.
+pub struct LineBuffer {
+    bytes: [u8; 256],
+    length: usize,
+}
+
+impl LineBuffer {
+    /// An empty buffer.
+    pub const fn new() -> Self {
+        Self { bytes: [0; 256], length: 0 }
+    }
+
+    /// The text written so far.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.length]).unwrap_or("(invalid text)")
+    }
+}
+
+impl core::fmt::Write for LineBuffer {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        for &byte in text.as_bytes() {
+            if self.length < self.bytes.len() {
+                self.bytes[self.length] = byte;
+                self.length += 1;
+            }
+        }
+        Ok(())
+    }
+}

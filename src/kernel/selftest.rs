@@ -1,0 +1,283 @@
+//! The in-kernel test suite, run when the command line says `selftest`.
+//!
+//! Each test prints one line; a summary line follows. With `exit=semihosting`
+//! the kernel then ends QEMU with status 0 (all passed) or 1. The tests adapt to
+//! the machine they find: RAM size, GIC version, entry level.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::alloc::{GlobalAlloc, Layout};
+
+use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
+use crate::arch::aarch64::exceptions::expect_fault;
+use crate::arch::aarch64::{cpu, layout, timer};
+use crate::kernel::devices::{self, Devices};
+use crate::kernel::{Boot, memory, report};
+use crate::memory::frames::FreeError;
+use crate::memory::paging::{Attributes, MemoryKind};
+use crate::println;
+
+type Outcome = Result<(), String>;
+
+macro_rules! ensure {
+    ($condition:expr, $($message:tt)*) => {
+        if !$condition {
+            return Err(alloc::format!($($message)*));
+        }
+    };
+}
+
+const TESTS: &[(&str, fn(&Boot, &Devices) -> Outcome)] = &[
+    ("platform: RAM, console and interrupt controller found", platform_found),
+    ("frames: allocate every free frame, free all, twice", frames_drain_and_refill),
+    ("frames: bad frees are refused", frames_refuse_bad_frees),
+    ("heap: Box, Vec, BTreeMap, realloc, large alignments", heap_collections),
+    ("heap: grows past 64 MiB (or half of free RAM)", heap_grows),
+    ("heap: exhaustion returns null and loses nothing", heap_exhaustion),
+    ("vmap: the seed example keeps the frame count", vmap_seed_example),
+    ("vmap: ranges coalesce after frees", vmap_ranges),
+    ("mmio: device mappings are device memory, never executable", mmio_attributes),
+    ("paging: no page is writable and executable", no_writable_executable),
+    ("paging: TTBR0 and page 0 are unmapped", lower_half_empty),
+    ("fault: guard page below the kernel stack", guard_page_fault),
+    ("fault: access above the heap top", unmapped_heap_fault),
+    ("timer: interrupts keep ticking", timer_ticks),
+];
+
+/// Runs every test, prints one line each and a summary; true when all passed.
+pub fn run(boot: &Boot, devices: &Devices) -> bool {
+    println!("selftest: {} tests", TESTS.len());
+    let mut failed = 0;
+    for (name, test) in TESTS {
+        match test(boot, devices) {
+            Ok(()) => println!("selftest: ok   {name}"),
+            Err(reason) => {
+                failed += 1;
+                println!("selftest: FAIL {name}: {reason}");
+            }
+        }
+    }
+    println!("selftest: {} passed, {} failed", TESTS.len() - failed, failed);
+    failed == 0
+}
+
+fn platform_found(boot: &Boot, devices: &Devices) -> Outcome {
+    ensure!(!boot.platform.ram().is_empty(), "no RAM");
+    ensure!(boot.platform.console.is_some(), "no console");
+    ensure!(devices.gic.is_some(), "no interrupt controller running: {:?}", devices.problems);
+    Ok(())
+}
+
+fn frames_drain_and_refill(_: &Boot, _: &Devices) -> Outcome {
+    for round in 0..2 {
+        let mut taken: Vec<PhysAddr> = Vec::with_capacity(memory::free_frames() + 64);
+        let before = memory::free_frames();
+        let drained = memory::with_space(|space| {
+            while taken.len() < taken.capacity() {
+                match space.allocate_frame() {
+                    Some(frame) => taken.push(frame),
+                    None => break,
+                }
+            }
+            let empty = space.free_frames() == 0;
+            (empty, space.free_frames_from(&taken))
+        });
+        let (empty, refilled) = drained.ok_or("no memory system")?;
+        ensure!(empty, "round {round}: frames left after draining");
+        ensure!(refilled.is_ok(), "round {round}: refill refused: {:?}", refilled);
+        // Draining also hands out the frames that held the stack's window tables.
+        ensure!(taken.len() >= before, "round {round}: drained {} of {before}", taken.len());
+        let after = memory::free_frames();
+        ensure!(after == before, "round {round}: {before} free before, {after} after");
+    }
+    Ok(())
+}
+
+fn frames_refuse_bad_frees(boot: &Boot, _: &Devices) -> Outcome {
+    let before = memory::free_frames();
+    let image = boot.image.start;
+    ensure!(memory::free_frame(image) == Err(FreeError::Reserved(image)), "kernel image accepted");
+    let low = PhysAddr(0x1000);
+    let outside = boot.platform.ram().iter().all(|range| !range.contains(low));
+    if outside {
+        ensure!(memory::free_frame(low) == Err(FreeError::NotRam(low)), "non-RAM accepted");
+    }
+    let odd = PhysAddr(image.0 + 8);
+    ensure!(memory::free_frame(odd) == Err(FreeError::Unaligned(odd)), "unaligned accepted");
+    ensure!(memory::free_frames() == before, "the count changed");
+    Ok(())
+}
+
+fn heap_collections(_: &Boot, _: &Devices) -> Outcome {
+    let boxed = Box::new([7u64; 100]);
+    ensure!(boxed.iter().all(|&v| v == 7), "box contents");
+    let mut numbers: Vec<u64> = (0..10_000).collect();
+    numbers.extend(10_000..50_000);
+    ensure!(numbers.iter().enumerate().all(|(i, &v)| i as u64 == v), "vec contents after realloc");
+    let mut map = BTreeMap::new();
+    for key in 0..5_000u32 {
+        map.insert(key.wrapping_mul(2_654_435_761), key);
+    }
+    ensure!(map.len() == 5_000, "btreemap size");
+    for align in [16, 4096, 65536, 1 << 21] {
+        let layout = Layout::from_size_align(align + 100, align).map_err(|e| e.to_string())?;
+        // SAFETY: non-zero size; freed right away with the same layout.
+        unsafe {
+            let block = alloc::alloc::alloc(layout);
+            ensure!(!block.is_null(), "alignment {align}: null");
+            ensure!(block as usize % align == 0, "alignment {align}: {block:p}");
+            block.write_bytes(0xab, layout.size());
+            alloc::alloc::dealloc(block, layout);
+        }
+    }
+    Ok(())
+}
+
+fn heap_grows(_: &Boot, _: &Devices) -> Outcome {
+    const CHUNK: usize = 1 << 20;
+    let free_bytes = memory::free_frames() * PAGE_SIZE;
+    let target = (64 * CHUNK + CHUNK).min(free_bytes / 2);
+    let mut chunks: Vec<Box<[u8]>> = Vec::new();
+    let mut total = 0;
+    while total < target {
+        let mut chunk = alloc::vec![0u8; CHUNK].into_boxed_slice();
+        chunk[0] = chunks.len() as u8;
+        chunk[CHUNK - 1] = chunks.len() as u8;
+        chunks.push(chunk);
+        total += CHUNK;
+    }
+    let mapped = memory::heap_mapped_bytes() as usize;
+    ensure!(mapped >= target, "heap mapped {mapped} bytes for a {target}-byte target");
+    for (index, chunk) in chunks.iter().enumerate() {
+        ensure!(chunk[0] == index as u8 && chunk[CHUNK - 1] == index as u8, "chunk {index} corrupted");
+    }
+    println!("          heap reached {} MiB mapped (target {} MiB)", mapped >> 20, target >> 20);
+    Ok(())
+}
+
+fn heap_exhaustion(_: &Boot, _: &Devices) -> Outcome {
+    let before = memory::free_frames();
+    let allocator = memory::KernelAllocator;
+    let sizes = [layout::HEAP.size as usize, (before + 16) * PAGE_SIZE];
+    for size in sizes {
+        let layout = Layout::from_size_align(size, 8).map_err(|e| e.to_string())?;
+        // SAFETY: a non-zero layout; a null result is what we expect.
+        let block = unsafe { allocator.alloc(layout) };
+        ensure!(block.is_null(), "{size} bytes were handed out");
+    }
+    ensure!(memory::free_frames() == before, "{} frames free before, {} after", before, memory::free_frames());
+    let small = Box::new(42u32);
+    ensure!(*small == 42, "the heap still works");
+    Ok(())
+}
+
+fn vmap_seed_example(_: &Boot, _: &Devices) -> Outcome {
+    ensure!(report::seed_example(), "see the seed lines above");
+    Ok(())
+}
+
+fn vmap_ranges(_: &Boot, _: &Devices) -> Outcome {
+    let before = memory::vmap_free_bytes();
+    let mappings: Vec<_> = (1..=8).map(memory::allocate_pages).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    ensure!(memory::vmap_free_bytes() == before - 36 * PAGE_SIZE as u64, "vmap accounting");
+    drop(mappings);
+    ensure!(memory::vmap_free_bytes() == before, "vmap free bytes not restored");
+    Ok(())
+}
+
+fn mmio_attributes(_: &Boot, devices: &Devices) -> Outcome {
+    ensure!(!devices.mapped.is_empty(), "no device mapped");
+    for device in &devices.mapped {
+        let found = memory::with_space(|space| space.mapper().translate(device.virt)).flatten();
+        let (phys, attributes) = found.ok_or_else(|| alloc::format!("{} not mapped", device.name))?;
+        ensure!(phys == device.phys.start, "{}: maps {phys}, expected {}", device.name, device.phys.start);
+        let expected = Attributes { kind: MemoryKind::Device, writable: true, executable: false, user: false };
+        ensure!(attributes == expected, "{}: {attributes:?}", device.name);
+        ensure!(layout::VMAP.contains(device.virt), "{} outside the vmap window", device.name);
+    }
+    Ok(())
+}
+
+fn no_writable_executable(_: &Boot, _: &Devices) -> Outcome {
+    let mut pages = 0u64;
+    let mut executable = 0u64;
+    let mut offender = None;
+    memory::with_space(|space| {
+        space.mapper().for_each_leaf(true, &mut |virt, _, attributes, _| {
+            pages += 1;
+            executable += u64::from(attributes.executable);
+            if attributes.writable && attributes.executable && offender.is_none() {
+                offender = Some(virt);
+            }
+            if attributes.user && offender.is_none() {
+                offender = Some(virt);
+            }
+        });
+    });
+    ensure!(offender.is_none(), "{:?} is writable and executable (or user)", offender);
+    ensure!(pages > 0 && executable > 0, "walked {pages} pages, {executable} executable");
+    Ok(())
+}
+
+fn lower_half_empty(_: &Boot, _: &Devices) -> Outcome {
+    let root = PhysAddr(cpu::lower_half_root());
+    let entries = memory::with_space(|space| {
+        let table = space.mapper().access_table(root);
+        table.iter().filter(|&&entry| entry != 0).count()
+    });
+    ensure!(entries == Some(0), "TTBR0 root has {entries:?} entries");
+    ensure!(cpu::translate_read(0).is_none(), "page 0 is mapped");
+    ensure!(cpu::translate_read(0x4000_0000).is_none(), "the lower half maps RAM");
+    Ok(())
+}
+
+fn check_fault(address: VirtAddr, write: bool, place: &str) -> Outcome {
+    let pointer = address.as_mut_ptr::<u64>();
+    let fault = expect_fault(|| {
+        // SAFETY: this access is meant to fault; the handler skips it.
+        unsafe {
+            if write {
+                pointer.write_volatile(1);
+            } else {
+                let _ = pointer.read_volatile();
+            }
+        }
+    });
+    let fault = fault.ok_or("no fault was taken")?;
+    let report = alloc::format!("{fault}, in {}", memory::describe(address));
+    let verb = if write { "write to" } else { "read from" };
+    let expected = alloc::format!("data abort: {verb} {address} (translation fault, level");
+    ensure!(report.starts_with(&expected), "report {report:?}");
+    ensure!(report.ends_with(place), "report {report:?} does not name {place:?}");
+    println!("          {report}");
+    Ok(())
+}
+
+fn guard_page_fault(_: &Boot, _: &Devices) -> Outcome {
+    // The kernel runs on the first stack of the stacks window; its guard page
+    // is the window's first page.
+    let marker = 0u8;
+    let here = VirtAddr::from_ptr(&raw const marker);
+    ensure!(layout::STACKS.contains(here), "not running on a kernel stack ({here})");
+    check_fault(VirtAddr(layout::STACKS.start.0 + 0x800), true, "kernel stacks, guard page")
+}
+
+fn unmapped_heap_fault(_: &Boot, _: &Devices) -> Outcome {
+    let top = layout::HEAP.start.0 + memory::heap_mapped_bytes();
+    check_fault(VirtAddr(top + 0x10), false, "heap, above its mapped top")
+}
+
+fn timer_ticks(_: &Boot, devices: &Devices) -> Outcome {
+    ensure!(devices.timer_intid.is_some(), "the timer is not running");
+    let start = devices::ticks();
+    let deadline = timer::counter() + timer::frequency() / 2;
+    while devices::ticks() < start + 5 && timer::counter() < deadline {
+        cpu::wait_for_interrupt();
+    }
+    let now = devices::ticks();
+    ensure!(now >= start + 5, "{} ticks in half a second", now - start);
+    ensure!(now >= devices::BOOT_TICKS, "only {now} ticks in all");
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! The platform description: what the device tree says about RAM, reserved
+//! memory and the devices the kernel drives first.
+//!
+//! [`PlatformDescription::from_dtb`] reads a flattened device tree blob into a
+//! plain value: sorted, merged RAM regions; reservations, each with its
+//! [`ReservationReason`]; the console, the GIC and the generic timer with
+//! CPU physical addresses (every `reg` translated through each ancestor's
+//! `ranges`); `/chosen` bootargs and the model. The kernel then adds its own
+//! image and boot page tables with [`PlatformDescription::reserve`] and takes
+//! [`PlatformDescription::usable`] as the frames to give the frame stack.
+//!
+//! It runs before the heap exists, so it allocates nothing: every list has a
+//! fixed capacity and overflowing one is an [`Error`]. It runs the same on the
+//! host, where the tests read `.dtb` fixtures from `testdata/`.
+//!
+//! Firmware input is untrusted. `fdt` 0.1.5, which does the parsing, panics
+//! on many malformed blobs, so `validate` checks the header and the whole
+//! structure block first; after that every problem is a named [`Error`].
+
+mod bounded;
+mod devices;
+mod error;
+mod memory;
+mod path;
+mod translate;
+mod validate;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use fdt::Fdt;
+use fdt::node::FdtNode;
+
+pub use bounded::{Blank, BoundedList, ListFull};
+pub use devices::{DEVICE_REGION_CAPACITY, Device, GicVersion, InterruptController, Timer};
+pub use error::{Block, Error, RegionList, StructureProblem};
+pub use memory::{RAM_CAPACITY, RESERVATION_CAPACITY, Reservation, ReservationReason};
+pub use path::NodePath;
+pub use validate::MAX_DEPTH;
+
+use crate::addr::{PhysAddr, PhysRange};
+use devices::TimerNode;
+use memory::{RamList, ReservationList};
+use walk::{Frame, string_value};
+
+/// What the device tree says about this machine, in CPU physical addresses.
+///
+/// Borrows strings (`model`, `bootargs`, `compatible`, reservation names) from
+/// the blob, which must therefore outlive it.
+#[derive(Clone, Copy, Debug)]
+pub struct PlatformDescription<'dtb> {
+    /// The root's `model`, such as `Raspberry Pi 4 Model B`.
+    pub model: Option<&'dtb str>,
+    /// `/chosen` `bootargs`.
+    pub bootargs: Option<&'dtb str>,
+    /// The console: the node `/chosen` `stdout-path` names (an alias or a full
+    /// path, any `:options` suffix ignored), else the `serial0` alias's node.
+    pub console: Option<Device<'dtb>>,
+    /// The first enabled node compatible with `arm,cortex-a15-gic`,
+    /// `arm,gic-400` or `arm,gic-v3`.
+    pub interrupt_controller: Option<InterruptController<'dtb>>,
+    /// The first enabled `arm,armv8-timer`/`arm,armv7-timer`, present only
+    /// when its interrupts go to [`Self::interrupt_controller`].
+    pub timer: Option<Timer>,
+    ram: RamList,
+    reserved: ReservationList<'dtb>,
+}
+
+impl<'dtb> PlatformDescription<'dtb> {
+    /// Reads the blob at `blob` (at least `totalsize` bytes; more are ignored).
+    ///
+    /// When `blob_phys` is given, the blob's own bytes `[blob_phys, blob_phys +
+    /// totalsize)` are reserved as [`ReservationReason::DeviceTree`]; the exact
+    /// size is kept, since [`Self::usable`] drops partial pages anyway.
+    ///
+    /// Fails with the matching [`Error`] on a damaged header or structure, no
+    /// memory node or no RAM, overlapping RAM, a bad `reg`/`ranges`/cell count
+    /// on any node it uses, or a full list. Never panics, whatever the bytes.
+    pub fn from_dtb(blob: &'dtb [u8], blob_phys: Option<PhysAddr>) -> Result<Self, Error> {
+        let blob = validate::validate(blob)?;
+        let fdt = Fdt::new(blob).map_err(|_| Error::Truncated {
+            needed: 40,
+            available: blob.len(),
+        })?;
+        let mut description = Self {
+            model: None,
+            bootargs: None,
+            console: None,
+            interrupt_controller: None,
+            timer: None,
+            ram: RamList::new(),
+            reserved: ReservationList::new(),
+        };
+        for entry in fdt.memory_reservations() {
+            let range = PhysRange::new(
+                PhysAddr(entry.address() as usize as u64),
+                entry.size() as u64,
+            );
+            if range.size != 0 {
+                description.reserve(range, ReservationReason::MemReserve)?;
+            }
+        }
+        let root = fdt.find_node("/").ok_or(Error::MalformedStructure {
+            offset: 0,
+            problem: StructureProblem::BadRoot,
+        })?;
+        let collector = description.collect(root)?;
+        description.finish(collector)?;
+        if let Some(start) = blob_phys {
+            description.reserve(
+                PhysRange::new(start, blob.len() as u64),
+                ReservationReason::DeviceTree,
+            )?;
+        }
+        Ok(description)
+    }
+
+    /// RAM regions: sorted by base, touching regions merged, never empty.
+    pub fn ram(&self) -> &[PhysRange] {
+        &self.ram
+    }
+
+    /// Reservations in the order found: `/memreserve/`, `/reserved-memory`
+    /// children (tree order), initrd, the blob, then whatever [`Self::reserve`] added.
+    /// They may overlap each other and may lie outside RAM.
+    pub fn reserved(&self) -> &[Reservation<'dtb>] {
+        &self.reserved
+    }
+
+    /// Marks `range` as not free. Fails with [`Error::BadReservation`] if it is
+    /// empty or ends past 2^64, [`Error::TooManyRegions`] if the list is full.
+    pub fn reserve(
+        &mut self,
+        range: PhysRange,
+        reason: ReservationReason<'dtb>,
+    ) -> Result<(), Error> {
+        memory::push_reservation(&mut self.reserved, range, reason)
+    }
+
+    /// RAM minus every reservation, each piece shrunk inward to 4 KiB page
+    /// boundaries, empty pieces dropped, in increasing address order.
+    pub fn usable(&self) -> impl Iterator<Item = PhysRange> + '_ {
+        memory::usable(&self.ram, &self.reserved)
+    }
+
+    /// Reads `/chosen` and `/aliases`, then walks the whole tree once.
+    fn collect<'b>(&mut self, root: FdtNode<'b, 'dtb>) -> Result<Collector<'dtb>, Error> {
+        let root_frame = Frame {
+            node: root,
+            path: NodePath::root(),
+            parent: None,
+        };
+        self.model = root_frame.string("model")?;
+        let mut chosen = None;
+        let mut aliases = None;
+        for child in root.children() {
+            match child.name {
+                "chosen" => chosen = chosen.or(Some(child)),
+                "aliases" => aliases = aliases.or(Some(child)),
+                _ => {}
+            }
+        }
+        let alias = |name: &str| -> Result<Option<&'dtb str>, Error> {
+            let Some(aliases) = aliases else {
+                return Ok(None);
+            };
+            let frame = Frame {
+                node: aliases,
+                path: NodePath::root().child("aliases"),
+                parent: None,
+            };
+            match frame.property(name) {
+                Some(value) => string_value(value)
+                    .map(Some)
+                    .ok_or(Error::MalformedProperty {
+                        path: frame.path,
+                        property: "aliases entry",
+                    }),
+                None => Ok(None),
+            }
+        };
+        let mut collector = Collector::default();
+        if let Some(chosen) = chosen {
+            let frame = Frame {
+                node: chosen,
+                path: NodePath::root().child("chosen"),
+                parent: None,
+            };
+            self.bootargs = frame.string("bootargs")?;
+            if let Some(stdout) = frame.string("stdout-path")? {
+                let target = stdout.split(':').next().unwrap_or(stdout);
+                collector.stdout_target = if target.starts_with('/') {
+                    Some(target)
+                } else {
+                    alias(target)?
+                };
+            }
+            collector.initrd = initrd(&frame)?;
+        }
+        collector.serial0_target = alias("serial0")?;
+        walk::walk(root, &mut |frame| {
+            collector.visit(frame, &mut self.ram, &mut self.reserved)
+        })?;
+        Ok(collector)
+    }
+
+    /// Turns what the walk found into the final description.
+    fn finish(&mut self, collector: Collector<'dtb>) -> Result<(), Error> {
+        if !collector.saw_memory_node {
+            return Err(Error::NoMemoryNode);
+        }
+        if self.ram.is_empty() {
+            return Err(Error::NoRam);
+        }
+        memory::normalize_ram(&mut self.ram)?;
+        self.console = match (collector.stdout_console, collector.serial0_console) {
+            (Some(console), _) => Some(console),
+            (None, Some(fallback)) => Some(fallback?),
+            (None, None) => None,
+        };
+        self.interrupt_controller = collector.interrupt_controller;
+        if let (Some(timer), Some(gic)) = (collector.timer, &self.interrupt_controller) {
+            self.timer = timer.read(gic)?;
+        }
+        if let Some(initrd) = collector.initrd {
+            self.reserve(initrd, ReservationReason::Initrd)?;
+        }
+        Ok(())
+    }
+}
+
+/// What one walk over the tree gathers beyond RAM and reservations.
+#[derive(Default)]
+struct Collector<'dtb> {
+    stdout_target: Option<&'dtb str>,
+    serial0_target: Option<&'dtb str>,
+    initrd: Option<PhysRange>,
+    saw_memory_node: bool,
+    stdout_console: Option<Device<'dtb>>,
+    // Only used when `stdout-path` names nothing, so its error waits until then.
+    serial0_console: Option<Result<Device<'dtb>, Error>>,
+    interrupt_controller: Option<InterruptController<'dtb>>,
+    timer: Option<TimerNode<'dtb>>,
+}
+
+impl<'dtb> Collector<'dtb> {
+    fn visit(
+        &mut self,
+        frame: &Frame<'_, '_, 'dtb>,
+        ram: &mut RamList,
+        reserved: &mut ReservationList<'dtb>,
+    ) -> Result<(), Error> {
+        if frame.has_string("device_type", "memory") {
+            self.saw_memory_node = true;
+            translate::for_each_region(frame, &mut |region| {
+                ram.push(region).map_err(|_| Error::TooManyRegions {
+                    list: RegionList::Ram,
+                    capacity: RAM_CAPACITY,
+                })
+            })?;
+        }
+        let in_reserved_memory = frame.parent.is_some_and(|parent| {
+            parent.name() == "reserved-memory"
+                && parent.parent.is_some_and(|root| root.parent.is_none())
+        });
+        if in_reserved_memory && frame.is_enabled() {
+            let name = frame.name();
+            translate::for_each_region(frame, &mut |range| {
+                memory::push_reservation(
+                    reserved,
+                    range,
+                    ReservationReason::ReservedMemory { name },
+                )
+            })?;
+        }
+        if self.stdout_console.is_none()
+            && self
+                .stdout_target
+                .is_some_and(|target| frame.matches_path(target))
+        {
+            self.stdout_console = Some(Device::from_frame(frame)?);
+        }
+        if self.serial0_console.is_none()
+            && self
+                .serial0_target
+                .is_some_and(|target| frame.matches_path(target))
+        {
+            self.serial0_console = Some(Device::from_frame(frame));
+        }
+        if self.interrupt_controller.is_none() {
+            self.interrupt_controller = InterruptController::probe(frame)?;
+        }
+        if self.timer.is_none() {
+            self.timer = TimerNode::probe(frame)?;
+        }
+        Ok(())
+    }
+}
+
+/// The initrd `/chosen` names, if both ends are there; each end is one or
+/// two cells. An end before the start is [`Error::BadInitrd`]; equal ends mean
+/// no initrd.
+fn initrd(chosen: &Frame<'_, '_, '_>) -> Result<Option<PhysRange>, Error> {
+    let read = |property: &'static str| -> Result<Option<u64>, Error> {
+        let Some(value) = chosen.property(property) else {
+            return Ok(None);
+        };
+        let number = match value.len() {
+            4 => value
+                .try_into()
+                .ok()
+                .map(|bytes| u64::from(u32::from_be_bytes(bytes))),
+            8 => value.try_into().ok().map(u64::from_be_bytes),
+            _ => None,
+        };
+        number.map(Some).ok_or_else(|| chosen.malformed(property))
+    };
+    let start = read("linux,initrd-start")?;
+    let end = read("linux,initrd-end")?;
+    match (start, end) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(Error::MissingProperty {
+            path: chosen.path,
+            property: "linux,initrd-end",
+        }),
+        (None, Some(_)) => Err(Error::MissingProperty {
+            path: chosen.path,
+            property: "linux,initrd-start",
+        }),
+        (Some(start), Some(end)) if end < start => Err(Error::BadInitrd { start, end }),
+        (Some(start), Some(end)) if end == start => Ok(None),
+        (Some(start), Some(end)) => Ok(Some(PhysRange::new(PhysAddr(start), end - start))),
+    }
+}

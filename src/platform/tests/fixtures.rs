@@ -1,0 +1,330 @@
+//! The good fixtures: QEMU `virt` dumps and the hand-made Raspberry Pi 4 tree.
+
+use super::*;
+use std::string::ToString;
+use std::vec;
+
+fn assert_qemu_gicv2(description: &PlatformDescription<'_>) {
+    let Some(gic) = description.interrupt_controller else {
+        panic!("no GIC")
+    };
+    assert_eq!(gic.version(), GicVersion::V2);
+    assert_eq!(gic.device().compatible, "arm,cortex-a15-gic");
+    assert_eq!(gic.distributor(), range(0x800_0000, 0x1_0000));
+    assert_eq!(gic.cpu_interface(), Some(range(0x801_0000, 0x1_0000)));
+    assert!(gic.redistributors().is_empty());
+}
+
+fn assert_qemu_gicv3(description: &PlatformDescription<'_>) {
+    let Some(gic) = description.interrupt_controller else {
+        panic!("no GIC")
+    };
+    assert_eq!(gic.version(), GicVersion::V3);
+    assert_eq!(gic.distributor(), range(0x800_0000, 0x1_0000));
+    assert_eq!(gic.redistributors(), &[range(0x80a_0000, 0xf6_0000)]);
+    assert_eq!(gic.cpu_interface(), None);
+}
+
+fn assert_qemu_console_and_timer(description: &PlatformDescription<'_>) {
+    let Some(console) = description.console else {
+        panic!("no console")
+    };
+    assert_eq!(console.path.as_str(), "/pl011@9000000");
+    assert_eq!(console.compatible, "arm,pl011");
+    assert_eq!(&*console.regions, &[range(0x900_0000, 0x1000)]);
+    let Some(timer) = description.timer else {
+        panic!("no timer")
+    };
+    assert_eq!(timer.path.as_str(), "/timer");
+    assert_eq!(
+        (
+            timer.secure_physical_intid,
+            timer.physical_intid,
+            timer.virtual_intid,
+            timer.hypervisor_intid
+        ),
+        (29, 30, 27, 26)
+    );
+}
+
+#[test]
+fn qemu_virt_128m() {
+    let description = parse(fixture!("virt-128m"));
+    assert_eq!(description.model, Some("linux,dummy-virt"));
+    assert_eq!(description.bootargs, None);
+    assert_eq!(description.ram(), &[range(0x4000_0000, 0x800_0000)]);
+    assert!(description.reserved().is_empty());
+    assert_eq!(usable(&description), vec![range(0x4000_0000, 0x800_0000)]);
+    assert_qemu_console_and_timer(&description);
+    assert_qemu_gicv2(&description);
+}
+
+#[test]
+fn qemu_blob_reserves_its_whole_totalsize() {
+    // QEMU leaves its blob at 1 MiB total size; x0 points at 0x44000000 with 128M.
+    let blob = fixture!("virt-128m");
+    let Ok(description) = PlatformDescription::from_dtb(blob, Some(PhysAddr(0x4400_0000))) else {
+        panic!("fixture refused")
+    };
+    let blob_range = range(0x4400_0000, 0x10_0000);
+    assert_eq!(
+        description.reserved(),
+        &[Reservation {
+            range: blob_range,
+            reason: ReservationReason::DeviceTree
+        }]
+    );
+    assert_eq!(
+        usable(&description),
+        vec![
+            range(0x4000_0000, 0x400_0000),
+            range(0x4410_0000, 0x3f0_0000)
+        ]
+    );
+}
+
+#[test]
+fn qemu_virt_4g() {
+    let description = parse(fixture!("virt-4g"));
+    assert_eq!(description.ram(), &[range(0x4000_0000, 0x1_0000_0000)]);
+    assert_qemu_console_and_timer(&description);
+    assert_qemu_gicv2(&description);
+}
+
+#[test]
+fn qemu_virt_gicv3() {
+    let description = parse(fixture!("virt-gicv3"));
+    assert_eq!(description.ram(), &[range(0x4000_0000, 0x800_0000)]);
+    assert_qemu_console_and_timer(&description);
+    assert_qemu_gicv3(&description);
+}
+
+#[test]
+fn qemu_virt_el2_has_the_virtualization_regions() {
+    let description = parse(fixture!("virt-el2"));
+    assert_qemu_console_and_timer(&description);
+    assert_qemu_gicv2(&description);
+    let Some(gic) = description.interrupt_controller else {
+        panic!("no GIC")
+    };
+    assert_eq!(
+        &*gic.device().regions,
+        &[
+            range(0x800_0000, 0x1_0000),
+            range(0x801_0000, 0x1_0000),
+            range(0x803_0000, 0x1_0000),
+            range(0x804_0000, 0x1_0000)
+        ]
+    );
+}
+
+#[test]
+fn qemu_virt_smp4() {
+    let description = parse(fixture!("virt-smp4"));
+    assert_eq!(description.ram(), &[range(0x4000_0000, 0x800_0000)]);
+    assert_qemu_console_and_timer(&description);
+    assert_qemu_gicv2(&description);
+}
+
+#[test]
+fn qemu_virt_el2_gicv3_1g() {
+    let description = parse(fixture!("virt-el2-gicv3-1g"));
+    assert_eq!(description.ram(), &[range(0x4000_0000, 0x4000_0000)]);
+    assert_qemu_console_and_timer(&description);
+    assert_qemu_gicv3(&description);
+}
+
+#[test]
+fn raspberry_pi_4_devices_are_translated_through_soc_ranges() {
+    let description = parse(fixture!("rpi4"));
+    assert_eq!(description.model, Some("Raspberry Pi 4 Model B"));
+    assert_eq!(
+        description.bootargs,
+        Some("coherent_pool=1M 8250.nr_uarts=1")
+    );
+    let Some(console) = description.console else {
+        panic!("no console")
+    };
+    assert_eq!(console.path.as_str(), "/soc/serial@7e201000");
+    assert_eq!(console.compatible, "arm,pl011");
+    assert_eq!(&*console.regions, &[range(0xfe20_1000, 0x200)]);
+    let Some(gic) = description.interrupt_controller else {
+        panic!("no GIC")
+    };
+    assert_eq!(gic.version(), GicVersion::V2);
+    assert_eq!(
+        gic.device().path.as_str(),
+        "/soc/interrupt-controller@40041000"
+    );
+    assert_eq!(gic.distributor(), range(0xff84_1000, 0x1000));
+    assert_eq!(gic.cpu_interface(), Some(range(0xff84_2000, 0x2000)));
+    let Some(timer) = description.timer else {
+        panic!("no timer")
+    };
+    assert_eq!((timer.virtual_intid, timer.physical_intid), (27, 30));
+}
+
+#[test]
+fn raspberry_pi_4_memory_and_reservations() {
+    let description = parse(fixture!("rpi4"));
+    assert_eq!(description.ram(), &[range(0, 0x3c00_0000)]);
+    assert_eq!(
+        description.reserved(),
+        &[
+            Reservation {
+                range: range(0, 0x1000),
+                reason: ReservationReason::MemReserve
+            },
+            Reservation {
+                range: range(0x3b40_0000, 0x2000),
+                reason: ReservationReason::ReservedMemory {
+                    name: "nvram@3b400000"
+                },
+            },
+        ]
+    );
+    assert_eq!(
+        usable(&description),
+        vec![range(0x1000, 0x3b3f_f000), range(0x3b40_2000, 0xbfe000)]
+    );
+}
+
+#[test]
+fn initrd_and_reserved_memory_are_reserved_and_cut_out() {
+    let description = parse(fixture!("virt-initrd"));
+    assert_eq!(description.bootargs, Some("console=ttyAMA0 root=/dev/ram0"));
+    assert_eq!(
+        description.reserved(),
+        &[
+            Reservation {
+                range: range(0x4f00_0000, 0x10_0000),
+                reason: ReservationReason::ReservedMemory {
+                    name: "firmware@4f000000"
+                },
+            },
+            Reservation {
+                range: range(0x4800_0000, 0x20_1800),
+                reason: ReservationReason::Initrd
+            },
+        ]
+    );
+    // The initrd ends inside a page: the whole page stays reserved.
+    assert_eq!(
+        usable(&description),
+        vec![
+            range(0x4000_0000, 0x800_0000),
+            range(0x4820_2000, 0x6dfe000),
+            range(0x4f10_0000, 0xf0_0000)
+        ]
+    );
+    let Some(console) = description.console else {
+        panic!("no console")
+    };
+    assert_eq!(console.path.as_str(), "/pl011@9000000");
+    let Some(timer) = description.timer else {
+        panic!("no armv7 timer")
+    };
+    assert_eq!(timer.virtual_intid, 27);
+}
+
+#[test]
+fn ram_is_sorted_and_touching_regions_merge() {
+    let description = parse(fixture!("split-ram"));
+    assert_eq!(
+        description.ram(),
+        &[
+            range(0x4000_0000, 0x8000_0000),
+            range(0x1_0000_0000, 0x2000_0000)
+        ]
+    );
+    // No stdout-path: the serial0 alias names the console.
+    let Some(console) = description.console else {
+        panic!("no console")
+    };
+    assert_eq!(console.path.as_str(), "/uart@9000000");
+    assert_eq!(description.interrupt_controller, None);
+    assert_eq!(description.timer, None);
+}
+
+#[test]
+fn reserve_splits_usable_ram_at_page_boundaries() {
+    let mut description = parse(fixture!("virt-128m"));
+    let image = range(0x4008_0000, 0x12_3456);
+    let tables = range(0x4100_0000, 0x3000);
+    assert_eq!(
+        description.reserve(image, ReservationReason::KernelImage),
+        Ok(())
+    );
+    assert_eq!(
+        description.reserve(tables, ReservationReason::BootTables),
+        Ok(())
+    );
+    // Overlapping reservations are fine: this one covers part of the image.
+    assert_eq!(
+        description.reserve(range(0x4000_0000, 0x9_0000), ReservationReason::MemReserve),
+        Ok(())
+    );
+    assert_eq!(
+        usable(&description),
+        vec![range(0x401a_4000, 0xe5_c000), range(0x4100_3000, 0x6ffd000)]
+    );
+    assert_eq!(
+        description.reserve(
+            range(0x4000_0000, 0x800_0000),
+            ReservationReason::MemReserve
+        ),
+        Ok(())
+    );
+    assert_eq!(usable(&description), vec![]);
+}
+
+#[test]
+fn reserve_refuses_empty_ranges_and_a_full_list() {
+    let mut description = parse(fixture!("virt-128m"));
+    let empty = range(0x4000_0000, 0);
+    assert_eq!(
+        description.reserve(empty, ReservationReason::KernelImage),
+        Err(Error::BadReservation { range: empty })
+    );
+    let past_the_end = range(u64::MAX, 2);
+    assert_eq!(
+        description.reserve(past_the_end, ReservationReason::KernelImage),
+        Err(Error::BadReservation {
+            range: past_the_end
+        })
+    );
+    for page in 0..RESERVATION_CAPACITY as u64 {
+        let one_page = range(0x4000_0000 + page * 0x1000, 0x1000);
+        assert_eq!(
+            description.reserve(one_page, ReservationReason::BootTables),
+            Ok(())
+        );
+    }
+    assert_eq!(
+        description.reserve(range(0x4800_0000, 1), ReservationReason::BootTables),
+        Err(Error::TooManyRegions {
+            list: RegionList::Reserved,
+            capacity: RESERVATION_CAPACITY
+        })
+    );
+}
+
+#[test]
+fn reasons_print_as_documented() {
+    let names = [
+        (ReservationReason::MemReserve, "memreserve"),
+        (
+            ReservationReason::ReservedMemory {
+                name: "nvram@3b400000",
+            },
+            "reserved-memory:nvram@3b400000",
+        ),
+        (ReservationReason::Initrd, "initrd"),
+        (ReservationReason::DeviceTree, "device tree blob"),
+        (ReservationReason::KernelImage, "kernel image"),
+        (ReservationReason::BootTables, "boot page tables"),
+    ];
+    for (reason, text) in names {
+        assert_eq!(reason.to_string(), text);
+    }
+}
