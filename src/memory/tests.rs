@@ -302,3 +302,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn add_range_refuses_ranges_that_span_a_reservation() {
+    use crate::memory::frames::FrameStack;
+    use crate::memory::paging::Mapper;
+    use crate::memory::sim::{STACK_WINDOW, SimMemory};
+    use crate::memory::space::AddressSpace;
+    use crate::memory::window::PageView;
+    use crate::addr::PhysRange;
+
+    let mut memory = SimMemory::new(PhysAddr(0x4000_0000), 64);
+    let ram = memory.range();
+    let low = PhysRange::new(PhysAddr(ram.start.0 + P), 20 * P);
+    let high = PhysRange::new(PhysAddr(ram.start.0 + 30 * P), 34 * P);
+    // SAFETY: frame 0 is the zeroed root, used only by this mapper.
+    let mapper = unsafe { Mapper::<Aarch64, _>::new(ram.start, memory.access()) };
+    let mut space = AddressSpace::new(mapper, FrameStack::new([ram], [low, high]), STACK_WINDOW, PageView::ThroughTableAccess);
+    let hole = PhysAddr(ram.start.0 + 21 * P);
+    assert_eq!(space.add_free_range(ram), Err(FreeError::Reserved(ram.start)));
+    let spanning = PhysRange::new(low.start, 40 * P);
+    assert_eq!(space.add_free_range(spanning), Err(FreeError::Reserved(hole)));
+    assert_eq!(space.frames().total_frames(), 20, "the frames before the hole were accepted");
+    assert_eq!(space.add_free_range(high), Ok(34));
+    assert_eq!(space.free_frames() + space.frames().table_frames(), 54);
+}

@@ -16,6 +16,9 @@
 //! Firmware input is untrusted. `fdt` 0.1.5, which does the parsing, panics
 //! on many malformed blobs, so `validate` checks the header and the whole
 //! structure block first; after that every problem is a named [`Error`].
+//! One consequence: an `FDT_NOP` token is accepted only directly before an
+//! `FDT_END_NODE` (where `fdt` handles it), and refused anywhere else with
+//! [`StructureProblem::MisplacedNop`]. `dtc` and QEMU never write NOPs.
 
 mod bounded;
 mod devices;
@@ -79,6 +82,7 @@ impl<'dtb> PlatformDescription<'dtb> {
     /// on any node it uses, or a full list. Never panics, whatever the bytes.
     pub fn from_dtb(blob: &'dtb [u8], blob_phys: Option<PhysAddr>) -> Result<Self, Error> {
         let blob = validate::validate(blob)?;
+        // Cannot fail: `validate` checked the magic and the size already.
         let fdt = Fdt::new(blob).map_err(|_| Error::Truncated {
             needed: 40,
             available: blob.len(),
@@ -92,6 +96,8 @@ impl<'dtb> PlatformDescription<'dtb> {
             ram: RamList::new(),
             reserved: ReservationList::new(),
         };
+        // `fdt` hands the entries out as pointer-sized values; `usize` is 64
+        // bits on every target the kernel (and its host tests) builds for.
         for entry in fdt.memory_reservations() {
             let range = PhysRange::new(
                 PhysAddr(entry.address() as usize as u64),

@@ -45,7 +45,16 @@ pub unsafe fn map(slot: usize, frame: PhysAddr, attributes: Attributes) {
     // SAFETY: the table is mapped in the image (bss) and `slot < 512`; the
     // caller owns the slot.
     unsafe { (&raw mut boot_l3_fixmap[slot]).write_volatile(entry) };
-    Aarch64::flush_pages(&[slot_address(slot)]);
+    // Local, leaf-only invalidation: only the boot core runs kernel code (the
+    // others stay parked), and broadcasting every table switch to all cores
+    // costs milliseconds each under multi-threaded emulation. Secondary cores
+    // will need their own slots before they may use the fixmap.
+    // SAFETY: TLB maintenance and barriers only.
+    unsafe {
+        core::arch::asm!("dsb nshst", "tlbi vale1, {page}", "dsb nsh", "isb",
+            page = in(reg) (slot_address(slot).0 >> 12) & 0xfff_ffff_ffff,
+            options(nostack, preserves_flags));
+    }
 }
 
 /// Reaches page tables through the fixmap's table slot.

@@ -389,3 +389,25 @@ fn a_gic_with_one_region_is_refused() {
         }
     );
 }
+
+#[test]
+fn fdt_alone_panics_where_validation_refuses() {
+    // Why `validate` exists: on this blob `fdt` 0.1.5 slices past its buffer.
+    let mut builder = BlobBuilder::new();
+    builder.minimal_root().end_node().end();
+    let mut blob = builder.finish();
+    let length_at = 56 + 8 + 4;
+    blob[length_at..length_at + 4].copy_from_slice(&0x1000u32.to_be_bytes());
+    let fdt_alone = std::panic::catch_unwind(|| {
+        let Ok(fdt) = fdt::Fdt::new(&blob) else {
+            return 0;
+        };
+        fdt.find_node("/")
+            .map_or(0, |root| root.properties().count())
+    });
+    assert!(fdt_alone.is_err());
+    assert_eq!(
+        structure_problem(&blob),
+        StructureProblem::PropertyValueOutOfBounds { length: 0x1000 }
+    );
+}

@@ -1,0 +1,104 @@
+# The kernel's front door. `make qemu-virt` and `make test` install what is
+# missing (the pinned nightly, QEMU 10 from bookworm-backports) and are quick
+# when everything is present. See README.md.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+BUILD     := build
+ELF       := $(BUILD)/aarch64/kernel.elf
+IMAGE     := $(BUILD)/kernel8.img
+CARGO_ELF := target/aarch64-kernel/release/kernel
+TOOLCHAIN := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+QEMU      := qemu-system-aarch64
+QEMU_TIMEOUT ?= 300
+
+include boards/qemu-virt/board.mk
+
+.PHONY: build all toolchain qemu qemu-virt test host-test qemu-test gdb clippy clean
+
+all: build
+
+## Installation (idempotent) ##########################################
+
+# The pinned nightly with rust-src and llvm-tools (rust-toolchain.toml).
+toolchain:
+	@rustup run $(TOOLCHAIN) rustc --version >/dev/null 2>&1 && \
+	  rustup component list --toolchain $(TOOLCHAIN) --installed 2>/dev/null | grep -q '^rust-src' || \
+	  { echo "installing toolchain $(TOOLCHAIN)"; rustup toolchain install; }
+
+# QEMU 10 from Debian bookworm-backports (Debian's own 7.2 has no raspi4b).
+qemu:
+	@if ! $(QEMU) --version 2>/dev/null | grep -qE 'version (9|[1-9][0-9])\.'; then \
+	  echo "installing QEMU from bookworm-backports"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d; then \
+	    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+	      | $$SUDO tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null; \
+	  fi; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-arm >/dev/null; \
+	fi
+	@command -v gdb-multiarch >/dev/null || [ "$(MAKECMDGOALS)" != gdb ] || \
+	  { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq --no-install-recommends gdb-multiarch >/dev/null; }
+
+## Build ###############################################################
+
+# Cargo decides what to rebuild; the image is regenerated only when the ELF changed.
+build: toolchain
+	@cargo kernel-build
+	@mkdir -p $(dir $(ELF))
+	@cmp -s $(CARGO_ELF) $(ELF) || cp $(CARGO_ELF) $(ELF)
+	@[ $(IMAGE) -nt $(ELF) ] || "$$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-objcopy" -O binary $(ELF) $(IMAGE)
+	@echo "built $(IMAGE) ($$(stat -c %s $(IMAGE)) bytes) and $(ELF)"
+
+## Run #################################################################
+
+qemu-virt: build qemu
+	@echo "QEMU virt: $(VIRT_MACHINE), $(CPU), $(MEM), $(SMP) core(s). Quit with Ctrl-A X."
+	$(QEMU) $(qemu_virt_args) $(if $(APPEND),-append "$(APPEND)")
+
+# QEMU halted with a gdb server on :1234, and gdb-multiarch on the ELF.
+gdb: build qemu
+	@echo "QEMU waits for gdb; in gdb: 'continue', breakpoints like 'hbreak kernel_entry'."
+	$(QEMU) $(qemu_virt_args) $(if $(APPEND),-append "$(APPEND)") -s -S & \
+	  trap "kill $$! 2>/dev/null" EXIT; \
+	  gdb-multiarch -q -ex "file $(ELF)" -ex "target remote :1234"
+
+## Test ################################################################
+
+test: host-test qemu-test
+
+host-test: toolchain
+	cargo host-test
+
+# Boots the one image under each suite's machine with `selftest exit=semihosting`;
+# the exit status is the result. A hang fails through the timeout.
+qemu-test: build qemu
+	@failed=0; passed=0; \
+	for suite in $(foreach suite,$(VIRT_SUITES),'$(suite)'); do \
+	  IFS='|' read -r name machine cpu mem smp <<< "$$suite"; \
+	  log=$(BUILD)/selftest-$$name.log; \
+	  start=$$(date +%s); \
+	  timeout $(QEMU_TIMEOUT) $(QEMU) -M $$machine -cpu $$cpu -m $$mem -smp $$smp -nographic \
+	    -semihosting-config enable=on,target=native -kernel $(IMAGE) \
+	    -append "selftest exit=semihosting" </dev/null >$$log 2>&1; \
+	  status=$$?; \
+	  summary=$$(grep -a 'selftest: [0-9]* passed' $$log | tail -1); \
+	  grep -a -E 'selftest: (FAIL|ok)|FATAL|PANIC' $$log | sed "s/^/  [$$name] /"; \
+	  if [ $$status = 0 ]; then passed=$$((passed+1)); verdict=ok; \
+	  else failed=$$((failed+1)); verdict="FAILED (exit $$status$$( [ $$status = 124 ] && echo ', timeout'))"; fi; \
+	  echo "qemu suite $$name: $$verdict: $${summary:-no summary} ($$(( $$(date +%s) - start )) s, log $$log)"; \
+	done; \
+	echo "qemu suites: $$passed passed, $$failed failed"; \
+	[ $$failed = 0 ]
+
+## Housekeeping ########################################################
+
+clippy: toolchain
+	cargo clippy --lib --tests
+	cargo kernel-clippy
+
+clean:
+	cargo clean
+	rm -rf $(BUILD)

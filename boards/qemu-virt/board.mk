@@ -1,0 +1,24 @@
+# QEMU `virt` (AArch64). The device tree QEMU generates describes everything the
+# kernel needs; these variables only choose the machine:
+#   MEM=128M|1G|4G|...   RAM size          SMP=1..4   cores
+#   GIC=2|3              GIC version       EL2=1      enter at EL2 (virtualization=on)
+#   CPU=cortex-a72|max   CPU model         APPEND=... kernel command line
+MEM ?= 128M
+SMP ?= 1
+GIC ?= 2
+EL2 ?= 0
+CPU ?= cortex-a72
+APPEND ?=
+
+VIRT_MACHINE = virt,gic-version=$(GIC)$(if $(filter 1,$(EL2)),$(comma)virtualization=on)
+comma := ,
+
+# The raw image, as every board boots it; -kernel gives x0 = the DTB address.
+qemu_virt_args = -M $(VIRT_MACHINE) -cpu $(CPU) -m $(MEM) -smp $(SMP) -nographic \
+	-semihosting-config enable=on,target=native -kernel $(IMAGE)
+
+# The in-QEMU suites `make test` runs: "name|machine|cpu|mem|smp".
+VIRT_SUITES = \
+	gicv2-el1-128m|virt,gic-version=2|cortex-a72|128M|1 \
+	gicv3-el2-1g|virt,gic-version=3,virtualization=on|cortex-a72|1G|1 \
+	gicv2-el1-4g-smp4|virt,gic-version=2|cortex-a72|4G|4
