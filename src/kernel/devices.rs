@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use spin::Mutex;
 
 use crate::addr::{PhysRange, VirtAddr};
-use crate::arch::aarch64::{cpu, timer};
+use crate::arch::aarch64::{cpu, fixmap, timer};
 use crate::drivers::gic::InterruptController;
 use crate::drivers::gic::v2::GicV2;
 use crate::drivers::gic::v3::GicV3;
@@ -76,16 +76,17 @@ fn map(devices: &mut Devices, name: &'static str, phys: PhysRange) -> Option<Vir
 /// then waits (at most one second) for [`BOOT_TICKS`] ticks.
 pub fn init(platform: &PlatformDescription<'_>) -> Devices {
     let mut devices = Devices::default();
-    if let Some(uart) = platform.console.as_ref().filter(|uart| uart.compatible.contains("pl011")) {
-        if let Some(&registers) = uart.regions.first() {
-            if let Some(virt) = map(&mut devices, "console (PL011)", registers) {
-                // SAFETY: `virt` maps this PL011's registers for good; the early
-                // instance in the fixmap is dropped by `install`.
-                let mut pl011 = unsafe { Pl011::new(virt) };
-                pl011.init();
-                console::install(pl011);
-            }
-        }
+    if let Some(uart) = platform.console.as_ref().filter(|uart| uart.compatible.contains("pl011"))
+        && let Some(&registers) = uart.regions.first()
+        && let Some(virt) = map(&mut devices, "console (PL011)", registers)
+    {
+        // SAFETY: `virt` maps this PL011's registers for good; the early
+        // instance in the fixmap is dropped by `install`.
+        let mut pl011 = unsafe { Pl011::new(virt) };
+        pl011.init();
+        console::install(pl011);
+        // SAFETY: the early console, the slot's only user, was just replaced.
+        unsafe { fixmap::unmap(fixmap::CONSOLE_SLOT) };
     }
     start_interrupts(platform, &mut devices);
     devices

@@ -14,11 +14,11 @@ use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
 use crate::arch::aarch64::fixmap::FixmapAccess;
 use crate::arch::aarch64::layout::{self, KERNEL_STACK_SIZE};
 use crate::memory::frames::{FreeError, OutOfFrames};
-use crate::memory::heap::{GrowingHeap, HeapBacking};
+use crate::memory::heap::{GrowingHeap, HeapBacking, OutOfMemory};
 use crate::memory::paging::aarch64::Aarch64;
 use crate::memory::paging::{Attributes, FlushBatch, MapError};
 use crate::memory::ranges::{RangeAllocator, RangeError};
-use crate::memory::space::AddressSpace;
+use crate::memory::space::{AddressSpace, MapPagesError};
 
 /// The kernel half of the address space with its frame stack.
 pub type KernelSpace = AddressSpace<Aarch64, FixmapAccess>;
@@ -68,8 +68,8 @@ pub fn vmap_free_bytes() -> u64 {
 struct SpaceBacking;
 
 impl HeapBacking for SpaceBacking {
-    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), ()> {
-        SPACE.lock().as_mut().ok_or(())?.map_pages(at, pages)
+    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), OutOfMemory> {
+        SPACE.lock().as_mut().ok_or(OutOfMemory)?.map_pages(at, pages)
     }
 }
 
@@ -118,6 +118,15 @@ impl fmt::Display for VmapError {
             Self::Frames(error) => write!(f, "{error}"),
             Self::Map(error) => write!(f, "{error}"),
             Self::BadPhysicalRange(range) => write!(f, "cannot map {range}"),
+        }
+    }
+}
+
+impl From<MapPagesError> for VmapError {
+    fn from(error: MapPagesError) -> Self {
+        match error {
+            MapPagesError::OutOfFrames(error) => Self::Frames(error),
+            MapPagesError::Map(error) => Self::Map(error),
         }
     }
 }
@@ -216,10 +225,7 @@ pub fn map_device(phys: PhysRange) -> Result<Mapping, VmapError> {
 pub fn allocate_pages(pages: usize) -> Result<Mapping, VmapError> {
     let range = allocate_range(pages)?;
     let mapped = with_space(|space| {
-        space.map_new_pages(range.start, pages, Attributes::KERNEL_DATA).map_err(|error| match error {
-            crate::memory::space::MapPagesError::OutOfFrames(error) => VmapError::Frames(error),
-            crate::memory::space::MapPagesError::Map(error) => VmapError::Map(error),
-        })
+        space.map_new_pages(range.start, pages, Attributes::KERNEL_DATA).map_err(VmapError::from)
     });
     match mapped.unwrap_or(Err(VmapError::NotReady)) {
         Ok(()) => Ok(Mapping { range, offset: 0, owns_frames: true }),
@@ -251,11 +257,7 @@ pub fn allocate_kernel_stack() -> Result<KernelStack, VmapError> {
     let stack = VirtRange::new(VirtAddr(guard.0 + page), KERNEL_STACK_SIZE);
     let pages = (KERNEL_STACK_SIZE / page) as usize;
     with_space(|space| space.map_new_pages(stack.start, pages, Attributes::KERNEL_DATA))
-        .ok_or(VmapError::NotReady)?
-        .map_err(|error| match error {
-            crate::memory::space::MapPagesError::OutOfFrames(error) => VmapError::Frames(error),
-            crate::memory::space::MapPagesError::Map(error) => VmapError::Map(error),
-        })?;
+        .ok_or(VmapError::NotReady)??;
     *next += 1;
     Ok(KernelStack { guard, stack })
 }

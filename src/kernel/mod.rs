@@ -236,6 +236,13 @@ extern "C" fn kernel_main() -> ! {
     milestones.print();
 
     let command_line = boot.platform.bootargs.unwrap_or("");
+    if command_line.split_whitespace().any(|word| word == "fault-test") {
+        // Shows (and lets `make test` check) the report of a fault nobody
+        // expected: a store to the guard page below the first kernel stack.
+        println!("fault-test: writing to the guard page at {}", layout::STACKS.start);
+        // SAFETY: not safe at all: this store faults, and the fault stops the kernel.
+        unsafe { layout::STACKS.start.as_mut_ptr::<u64>().write_volatile(0) };
+    }
     if command_line.split_whitespace().any(|word| word == "selftest") {
         let exit = command_line.split_whitespace().any(|word| word == "exit=semihosting");
         let passed = selftest::run(boot, &devices);

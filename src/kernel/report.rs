@@ -68,7 +68,7 @@ pub fn print(boot: &Boot, devices: &Devices) {
     let (free, mapped, _) = memory::try_counts().unwrap_or_default();
     let window_pages = memory::with_space(|space| space.frames().window_pages()).unwrap_or(0);
     println!(
-        "frames:    {free} free of {} ({}); the stack itself uses {window_pages} of them",
+        "frames:    {free} free of {} ({}); {window_pages} of the free frames hold the stack itself",
         boot.frames_at_boot,
         ByteSize((boot.frames_at_boot * PAGE_SIZE) as u64)
     );
@@ -139,6 +139,12 @@ impl LineBuffer {
     /// The text written so far.
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.bytes[..self.length]).unwrap_or("(invalid text)")
+    }
+}
+
+impl Default for LineBuffer {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

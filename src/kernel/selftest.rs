@@ -29,7 +29,10 @@ macro_rules! ensure {
     };
 }
 
-const TESTS: &[(&str, fn(&Boot, &Devices) -> Outcome)] = &[
+/// One self-test: it gets what the boot found and set up.
+type Test = fn(&Boot, &Devices) -> Outcome;
+
+const TESTS: &[(&str, Test)] = &[
     ("platform: RAM, console and interrupt controller found", platform_found),
     ("frames: allocate every free frame, free all, twice", frames_drain_and_refill),
     ("frames: bad frees are refused", frames_refuse_bad_frees),
@@ -127,7 +130,7 @@ fn heap_collections(_: &Boot, _: &Devices) -> Outcome {
         unsafe {
             let block = alloc::alloc::alloc(layout);
             ensure!(!block.is_null(), "alignment {align}: null");
-            ensure!(block as usize % align == 0, "alignment {align}: {block:p}");
+            ensure!((block as usize).is_multiple_of(align), "alignment {align}: {block:p}");
             block.write_bytes(0xab, layout.size());
             alloc::alloc::dealloc(block, layout);
         }

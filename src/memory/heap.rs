@@ -12,11 +12,15 @@ use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange};
 /// often for small allocations.
 pub const MIN_GROWTH: usize = 16 * PAGE_SIZE;
 
+/// No memory could back new heap pages.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct OutOfMemory;
+
 /// Backs new heap pages with memory.
 pub trait HeapBacking {
     /// Maps `pages` fresh read-write pages at `at` (page-aligned, inside the heap
     /// window, currently unmapped). All or nothing: on `Err` nothing stays mapped.
-    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), ()>;
+    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), OutOfMemory>;
 }
 
 /// A heap that grows on demand inside a fixed virtual window.

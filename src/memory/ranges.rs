@@ -103,7 +103,7 @@ impl RangeAllocator {
         let end = range.end().map(|end| end.0);
         let inside = range.size > 0
             && range.start.is_page_aligned()
-            && range.size % page == 0
+            && range.size.is_multiple_of(page)
             && range.start >= self.window.start
             && end.is_some_and(|end| end <= window_end);
         if !inside {

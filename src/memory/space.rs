@@ -6,7 +6,7 @@ use core::fmt;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use crate::memory::frames::{FrameStack, FreeError, OutOfFrames};
-use crate::memory::heap::HeapBacking;
+use crate::memory::heap::{HeapBacking, OutOfMemory};
 use crate::memory::paging::{
     Attributes, FLUSH_BATCH_CAPACITY, FlushBatch, FrameSink, FrameSource, MapError, Mapper, PageTableFormat, TableAccess,
     UnmapError,
@@ -225,7 +225,7 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
 }
 
 impl<F: PageTableFormat, A: TableAccess> HeapBacking for AddressSpace<F, A> {
-    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), ()> {
-        self.map_new_pages(at, pages, Attributes::KERNEL_DATA).map_err(|_| ())
+    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), OutOfMemory> {
+        self.map_new_pages(at, pages, Attributes::KERNEL_DATA).map_err(|_| OutOfMemory)
     }
 }

@@ -107,7 +107,7 @@ fn mapper_maps_translates_and_releases_tables() {
     let (frame, attributes) = machine.space.mapper().translate(VirtAddr(base.0 + P + 5)).unwrap();
     assert_eq!(frame.0 & 0xfff, 5);
     assert_eq!(attributes, Attributes::KERNEL_DATA);
-    let existing = machine.space.mapper().translate(base).map(|(f, a)| (f, a)).unwrap();
+    let existing = machine.space.mapper().translate(base).unwrap();
     assert!(matches!(
         machine.space.map(base, PhysAddr(0x4000_0000), Attributes::DEVICE),
         Err(MapError::AlreadyMapped { .. })
@@ -154,7 +154,7 @@ fn map_new_pages_is_all_or_nothing() {
 
 mod heap {
     use super::*;
-    use crate::memory::heap::{GrowingHeap, HeapBacking, MIN_GROWTH};
+    use crate::memory::heap::{GrowingHeap, HeapBacking, MIN_GROWTH, OutOfMemory};
     use core::alloc::Layout;
 
     /// Host memory standing in for the heap window; "mapping" only checks that
@@ -166,11 +166,11 @@ mod heap {
     }
 
     impl HeapBacking for Budget {
-        fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), ()> {
+        fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), OutOfMemory> {
             assert_eq!(at, self.next, "the heap grows at its top");
             assert!(at.is_page_aligned());
             if pages > self.frames_left {
-                return Err(());
+                return Err(OutOfMemory);
             }
             self.frames_left -= pages;
             self.next = VirtAddr(at.0 + (pages * PAGE_SIZE) as u64);

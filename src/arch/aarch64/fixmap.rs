@@ -41,7 +41,26 @@ pub fn slot_address(slot: usize) -> VirtAddr {
 ///
 /// The caller owns `slot`: nothing may still use the previous mapping.
 pub unsafe fn map(slot: usize, frame: PhysAddr, attributes: Attributes) {
-    let entry = Aarch64::encode_page(frame, attributes);
+    // SAFETY: forwarded from the caller.
+    unsafe { set(slot, Aarch64::encode_page(frame, attributes)) }
+}
+
+/// Unmaps `slot`.
+///
+/// # Safety
+///
+/// The caller owns `slot`: nothing may still use its mapping.
+pub unsafe fn unmap(slot: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe { set(slot, 0) }
+}
+
+/// Writes the level-3 entry of `slot` and drops its old translation.
+///
+/// # Safety
+///
+/// As for [`map`].
+unsafe fn set(slot: usize, entry: u64) {
     // SAFETY: the table is mapped in the image (bss) and `slot < 512`; the
     // caller owns the slot.
     unsafe { (&raw mut boot_l3_fixmap[slot]).write_volatile(entry) };
