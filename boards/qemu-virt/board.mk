@@ -22,3 +22,9 @@ VIRT_SUITES = \
 	gicv2-el1-128m|virt,gic-version=2|cortex-a72|128M|1 \
 	gicv3-el2-1g|virt,gic-version=3,virtualization=on|cortex-a72|1G|1 \
 	gicv2-el1-4g-smp4|virt,gic-version=2|cortex-a72|4G|4
+
+# Runs that must crash, reported: "command-line word|QEMU exit status|regex"
+# (no spaces: `.` stands for one). 3 = fatal fault, 2 = panic (src/kernel/mod.rs).
+CRASH_TESTS = \
+	fault-test|3|FATAL.data.abort:.write.to.0xffff_00c0_0000_0000.\(translation.fault,.level.3\).*guard.page \
+	oom-test|2|memory.allocation.of.1099511627776.bytes.failed

@@ -243,6 +243,12 @@ extern "C" fn kernel_main() -> ! {
         // SAFETY: not safe at all: this store faults, and the fault stops the kernel.
         unsafe { layout::STACKS.start.as_mut_ptr::<u64>().write_volatile(0) };
     }
+    if command_line.split_whitespace().any(|word| word == "oom-test") {
+        // Shows the allocation-error path: a request the heap window cannot hold.
+        println!("oom-test: asking the heap for 1 TiB");
+        let hopeless: alloc::vec::Vec<u8> = alloc::vec::Vec::with_capacity(1 << 40);
+        println!("oom-test: got {} bytes?", hopeless.capacity());
+    }
     if command_line.split_whitespace().any(|word| word == "selftest") {
         let exit = command_line.split_whitespace().any(|word| word == "exit=semihosting");
         let passed = selftest::run(boot, &devices);
