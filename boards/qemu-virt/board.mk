@@ -27,4 +27,5 @@ VIRT_SUITES = \
 # (no spaces: `.` stands for one). 3 = fatal fault, 2 = panic (src/kernel/mod.rs).
 CRASH_TESTS = \
 	fault-test|3|FATAL.data.abort:.write.to.0xffff_00c0_0000_0000.\(translation.fault,.level.3\).*guard.page \
-	oom-test|2|memory.allocation.of.1099511627776.bytes.failed
+	oom-test|2|memory.allocation.of.1099511627776.bytes.failed \
+	overflow-test|3|FATAL.kernel.stack.overflow:.data.abort:.write.to.0xffff_00c0_0000_0.*guard.page

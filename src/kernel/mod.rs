@@ -19,6 +19,7 @@ use core::fmt;
 use spin::Once;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
+use crate::arch::aarch64::exceptions::Cause;
 use crate::arch::aarch64::fault::Fault;
 use crate::arch::aarch64::fixmap::{self, FixmapAccess};
 use crate::arch::aarch64::{cpu, exceptions, layout, semihosting};
@@ -42,6 +43,9 @@ pub struct Boot {
     pub platform: PlatformDescription<'static>,
     /// Frames given to the frame stack at boot.
     pub frames_at_boot: usize,
+    /// Usable ranges the frame stack refused (beyond its range capacity), with
+    /// the first refusal.
+    pub refused_ranges: (usize, Option<FreeError>),
     /// Counter ticks at fixed points of the boot, for boot-cost measurements.
     pub milestones: report::Milestones,
 }
@@ -56,12 +60,13 @@ pub fn boot() -> Option<&'static Boot> {
 /// Why the boot stopped before the kernel could run.
 #[derive(Debug)]
 pub enum BootError {
-    /// The device tree header is unreadable or the blob does not fit the fixmap.
+    /// No device tree header at the address the loader passed in x0 (0 when
+    /// the kernel was loaded as an ELF: boot the raw image instead).
+    NoDeviceTree(PhysAddr),
+    /// The device tree does not fit the fixmap.
     DeviceTreeTooLarge(u64),
     /// The platform description refused the device tree.
     Platform(crate::platform::Error),
-    /// The frame stack refused usable RAM.
-    Frames(FreeError),
     /// Memory ran out during bring-up.
     OutOfMemory(&'static str),
 }
@@ -69,13 +74,16 @@ pub enum BootError {
 impl fmt::Display for BootError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::NoDeviceTree(address) => write!(
+                f,
+                "no device tree at {address} (x0 at entry); boot the raw image build/kernel8.img"
+            ),
             Self::DeviceTreeTooLarge(size) => write!(
                 f,
                 "device tree of {size} bytes does not fit the fixmap ({} bytes)",
                 fixmap::DTB_SLOTS * PAGE_SIZE
             ),
             Self::Platform(error) => write!(f, "device tree: {error}"),
-            Self::Frames(error) => write!(f, "frame stack: {error}"),
             Self::OutOfMemory(what) => write!(f, "out of memory while setting up {what}"),
         }
     }
@@ -149,29 +157,43 @@ unsafe fn switch_stack(top: VirtAddr, next: extern "C" fn() -> !) -> ! {
     }
 }
 
-/// Maps the device tree blob at `phys` read-only into the fixmap.
+/// Size of the flattened device tree header.
+const DTB_HEADER_SIZE: usize = 40;
+/// The header's magic number (big-endian in the blob).
+const DTB_MAGIC: u32 = 0xd00d_feed;
+
+/// Maps the device tree blob at `phys` read-only into the fixmap, after checking
+/// that a header is there.
 fn map_device_tree(phys: PhysAddr) -> Result<&'static [u8], BootError> {
+    if phys.0 == 0 || !phys.is_aligned(8) {
+        return Err(BootError::NoDeviceTree(phys));
+    }
     let page = PAGE_SIZE as u64;
     let first = phys.align_down(page);
     let offset = (phys.0 - first.0) as usize;
-    let map_pages = |pages: usize| {
-        for index in 0..pages {
+    let map_pages = |pages: core::ops::Range<usize>| {
+        for index in pages {
             let frame = PhysAddr(first.0 + (index * PAGE_SIZE) as u64);
             // SAFETY: the DTB slots belong to this function during early boot.
             unsafe { fixmap::map(fixmap::DTB_FIRST_SLOT + index, frame, Attributes::KERNEL_RODATA) };
         }
     };
-    // The header (40 bytes) may straddle a page boundary: map two pages first.
-    map_pages(2);
+    let header_pages = (offset + DTB_HEADER_SIZE).div_ceil(PAGE_SIZE);
+    map_pages(0..header_pages);
     let base = fixmap::slot_address(fixmap::DTB_FIRST_SLOT).0 as usize + offset;
-    // SAFETY: the first two pages from `phys` are mapped; totalsize is the
-    // big-endian word at offset 4 of the header.
-    let total = u32::from_be(unsafe { ((base + 4) as *const u32).read_unaligned() }) as usize;
-    let pages = (offset + total).div_ceil(PAGE_SIZE);
+    // SAFETY: the header's pages are mapped; magic and totalsize are the
+    // big-endian words at offsets 0 and 4, and `base` is 8-byte aligned.
+    let (magic, total) = unsafe {
+        (u32::from_be((base as *const u32).read()), u32::from_be(((base + 4) as *const u32).read()) as usize)
+    };
+    if magic != DTB_MAGIC {
+        return Err(BootError::NoDeviceTree(phys));
+    }
+    let pages = (offset + total.max(DTB_HEADER_SIZE)).div_ceil(PAGE_SIZE);
     if pages > fixmap::DTB_SLOTS {
         return Err(BootError::DeviceTreeTooLarge(total as u64));
     }
-    map_pages(pages.max(2));
+    map_pages(header_pages..pages);
     // SAFETY: `pages` pages from the blob's first page are mapped read-only for
     // the kernel's lifetime; nothing writes to the blob.
     Ok(unsafe { core::slice::from_raw_parts(base as *const u8, total) })
@@ -199,12 +221,17 @@ fn bring_up(
     let frames = FrameStack::new(platform.ram().iter().copied(), platform.usable());
     let mut space = AddressSpace::new(mapper, frames, layout::FRAME_STACK, PageView::Live);
     let mut frames_at_boot = 0;
+    let mut refused_ranges = (0, None);
     for range in platform.usable() {
-        frames_at_boot += space.add_free_range(range).map_err(BootError::Frames)?;
+        match space.add_free_range(range) {
+            Ok(frames) => frames_at_boot += frames,
+            // Lose these frames, not the boot; the report says so.
+            Err(error) => refused_ranges = (refused_ranges.0 + 1, refused_ranges.1.or(Some(error))),
+        }
     }
     memory::install(space);
     milestones.frames_ready();
-    Ok(Boot { entry_level, image, boot_tables, platform, frames_at_boot, milestones: *milestones })
+    Ok(Boot { entry_level, image, boot_tables, platform, frames_at_boot, refused_ranges, milestones: *milestones })
 }
 
 fn start_early_console(platform: &PlatformDescription<'_>) {
@@ -243,6 +270,10 @@ extern "C" fn kernel_main() -> ! {
         // SAFETY: not safe at all: this store faults, and the fault stops the kernel.
         unsafe { layout::STACKS.start.as_mut_ptr::<u64>().write_volatile(0) };
     }
+    if command_line.split_whitespace().any(|word| word == "overflow-test") {
+        println!("overflow-test: recursing until the kernel stack overflows");
+        println!("overflow-test: depth {}", recurse(0));
+    }
     if command_line.split_whitespace().any(|word| word == "oom-test") {
         // Shows the allocation-error path: a request the heap window cannot hold.
         println!("oom-test: asking the heap for 1 TiB");
@@ -262,6 +293,16 @@ extern "C" fn kernel_main() -> ! {
     }
 }
 
+/// Recurses without end, 1 KiB of stack per level (for `overflow-test`).
+#[inline(never)]
+#[expect(unconditional_recursion, reason = "overflow-test must overflow the kernel stack")]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [depth; 128];
+    // SAFETY: a volatile write to a local array keeps it from being optimised out.
+    unsafe { (&raw mut frame[127]).write_volatile(depth) };
+    recurse(depth + 1) + frame[depth as usize % 128]
+}
+
 /// True when the command line asks for semihosting exits (so a fatal fault
 /// ends QEMU with a failure instead of hanging).
 fn exit_through_semihosting() -> bool {
@@ -270,9 +311,17 @@ fn exit_through_semihosting() -> bool {
         .is_some_and(|line| line.split_whitespace().any(|word| word == "exit=semihosting"))
 }
 
-fn fatal_fault(fault: &Fault) -> ! {
+fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
     let place = fault.address.map_or("", memory::describe);
-    console::print_emergency(format_args!("\nFATAL {fault}"));
+    match cause {
+        Cause::Unexpected => console::print_emergency(format_args!("\nFATAL {fault}")),
+        Cause::StackOverflow => {
+            console::print_emergency(format_args!("\nFATAL kernel stack overflow: {fault}"));
+        }
+        Cause::UnhandledVector(kind) => {
+            console::print_emergency(format_args!("\nFATAL unhandled exception (vector kind {kind}): {fault}"));
+        }
+    }
     if !place.is_empty() {
         console::print_emergency(format_args!(", in {place}"));
     }

@@ -72,6 +72,9 @@ pub fn print(boot: &Boot, devices: &Devices) {
         boot.frames_at_boot,
         ByteSize((boot.frames_at_boot * PAGE_SIZE) as u64)
     );
+    if let (count @ 1.., Some(error)) = boot.refused_ranges {
+        println!("problem:   {count} usable ranges not given to the frame stack (first: {error})");
+    }
     println!("kernel address space (TTBR1):");
     for (name, range) in layout::WINDOWS {
         println!("  {name:<14} {range}");

@@ -50,9 +50,36 @@ primary_entry:
     b       at_el1
 
 leave_el2:
-    mov     x0, #(1 << 31)              // HCR_EL2.RW: EL1 is AArch64
+    mov     x0, #(1 << 31)              // HCR_EL2.RW: EL1 is AArch64, E2H clear
     msr     hcr_el2, x0
-    mrs     x0, cnthctl_el2
+    isb
+    mrs     x0, midr_el1                // EL1 reads these through VPIDR/VMPIDR,
+    msr     vpidr_el2, x0               // which reset to UNKNOWN values
+    mrs     x0, mpidr_el1
+    msr     vmpidr_el2, x0
+    // MDCR_EL2: no debug or PMU traps; every PMU counter belongs to EL1.
+    mov     x1, #0
+    mrs     x0, id_aa64dfr0_el1
+    ubfx    x0, x0, #8, #4              // PMUVer
+    cbz     x0, 9f
+    cmp     x0, #0xf                    // IMPLEMENTATION DEFINED PMU: leave it
+    b.eq    9f
+    mrs     x1, pmcr_el0
+    ubfx    x1, x1, #11, #5             // HPMN = PMCR_EL0.N
+9:  msr     mdcr_el2, x1
+    mrs     x0, id_aa64mmfr0_el1
+    ubfx    x0, x0, #56, #4             // FEAT_FGT: clear the fine-grained traps
+    cbz     x0, 10f
+    msr     S3_4_C1_C1_4, xzr           // HFGRTR_EL2
+    msr     S3_4_C1_C1_5, xzr           // HFGWTR_EL2
+    msr     S3_4_C1_C1_6, xzr           // HFGITR_EL2
+    msr     S3_4_C3_C1_4, xzr           // HDFGRTR_EL2
+    msr     S3_4_C3_C1_5, xzr           // HDFGWTR_EL2
+10: mrs     x0, id_aa64mmfr1_el1
+    ubfx    x0, x0, #40, #4             // FEAT_HCX: no extra controls
+    cbz     x0, 11f
+    msr     S3_4_C1_C2_2, xzr           // HCRX_EL2
+11: mrs     x0, cnthctl_el2
     orr     x0, x0, #3                  // EL1PCEN | EL1PCTEN: EL1 may use the timers
     msr     cnthctl_el2, x0
     msr     cntvoff_el2, xzr
@@ -64,7 +91,9 @@ leave_el2:
     orr     x0, x0, x1
     msr     S3_4_C12_C9_5, x0
     isb
-1:  mov     x0, #0x33ff                 // CPTR_EL2: no FP/SIMD traps
+    // CPTR_EL2: RES1 bits, TFP clear (FP/SIMD do not trap); TZ set, so SVE
+    // traps to EL2, which this soft-float kernel never uses.
+1:  mov     x0, #0x33ff
     msr     cptr_el2, x0
     msr     hstr_el2, xzr
     ldr     x0, =0x30d00800             // SCTLR_EL1 RES1 bits, MMU off
@@ -76,6 +105,9 @@ leave_el2:
     eret
 
 at_el1:
+    msr     spsel, #1                   // the kernel runs on SP_EL1
+    ldr     x0, =0x30d00800             // SCTLR_EL1: RES1 bits, MMU and caches off,
+    msr     sctlr_el1, x0               // little-endian, whatever firmware left
     mov     x0, #(3 << 20)              // CPACR_EL1.FPEN: FP/SIMD does not trap
     msr     cpacr_el1, x0
     isb
@@ -136,19 +168,32 @@ at_el1:
     cmp     x9, x8
     b.lo    4b
 
-    // TTBR0: a 1 GiB identity block around this code, only until we run high.
+    // TTBR0: read-only 2 MiB identity blocks over the image, only until we run
+    // high (read-only: with SCTLR_EL1.WXN a writable block could not execute).
+    // The image (at most 8 MiB) touches at most two 1 GiB slots, hence two L2
+    // tables; it is assumed not to straddle a 512 GiB boundary.
     adr_l   x0, boot_l0_identity
     adr_l   x1, boot_l1_identity
     ubfx    x2, x21, #39, #9
     orr     x3, x1, #PAGE_TABLE_TYPE
     str     x3, [x0, x2, lsl #3]
-    ubfx    x2, x21, #30, #9
-    lsr     x3, x21, #30
-    lsl     x3, x3, #30
-    // Read-only: with SCTLR_EL1.WXN a writable block could not be executed.
+    lsr     x9, x21, #21
+    lsl     x9, x9, #21                 // x9 = 2 MiB block being mapped
+    adr_l   x8, __kernel_end
+    adr_l   x10, boot_l2_identity
+    ubfx    x11, x9, #30, #9            // x11 = 1 GiB slot of the first block
+8:  ubfx    x2, x9, #30, #9
+    sub     x3, x2, x11
+    add     x3, x10, x3, lsl #12        // this slot's L2 table
+    orr     x4, x3, #PAGE_TABLE_TYPE
+    str     x4, [x1, x2, lsl #3]
+    ubfx    x2, x9, #21, #9
     mov     x4, #(BLOCK_TYPE | ATTR_ACCESS_FLAG | ATTR_INNER_SHARE | ATTR_READ_ONLY)
-    orr     x3, x3, x4
-    str     x3, [x1, x2, lsl #3]
+    orr     x4, x4, x9
+    str     x4, [x3, x2, lsl #3]
+    add     x9, x9, #0x200, lsl #12     // next 2 MiB
+    cmp     x9, x8
+    b.lo    8b
 
     dsb     sy
     adr_l   x0, __bss_start             // drop any stale lines of the new tables
@@ -232,4 +277,5 @@ boot_l3_image:      .space 4096 * BOOT_L3_TABLES
 boot_l3_fixmap:     .space 4096
 boot_l0_identity:   .space 4096
 boot_l1_identity:   .space 4096
+boot_l2_identity:   .space 4096 * 2
 boot_l0_empty:      .space 4096

@@ -35,10 +35,11 @@ pub fn halt() -> ! {
 /// address, or `None` when the translation faults.
 pub fn translate_read(virt: u64) -> Option<u64> {
     let par: u64;
-    // SAFETY: AT only writes PAR_EL1, which nothing else relies on.
+    // SAFETY: AT only writes PAR_EL1. IRQs are masked around it because the
+    // exception vectors use AT (and PAR_EL1) too.
     unsafe {
-        core::arch::asm!("at s1e1r, {v}", "isb", "mrs {p}, par_el1", v = in(reg) virt, p = out(reg) par,
-            options(nostack, preserves_flags));
+        core::arch::asm!("mrs {d}, daif", "msr daifset, #2", "at s1e1r, {v}", "isb", "mrs {p}, par_el1",
+            "msr daif, {d}", v = in(reg) virt, p = out(reg) par, d = out(reg) _, options(nostack));
     }
     (par & 1 == 0).then_some((par & 0x0000_ffff_ffff_f000) | (virt & 0xfff))
 }

@@ -23,7 +23,7 @@ pub struct TrapFrame {
 }
 
 static IRQ_HANDLER: Once<fn()> = Once::new();
-static FATAL_HANDLER: Once<fn(&Fault) -> !> = Once::new();
+static FATAL_HANDLER: Once<fn(&Fault, Cause) -> !> = Once::new();
 static EXPECTING_FAULT: AtomicBool = AtomicBool::new(false);
 static CAUGHT_FAULT: Mutex<Option<Fault>> = Mutex::new(None);
 
@@ -32,8 +32,21 @@ pub fn set_irq_handler(handler: fn()) {
     IRQ_HANDLER.call_once(|| handler);
 }
 
-/// Installs the function that reports an unexpected fault and stops (once).
-pub fn set_fatal_handler(handler: fn(&Fault) -> !) {
+/// Why an exception is fatal.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Cause {
+    /// A synchronous exception nobody expected.
+    Unexpected,
+    /// The kernel stack ran into its guard page; the report was made on the
+    /// emergency stack.
+    StackOverflow,
+    /// An FIQ, SError or an exception from a lower level or on SP_EL0, which
+    /// the kernel never asks for.
+    UnhandledVector(u64),
+}
+
+/// Installs the function that reports a fatal exception and stops (once).
+pub fn set_fatal_handler(handler: fn(&Fault, Cause) -> !) {
     FATAL_HANDLER.call_once(|| handler);
 }
 
@@ -49,7 +62,8 @@ pub fn expect_fault(operation: impl FnOnce()) -> Option<Fault> {
 }
 
 /// Called by `vectors.s` with the saved state and which vector was taken
-/// (0 synchronous, 1 IRQ, 2 FIQ, 3 SError, 4 on SP_EL0, 5 from a lower EL).
+/// (0 synchronous, 1 IRQ, 2 FIQ, 3 SError, 4 on SP_EL0, 5 from a lower EL,
+/// 6 any of these when the kernel stack had overflowed).
 #[unsafe(no_mangle)]
 extern "C" fn exception_entry(frame: &mut TrapFrame, kind: u64) {
     match kind {
@@ -65,15 +79,16 @@ extern "C" fn exception_entry(frame: &mut TrapFrame, kind: u64) {
                 frame.elr += 4;
                 return;
             }
-            fatal(&fault);
+            fatal(&fault, Cause::Unexpected);
         }
-        _ => fatal(&Fault::decode(frame.esr, frame.far, frame.elr)),
+        6 => fatal(&Fault::decode(frame.esr, frame.far, frame.elr), Cause::StackOverflow),
+        other => fatal(&Fault::decode(frame.esr, frame.far, frame.elr), Cause::UnhandledVector(other)),
     }
 }
 
-fn fatal(fault: &Fault) -> ! {
+fn fatal(fault: &Fault, cause: Cause) -> ! {
     match FATAL_HANDLER.get() {
-        Some(handler) => handler(fault),
+        Some(handler) => handler(fault, cause),
         None => super::cpu::halt(),
     }
 }

@@ -61,18 +61,24 @@ pub unsafe fn unmap(slot: usize) {
 ///
 /// As for [`map`].
 unsafe fn set(slot: usize, entry: u64) {
-    // SAFETY: the table is mapped in the image (bss) and `slot < 512`; the
-    // caller owns the slot.
-    unsafe { (&raw mut boot_l3_fixmap[slot]).write_volatile(entry) };
+    let page = (slot_address(slot).0 >> 12) & 0xfff_ffff_ffff;
+    // Break before make: a valid entry that changes its output address must be
+    // invalidated and flushed before the new one is written.
     // Local, leaf-only invalidation: only the boot core runs kernel code (the
     // others stay parked), and broadcasting every table switch to all cores
     // costs milliseconds each under multi-threaded emulation. Secondary cores
     // will need their own slots before they may use the fixmap.
-    // SAFETY: TLB maintenance and barriers only.
+    // SAFETY: the table is mapped in the image (bss) and `slot < 512`; the
+    // caller owns the slot, so nothing uses the old translation any more.
     unsafe {
-        core::arch::asm!("dsb nshst", "tlbi vale1, {page}", "dsb nsh", "isb",
-            page = in(reg) (slot_address(slot).0 >> 12) & 0xfff_ffff_ffff,
+        let slot_entry = &raw mut boot_l3_fixmap[slot];
+        slot_entry.write_volatile(0);
+        core::arch::asm!("dsb nshst", "tlbi vale1, {page}", "dsb nsh", page = in(reg) page,
             options(nostack, preserves_flags));
+        if entry != 0 {
+            slot_entry.write_volatile(entry);
+            core::arch::asm!("dsb nshst", "isb", options(nostack, preserves_flags));
+        }
     }
 }
 

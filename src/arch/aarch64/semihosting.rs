@@ -10,9 +10,9 @@ const APPLICATION_EXIT: u64 = 0x20026;
 pub fn exit(code: u32) -> ! {
     let block = [APPLICATION_EXIT, u64::from(code)];
     // SAFETY: the semihosting call reads the two-word block and does not return
-    // when the host supports it.
+    // when the host supports it; x0 is declared clobbered in case it does.
     unsafe {
-        core::arch::asm!("hlt #0xf000", in("x0") SYS_EXIT_EXTENDED, in("x1") block.as_ptr(),
+        core::arch::asm!("hlt #0xf000", inlateout("x0") SYS_EXIT_EXTENDED => _, in("x1") block.as_ptr(),
             options(nostack));
     }
     super::cpu::halt()
@@ -28,8 +28,9 @@ pub fn write(text: &str) {
     let mut buffer = [0u8; 256];
     let length = text.len().min(buffer.len() - 1);
     buffer[..length].copy_from_slice(&text.as_bytes()[..length]);
-    // SAFETY: the call only reads the NUL-terminated buffer.
+    // SAFETY: the call only reads the NUL-terminated buffer; it may change x0,
+    // which is declared clobbered.
     unsafe {
-        core::arch::asm!("hlt #0xf000", in("x0") SYS_WRITE0, in("x1") buffer.as_ptr(), options(nostack));
+        core::arch::asm!("hlt #0xf000", inlateout("x0") SYS_WRITE0 => _, in("x1") buffer.as_ptr(), options(nostack));
     }
 }

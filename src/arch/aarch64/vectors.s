@@ -2,11 +2,24 @@
 // Every entry saves the interrupted state as a TrapFrame on the current stack,
 // calls `exception_entry(frame, kind)` in Rust and restores the (possibly
 // changed) state on return.
+//
+// Before it pushes the frame, an entry asks the MMU (AT S1E1W) whether the
+// frame's lowest byte is writable. If not, the kernel stack has overflowed into
+// its guard page: pushing would fault again, forever. The entry then moves to a
+// small emergency stack and reports kind 6, which is fatal.
 
 .equ FRAME_SIZE, 36 * 8
+.equ KIND_STACK_OVERFLOW, 6
 
 .macro vector kind
 .balign 0x80
+    msr     tpidr_el1, x0               // scratch: nothing else uses TPIDR_EL1
+    sub     x0, sp, #FRAME_SIZE
+    at      s1e1w, x0
+    isb
+    mrs     x0, par_el1
+    tbnz    x0, #0, stack_overflow      // PAR_EL1.F: the frame would not fit
+    mrs     x0, tpidr_el1
     sub     sp, sp, #FRAME_SIZE
     stp     x0, x1, [sp, #0 * 16]
     mov     x0, #\kind
@@ -33,6 +46,15 @@ exception_vectors:
     vector 5
     vector 5
     vector 5
+
+stack_overflow:
+    ldr     x0, =__emergency_stack_top
+    mov     sp, x0
+    mrs     x0, tpidr_el1
+    sub     sp, sp, #FRAME_SIZE
+    stp     x0, x1, [sp, #0 * 16]
+    mov     x0, #KIND_STACK_OVERFLOW
+    b       save_and_dispatch
 
 save_and_dispatch:
     stp     x2, x3, [sp, #1 * 16]
@@ -80,3 +102,4 @@ save_and_dispatch:
     ldp     x28, x29, [sp, #14 * 16]
     add     sp, sp, #FRAME_SIZE
     eret
+.ltorg
