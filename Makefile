@@ -14,8 +14,12 @@ QEMU      := qemu-system-aarch64
 QEMU_TIMEOUT ?= 300
 
 include boards/qemu-virt/board.mk
+include boards/raspberry-pi-4/board.mk
 
-.PHONY: build all toolchain qemu qemu-virt test host-test qemu-test gdb clippy clean
+QEMU_SUITES = $(VIRT_SUITES) raspi4b|$(subst $(space),+,$(raspi4b_machine))
+space := $(subst ,, )
+
+.PHONY: build all toolchain qemu qemu-virt qemu-raspi4b test host-test qemu-test gdb clippy clean
 
 all: build
 
@@ -58,6 +62,10 @@ qemu-virt: build qemu
 	@echo "QEMU virt: $(VIRT_MACHINE), $(CPU), $(MEM), $(SMP) core(s). Quit with Ctrl-A X."
 	$(QEMU) $(qemu_virt_args) $(if $(APPEND),-append "$(APPEND)")
 
+qemu-raspi4b: build qemu $(RPI4_DTB)
+	@echo "QEMU raspi4b: 2 GiB, 4 cores (parked), PL011 on this terminal. Quit with Ctrl-A X."
+	$(QEMU) $(raspi4b_args) $(if $(APPEND),-append "$(APPEND)")
+
 # QEMU halted with a gdb server on :1234, and gdb-multiarch on the ELF.
 gdb: build qemu
 	@echo "QEMU waits for gdb; in gdb: 'continue', breakpoints like 'hbreak kernel_entry'."
@@ -77,13 +85,13 @@ host-test: toolchain
 # -mem-prealloc: QEMU otherwise backs guest RAM lazily, and the frame stack's
 # first write to each 2 MiB of RAM then costs the host a page fault (seconds in
 # all at 4 GiB); preallocated, setting up 1 GiB of frames takes ~10 ms in TCG.
-qemu-test: build qemu
+qemu-test: build qemu $(RPI4_DTB)
 	@failed=0; passed=0; \
-	for suite in $(foreach suite,$(VIRT_SUITES),'$(suite)'); do \
-	  IFS='|' read -r name machine cpu mem smp <<< "$$suite"; \
+	for suite in $(foreach suite,$(QEMU_SUITES),'$(suite)'); do \
+	  IFS='|' read -r name arguments <<< "$$suite"; \
 	  log=$(BUILD)/selftest-$$name.log; \
 	  start=$$(date +%s); \
-	  timeout $(QEMU_TIMEOUT) $(QEMU) -M $$machine -cpu $$cpu -m $$mem -smp $$smp -nographic -mem-prealloc \
+	  timeout $(QEMU_TIMEOUT) $(QEMU) $${arguments//+/ } -nographic -mem-prealloc \
 	    -semihosting-config enable=on,target=native -kernel $(IMAGE) \
 	    -append "selftest exit=semihosting" </dev/null >$$log 2>&1; \
 	  status=$$?; \

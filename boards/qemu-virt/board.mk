@@ -17,11 +17,11 @@ comma := ,
 qemu_virt_args = -M $(VIRT_MACHINE) -cpu $(CPU) -m $(MEM) -smp $(SMP) -nographic \
 	-semihosting-config enable=on,target=native -kernel $(IMAGE)
 
-# The in-QEMU suites `make test` runs: "name|machine|cpu|mem|smp".
+# The in-QEMU suites `make test` runs: "name|QEMU arguments" ('+' for a space).
 VIRT_SUITES = \
-	gicv2-el1-128m|virt,gic-version=2|cortex-a72|128M|1 \
-	gicv3-el2-1g|virt,gic-version=3,virtualization=on|cortex-a72|1G|1 \
-	gicv2-el1-4g-smp4|virt,gic-version=2|cortex-a72|4G|4
+	virt-gicv2-el1-128m|-M+virt,gic-version=2+-cpu+cortex-a72+-m+128M \
+	virt-gicv3-el2-1g|-M+virt,gic-version=3,virtualization=on+-cpu+cortex-a72+-m+1G \
+	virt-gicv2-el1-4g-smp4|-M+virt,gic-version=2+-cpu+cortex-a72+-m+4G+-smp+4
 
 # Runs that must crash, reported: "command-line word|QEMU exit status|regex"
 # (no spaces: `.` stands for one). 3 = fatal fault, 2 = panic (src/kernel/mod.rs).

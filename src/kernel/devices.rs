@@ -15,7 +15,7 @@ use crate::drivers::gic::v2::GicV2;
 use crate::drivers::gic::v3::GicV3;
 use crate::drivers::pl011::Pl011;
 use crate::kernel::{console, memory};
-use crate::platform::{GicVersion, PlatformDescription};
+use crate::platform::{Device, GicVersion, PlatformDescription};
 use crate::println;
 
 /// Timer interrupts per second.
@@ -53,6 +53,13 @@ pub struct Devices {
     pub problems: Vec<alloc::string::String>,
 }
 
+/// The UART the kernel can drive as its console: `stdout-path`'s device when it
+/// is a PL011, else the `serial0` alias's device when that is one.
+pub fn console_uart<'p, 'dtb>(platform: &'p PlatformDescription<'dtb>) -> Option<&'p Device<'dtb>> {
+    let is_pl011 = |device: &&Device<'_>| device.compatible.contains("arm,pl011");
+    platform.console.as_ref().filter(is_pl011).or_else(|| platform.serial0.as_ref().filter(is_pl011))
+}
+
 /// Timer interrupts taken so far.
 pub fn ticks() -> u64 {
     TICKS.load(Ordering::Relaxed)
@@ -76,7 +83,7 @@ fn map(devices: &mut Devices, name: &'static str, phys: PhysRange) -> Option<Vir
 /// then waits (at most one second) for [`BOOT_TICKS`] ticks.
 pub fn init(platform: &PlatformDescription<'_>) -> Devices {
     let mut devices = Devices::default();
-    if let Some(uart) = platform.console.as_ref().filter(|uart| uart.compatible.contains("pl011"))
+    if let Some(uart) = console_uart(platform)
         && let Some(&registers) = uart.regions.first()
         && let Some(virt) = map(&mut devices, "console (PL011)", registers)
     {

@@ -28,7 +28,7 @@ use crate::memory::frames::{FrameStack, FreeError};
 use crate::memory::paging::{Attributes, Mapper};
 use crate::memory::space::AddressSpace;
 use crate::memory::window::PageView;
-use crate::platform::{PlatformDescription, ReservationReason};
+use crate::platform::{self, PlatformDescription, ReservationReason};
 use crate::println;
 
 /// What the boot code handed over, and what the platform description says.
@@ -41,6 +41,8 @@ pub struct Boot {
     pub boot_tables: PhysRange,
     /// The platform description from the device tree.
     pub platform: PlatformDescription<'static>,
+    /// FDT_NOP tokens stripped from the device tree before parsing.
+    pub removed_nops: usize,
     /// Frames given to the frame stack at boot.
     pub frames_at_boot: usize,
     /// Usable ranges the frame stack refused (beyond its range capacity), with
@@ -162,9 +164,9 @@ const DTB_HEADER_SIZE: usize = 40;
 /// The header's magic number (big-endian in the blob).
 const DTB_MAGIC: u32 = 0xd00d_feed;
 
-/// Maps the device tree blob at `phys` read-only into the fixmap, after checking
-/// that a header is there.
-fn map_device_tree(phys: PhysAddr) -> Result<&'static [u8], BootError> {
+/// Maps the device tree blob at `phys` into the fixmap, after checking that a
+/// header is there. Writable: FDT_NOP tokens are stripped in place.
+fn map_device_tree(phys: PhysAddr) -> Result<&'static mut [u8], BootError> {
     if phys.0 == 0 || !phys.is_aligned(8) {
         return Err(BootError::NoDeviceTree(phys));
     }
@@ -175,7 +177,7 @@ fn map_device_tree(phys: PhysAddr) -> Result<&'static [u8], BootError> {
         for index in pages {
             let frame = PhysAddr(first.0 + (index * PAGE_SIZE) as u64);
             // SAFETY: the DTB slots belong to this function during early boot.
-            unsafe { fixmap::map(fixmap::DTB_FIRST_SLOT + index, frame, Attributes::KERNEL_RODATA) };
+            unsafe { fixmap::map(fixmap::DTB_FIRST_SLOT + index, frame, Attributes::KERNEL_DATA) };
         }
     };
     let header_pages = (offset + DTB_HEADER_SIZE).div_ceil(PAGE_SIZE);
@@ -194,9 +196,9 @@ fn map_device_tree(phys: PhysAddr) -> Result<&'static [u8], BootError> {
         return Err(BootError::DeviceTreeTooLarge(total as u64));
     }
     map_pages(header_pages..pages);
-    // SAFETY: `pages` pages from the blob's first page are mapped read-only for
-    // the kernel's lifetime; nothing writes to the blob.
-    Ok(unsafe { core::slice::from_raw_parts(base as *const u8, total) })
+    // SAFETY: `pages` pages from the blob's first page are mapped for the
+    // kernel's lifetime, and this is the only reference made to them.
+    Ok(unsafe { core::slice::from_raw_parts_mut(base as *mut u8, total) })
 }
 
 fn bring_up(
@@ -207,6 +209,8 @@ fn bring_up(
     milestones: &mut report::Milestones,
 ) -> Result<Boot, BootError> {
     let blob = map_device_tree(device_tree)?;
+    let removed_nops = platform::strip_nops(blob).map_err(BootError::Platform)?;
+    let blob: &'static [u8] = blob;
     let mut platform = PlatformDescription::from_dtb(blob, Some(device_tree)).map_err(BootError::Platform)?;
     start_early_console(&platform);
     platform.reserve(image, ReservationReason::KernelImage).map_err(BootError::Platform)?;
@@ -231,15 +235,21 @@ fn bring_up(
     }
     memory::install(space);
     milestones.frames_ready();
-    Ok(Boot { entry_level, image, boot_tables, platform, frames_at_boot, refused_ranges, milestones: *milestones })
+    Ok(Boot {
+        entry_level,
+        image,
+        boot_tables,
+        platform,
+        removed_nops,
+        frames_at_boot,
+        refused_ranges,
+        milestones: *milestones,
+    })
 }
 
 fn start_early_console(platform: &PlatformDescription<'_>) {
-    let Some(console) = platform.console.as_ref() else { return };
+    let Some(console) = devices::console_uart(platform) else { return };
     let Some(registers) = console.regions.first() else { return };
-    if !console.compatible.contains("pl011") {
-        return;
-    }
     let offset = registers.start.0 % PAGE_SIZE as u64;
     // SAFETY: the console slot is free during early boot; device memory.
     unsafe { fixmap::map(fixmap::CONSOLE_SLOT, registers.start.align_down(PAGE_SIZE as u64), Attributes::DEVICE) };

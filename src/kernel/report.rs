@@ -59,6 +59,17 @@ pub fn print(boot: &Boot, devices: &Devices) {
     println!("model:     {}", platform.model.unwrap_or("(none)"));
     println!("entered:   EL{}", boot.entry_level);
     println!("cmdline:   {}", platform.bootargs.unwrap_or(""));
+    if boot.removed_nops > 0 {
+        println!("dtb:       {} NOP tokens stripped before parsing", boot.removed_nops);
+    }
+    match (&platform.console, devices::console_uart(platform)) {
+        (Some(named), Some(used)) if named.path.as_str() != used.path.as_str() => println!(
+            "console:   {} ({}) has no driver here; using {} ({})",
+            named.path, named.compatible, used.path, used.compatible
+        ),
+        (_, Some(used)) => println!("console:   {} ({})", used.path, used.compatible),
+        (_, None) => {}
+    }
     for range in platform.ram() {
         println!("ram:       {range}");
     }

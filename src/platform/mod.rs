@@ -40,7 +40,7 @@ pub use devices::{DEVICE_REGION_CAPACITY, Device, GicVersion, InterruptControlle
 pub use error::{Block, Error, RegionList, StructureProblem};
 pub use memory::{RAM_CAPACITY, RESERVATION_CAPACITY, Reservation, ReservationReason};
 pub use path::NodePath;
-pub use validate::MAX_DEPTH;
+pub use validate::{MAX_DEPTH, strip_nops};
 
 use crate::addr::{PhysAddr, PhysRange};
 use devices::TimerNode;
@@ -60,6 +60,10 @@ pub struct PlatformDescription<'dtb> {
     /// The console: the node `/chosen` `stdout-path` names (an alias or a full
     /// path, any `:options` suffix ignored), else the `serial0` alias's node.
     pub console: Option<Device<'dtb>>,
+    /// The `serial0` alias's node, if it could be read: where a kernel without a
+    /// driver for [`Self::console`] may turn instead (a Raspberry Pi's
+    /// `stdout-path` names its mini UART, `serial0` its PL011).
+    pub serial0: Option<Device<'dtb>>,
     /// The first enabled node compatible with `arm,cortex-a15-gic`,
     /// `arm,gic-400` or `arm,gic-v3`.
     pub interrupt_controller: Option<InterruptController<'dtb>>,
@@ -91,6 +95,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             model: None,
             bootargs: None,
             console: None,
+            serial0: None,
             interrupt_controller: None,
             timer: None,
             ram: RamList::new(),
@@ -220,10 +225,13 @@ impl<'dtb> PlatformDescription<'dtb> {
             return Err(Error::NoRam);
         }
         memory::normalize_ram(&mut self.ram)?;
-        self.console = match (collector.stdout_console, collector.serial0_console) {
-            (Some(console), _) => Some(console),
-            (None, Some(fallback)) => Some(fallback?),
-            (None, None) => None,
+        (self.console, self.serial0) = match (collector.stdout_console, collector.serial0_console) {
+            (Some(console), serial0) => (Some(console), serial0.and_then(Result::ok)),
+            (None, Some(fallback)) => {
+                let serial0 = fallback?;
+                (Some(serial0), Some(serial0))
+            }
+            (None, None) => (None, None),
         };
         self.interrupt_controller = collector.interrupt_controller;
         if let (Some(timer), Some(gic)) = (collector.timer, &self.interrupt_controller) {

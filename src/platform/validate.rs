@@ -29,6 +29,56 @@ pub(super) fn be_u32(bytes: &[u8], offset: usize) -> Option<u32> {
 
 /// Checks `blob` and returns it cut to the header's `totalsize`.
 pub(super) fn validate(blob: &[u8]) -> Result<&[u8], Error> {
+    validate_with(blob, Nops::OnlyBeforeEndNode)
+}
+
+/// Where FDT_NOP tokens may stand.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Nops {
+    /// Only directly before END_NODE: the only place `fdt` 0.1.5 copes with.
+    OnlyBeforeEndNode,
+    /// Anywhere a token may stand, as the format allows (for [`strip_nops`]).
+    Anywhere,
+}
+
+/// Removes every FDT_NOP token from the structure block of `blob`, in place,
+/// and shrinks the header's `size_dt_struct` to match. Returns the number of
+/// tokens removed. Firmware and QEMU overwrite deleted nodes and properties
+/// with NOPs; `fdt` 0.1.5 panics on most of them. The blob is checked first
+/// and left unchanged on error.
+pub fn strip_nops(blob: &mut [u8]) -> Result<usize, Error> {
+    validate_with(blob, Nops::Anywhere)?;
+    let word = |blob: &[u8], index: usize| be_u32(blob, index * 4).unwrap_or(0) as usize;
+    let (start, size) = (word(blob, 2), word(blob, 9));
+    let (mut read, mut write, mut removed) = (start, start, 0);
+    // The walk cannot leave the block: validation proved every token fits.
+    while read < start + size {
+        let token = be_u32(blob, read).unwrap_or(END);
+        let length = match token {
+            BEGIN_NODE => {
+                let name = blob.get(read + 4..).unwrap_or(&[]);
+                4 + padded(name.iter().position(|&byte| byte == 0).unwrap_or(0) + 1)
+            }
+            PROP => 12 + padded(be_u32(blob, read + 4).unwrap_or(0) as usize),
+            _ => 4,
+        };
+        if token == NOP {
+            removed += 1;
+        } else {
+            blob.copy_within(read..read + length, write);
+            write += length;
+        }
+        read += length;
+        if token == END {
+            break;
+        }
+    }
+    let new_size = u32::try_from(write - start).unwrap_or(u32::MAX);
+    blob[36..40].copy_from_slice(&new_size.to_be_bytes());
+    Ok(removed)
+}
+
+fn validate_with(blob: &[u8], nops: Nops) -> Result<&[u8], Error> {
     let word = |index: usize| be_u32(blob, index * 4).unwrap_or(0);
     if blob.len() < HEADER_SIZE {
         return Err(Error::Truncated {
@@ -70,7 +120,7 @@ pub(super) fn validate(blob: &[u8]) -> Result<&[u8], Error> {
     }
     let strings = block(blob, Block::Strings, word(3), word(8))?;
     check_reservation_map(blob, word(4))?;
-    check_structure(structure, strings).map_err(|(offset, problem)| match problem {
+    check_structure(structure, strings, nops).map_err(|(offset, problem)| match problem {
         Problem::TooDeep => Error::TooDeep { offset },
         Problem::Structure(problem) => Error::MalformedStructure { offset, problem },
     })?;
@@ -140,7 +190,7 @@ impl From<StructureProblem> for Problem {
 /// known tokens, names and values inside the block, names NUL-terminated and
 /// UTF-8, properties before children, balanced nesting at most [`MAX_DEPTH`]
 /// deep, one unnamed root, and NOPs only directly before END_NODE.
-fn check_structure(structure: &[u8], strings: &[u8]) -> Result<(), (usize, Problem)> {
+fn check_structure(structure: &[u8], strings: &[u8], nops: Nops) -> Result<(), (usize, Problem)> {
     use StructureProblem::*;
     let mut offset = 0;
     let mut depth = 0;
@@ -151,7 +201,7 @@ fn check_structure(structure: &[u8], strings: &[u8]) -> Result<(), (usize, Probl
         let at = offset;
         let fail = |problem: StructureProblem| (at, Problem::from(problem));
         let token = be_u32(structure, offset).ok_or(fail(UnexpectedEnd))?;
-        if nop_pending && token != NOP && token != END_NODE {
+        if nops == Nops::OnlyBeforeEndNode && nop_pending && token != NOP && token != END_NODE {
             return Err(fail(MisplacedNop));
         }
         nop_pending = token == NOP;

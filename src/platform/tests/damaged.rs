@@ -411,3 +411,44 @@ fn fdt_alone_panics_where_validation_refuses() {
         StructureProblem::PropertyValueOutOfBounds { length: 0x1000 }
     );
 }
+
+#[test]
+fn nops_anywhere_are_stripped_in_place() {
+    // NOPs where a deleted property and a deleted node stood, as QEMU and
+    // firmware leave them.
+    let mut builder = BlobBuilder::new();
+    builder
+        .begin_node(b"")
+        .nop()
+        .cells("#address-cells", &[2])
+        .nop()
+        .nop()
+        .cells("#size-cells", &[2])
+        .begin_node(b"memory@40000000")
+        .nop()
+        .string("device_type", "memory")
+        .cells("reg", &[0, 0x4000_0000, 0, 0x800_0000])
+        .end_node()
+        .nop()
+        .end_node()
+        .end();
+    let mut blob = builder.finish();
+    assert!(matches!(
+        PlatformDescription::from_dtb(&blob, None),
+        Err(Error::MalformedStructure { problem: StructureProblem::MisplacedNop, .. })
+    ));
+    assert_eq!(crate::platform::strip_nops(&mut blob), Ok(5));
+    let platform = PlatformDescription::from_dtb(&blob, None).expect("parses once stripped");
+    assert_eq!(platform.ram(), &[PhysRange::new(PhysAddr(0x4000_0000), 0x800_0000)]);
+    assert_eq!(crate::platform::strip_nops(&mut blob), Ok(0), "idempotent");
+}
+
+#[test]
+fn strip_nops_leaves_a_bad_blob_unchanged() {
+    let mut builder = BlobBuilder::new();
+    builder.minimal_root().nop().begin_node(b"a").end();
+    let mut blob = builder.finish();
+    let before = blob.clone();
+    assert!(crate::platform::strip_nops(&mut blob).is_err());
+    assert_eq!(blob, before);
+}
