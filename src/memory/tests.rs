@@ -327,3 +327,28 @@ fn add_range_refuses_ranges_that_span_a_reservation() {
     assert_eq!(space.add_free_range(high), Ok(34));
     assert_eq!(space.free_frames() + space.frames().table_frames(), 54);
 }
+
+#[test]
+fn a_full_window_refuses_more_frames() {
+    use crate::addr::PhysRange;
+    use crate::memory::frames::FrameStack;
+    use crate::memory::paging::Mapper;
+    use crate::memory::sim::SimMemory;
+    use crate::memory::space::AddressSpace;
+    use crate::memory::window::PageView;
+
+    let mut memory = SimMemory::new(PhysAddr(0x4000_0000), 600);
+    let ram = memory.range();
+    let usable = PhysRange::new(PhysAddr(ram.start.0 + P), ram.size - P);
+    let one_page = VirtRange::new(VirtAddr(0xffff_0040_0000_0000), P);
+    // SAFETY: frame 0 is the zeroed root, used only by this mapper.
+    let mapper = unsafe { Mapper::<Aarch64, _>::new(ram.start, memory.access()) };
+    let mut space =
+        AddressSpace::new(mapper, FrameStack::new([ram], [usable]), one_page, PageView::ThroughTableAccess);
+    // Three frames become the window's tables, one its only page, 512 fill it.
+    let fits = PhysRange::new(usable.start, (3 + 1 + ENTRIES_PER_PAGE as u64) * P);
+    assert_eq!(space.add_free_range(fits), Ok(3 + 1 + ENTRIES_PER_PAGE));
+    let next = fits.end().unwrap();
+    assert_eq!(space.free_frame(next), Err(FreeError::WindowFull(next)));
+    assert_eq!(space.free_frames(), 1 + ENTRIES_PER_PAGE, "the refusal changed nothing");
+}
