@@ -19,17 +19,19 @@ include boards/raspberry-pi-4/board.mk
 QEMU_SUITES = $(VIRT_SUITES) raspi4b|$(subst $(space),+,$(raspi4b_machine))
 space := $(subst ,, )
 
-.PHONY: build all toolchain qemu qemu-virt qemu-raspi4b test host-test qemu-test gdb clippy clean
+.PHONY: build all toolchain qemu qemu-virt qemu-raspi4b test host-test qemu-test gdb clippy clean \
+	inspect bootcost
 
 all: build
 
 ## Installation (idempotent) ##########################################
 
 # The pinned nightly with rust-src and llvm-tools (rust-toolchain.toml).
+# Messages go to stderr so that `make inspect FORMAT=json` keeps stdout clean.
 toolchain:
 	@rustup run $(TOOLCHAIN) rustc --version >/dev/null 2>&1 && \
 	  rustup component list --toolchain $(TOOLCHAIN) --installed 2>/dev/null | grep -q '^rust-src' || \
-	  { echo "installing toolchain $(TOOLCHAIN)"; rustup toolchain install; }
+	  { echo "installing toolchain $(TOOLCHAIN)" >&2; rustup toolchain install >&2; }
 
 # QEMU 10 from Debian bookworm-backports (Debian's own 7.2 has no raspi4b).
 qemu:
@@ -114,6 +116,36 @@ qemu-test: build qemu $(RPI4_DTB)
 	done; \
 	echo "qemu suites: $$passed passed, $$failed failed"; \
 	[ $$failed = 0 ]
+
+## Measure ###########################################################
+
+# What the kernel would make of a device tree, on the host, with the kernel's
+# own platform description: make inspect DTB=board.dtb [FORMAT=json]
+inspect: toolchain
+	@test -n "$(DTB)" || { echo "usage: make inspect DTB=board.dtb [FORMAT=text|json]" >&2; exit 2; }
+	@cargo run -q --bin inspect -- "$(DTB)" $(or $(FORMAT),text)
+
+# Boot cost against RAM size: virt under -icount shift=0 (one instruction per
+# virtual nanosecond, so the counts are deterministic), counter ticks since
+# kernel entry at each milestone the kernel prints.
+BOOTCOST_MEMORY ?= 128M 1G 4G 8G
+bootcost: build qemu
+	@mkdir -p target/bench; json=target/bench/bootcost.json; \
+	printf '%-6s %12s %12s %12s %12s %12s\n' RAM platform frames heap devices report; \
+	echo '{' > $$json; first=1; \
+	for memory in $(BOOTCOST_MEMORY); do \
+	  line=$$(timeout $(QEMU_TIMEOUT) $(QEMU) -M virt -cpu cortex-a72 -m $$memory -nographic -icount shift=0 \
+	    -semihosting-config enable=on,target=native -kernel $(IMAGE) -append "exit=semihosting" </dev/null 2>&1 \
+	    | grep -a '^bootcost:'); \
+	  [ -n "$$line" ] || { echo "no bootcost line at $$memory" >&2; exit 1; }; \
+	  set -- $$(sed -E 's/.*platform=([0-9]+) frames=([0-9]+) heap=([0-9]+) devices=([0-9]+) report=([0-9]+).*/\1 \2 \3 \4 \5/' <<< "$$line"); \
+	  printf '%-6s %12s %12s %12s %12s %12s\n' $$memory $$1 $$2 $$3 $$4 $$5; \
+	  [ $$first = 1 ] || echo ',' >> $$json; first=0; \
+	  printf '  "%s": {"platform": %s, "frames": %s, "heap": %s, "devices": %s, "report": %s}' \
+	    $$memory $$1 $$2 $$3 $$4 $$5 >> $$json; \
+	done; \
+	printf '\n}\n' >> $$json; \
+	echo "(counter ticks since kernel entry at 62.5 MHz, under -icount shift=0; written to $$json)"
 
 ## Housekeeping ########################################################
 

@@ -263,10 +263,11 @@ fn start_early_console(platform: &PlatformDescription<'_>) {
 /// Runs on the first kernel stack, with the heap available.
 extern "C" fn kernel_main() -> ! {
     let Some(boot) = boot() else { cpu::halt() };
-    memory::init_vmap();
-    let devices = devices::init(&boot.platform);
     let mut milestones = boot.milestones;
+    memory::init_vmap();
     milestones.heap_ready();
+    let devices = devices::init(&boot.platform);
+    milestones.devices_ready();
     report::print(boot, &devices);
     report::seed_example();
     milestones.report_done();
@@ -290,12 +291,14 @@ extern "C" fn kernel_main() -> ! {
         let hopeless: alloc::vec::Vec<u8> = alloc::vec::Vec::with_capacity(1 << 40);
         println!("oom-test: got {} bytes?", hopeless.capacity());
     }
-    if command_line.split_whitespace().any(|word| word == "selftest") {
-        let exit = command_line.split_whitespace().any(|word| word == "exit=semihosting");
-        let passed = selftest::run(boot, &devices);
-        if exit {
-            semihosting::exit(if passed { 0 } else { 1 });
-        }
+    let exit = command_line.split_whitespace().any(|word| word == "exit=semihosting");
+    let passed = if command_line.split_whitespace().any(|word| word == "selftest") {
+        selftest::run(boot, &devices)
+    } else {
+        true
+    };
+    if exit {
+        semihosting::exit(if passed { 0 } else { 1 });
     }
     println!("idle: the timer keeps ticking (Ctrl-A X quits QEMU)");
     loop {

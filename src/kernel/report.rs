@@ -13,6 +13,7 @@ pub struct Milestones {
     platform: u64,
     frames: u64,
     heap: u64,
+    devices: u64,
     report: u64,
 }
 
@@ -33,6 +34,10 @@ impl Milestones {
     pub fn heap_ready(&mut self) {
         self.heap = timer::counter();
     }
+    /// The devices are mapped and the timer has ticked.
+    pub fn devices_ready(&mut self) {
+        self.devices = timer::counter();
+    }
     /// The boot report is printed.
     pub fn report_done(&mut self) {
         self.report = timer::counter();
@@ -41,10 +46,11 @@ impl Milestones {
     pub fn print(&self) {
         let since = |t: u64| t.saturating_sub(self.entry);
         println!(
-            "bootcost: platform={} frames={} heap={} report={} (counter ticks at {} Hz)",
+            "bootcost: platform={} frames={} heap={} devices={} report={} (counter ticks since entry, {} Hz)",
             since(self.platform),
             since(self.frames),
             since(self.heap),
+            since(self.devices),
             since(self.report),
             timer::frequency()
         );

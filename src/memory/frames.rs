@@ -24,7 +24,7 @@ use crate::memory::paging::{FrameSink, MapError, OneFrame};
 pub const ENTRIES_PER_PAGE: usize = PAGE_SIZE / core::mem::size_of::<u64>();
 
 /// Most RAM or usable ranges a frame stack checks frees against.
-pub const MAX_RANGES: usize = 64;
+pub const MAX_RANGES: usize = 160;
 
 /// The virtual window that holds the stack's pages.
 ///

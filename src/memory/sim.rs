@@ -12,25 +12,40 @@ use crate::memory::space::AddressSpace;
 use crate::memory::window::PageView;
 
 /// Host pages standing for physical RAM `[base, base + pages * 4 KiB)`.
+///
+/// Held as a raw allocation, not a `Box`: the mapper reaches the pages through
+/// raw pointers while the owner moves around, and moving a `Box` would assert
+/// unique access and invalidate those pointers (Miri checks this).
 pub struct SimMemory {
     base: PhysAddr,
-    pages: Box<[Table]>,
+    pages: *mut Table,
+    count: usize,
 }
 
 impl SimMemory {
     /// Zeroed simulated RAM.
     pub fn new(base: PhysAddr, pages: usize) -> Self {
-        Self { base, pages: vec![[0u64; 512]; pages].into_boxed_slice() }
+        let allocation: Box<[Table]> = vec![[0u64; 512]; pages].into_boxed_slice();
+        Self { base, pages: Box::into_raw(allocation).cast::<Table>(), count: pages }
     }
 
     /// The physical range the memory covers.
     pub fn range(&self) -> PhysRange {
-        PhysRange::new(self.base, (self.pages.len() * PAGE_SIZE) as u64)
+        PhysRange::new(self.base, (self.count * PAGE_SIZE) as u64)
     }
 
     /// A table access into this memory. The memory must outlive it.
     pub fn access(&mut self) -> SimAccess {
-        SimAccess { base: self.base, pages: self.pages.as_mut_ptr(), count: self.pages.len() }
+        SimAccess { base: self.base, pages: self.pages, count: self.count }
+    }
+}
+
+impl Drop for SimMemory {
+    fn drop(&mut self) {
+        let slice = core::ptr::slice_from_raw_parts_mut(self.pages, self.count);
+        // SAFETY: `pages` came from `Box::into_raw` of a slice of `count` tables
+        // in `new`, and is freed only here.
+        drop(unsafe { Box::from_raw(slice) });
     }
 }
 

@@ -1,7 +1,7 @@
 //! The devices the kernel drives early: console, interrupt controller, timer.
 
 use super::bounded::BoundedList;
-use super::translate::for_each_region;
+use super::translate::{EmptyRegions, for_each_region};
 use super::walk::{Frame, string_value};
 use super::{Error, NodePath, RegionList};
 use crate::addr::PhysRange;
@@ -31,7 +31,7 @@ impl<'dtb> Device<'dtb> {
         })?;
         let compatible = string_value(compatible).ok_or_else(|| frame.malformed("compatible"))?;
         let mut regions = BoundedList::new();
-        for_each_region(frame, &mut |region| {
+        for_each_region(frame, EmptyRegions::Refuse, &mut |region| {
             regions.push(region).map_err(|_| Error::TooManyRegions {
                 list: RegionList::DeviceRegions,
                 capacity: DEVICE_REGION_CAPACITY,

@@ -10,7 +10,7 @@ use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
 pub const RAM_CAPACITY: usize = 32;
 
 /// How many reservations a description can hold.
-pub const RESERVATION_CAPACITY: usize = 32;
+pub const RESERVATION_CAPACITY: usize = 128;
 
 /// Why a range of physical memory must not be handed out as free frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +91,16 @@ pub(super) fn push_reservation<'dtb>(
 
 /// Sorts `ram` by base and merges regions that touch; regions that share a
 /// byte are `OverlappingRam`. Every region's end must already fit in 64 bits.
-pub(super) fn normalize_ram(ram: &mut RamList) -> Result<(), Error> {
+/// What overlapping RAM regions mean.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Overlaps {
+    /// A tree the kernel will not trust: [`Error::OverlappingRam`].
+    Refuse,
+    /// Merged, as adjacent regions are (for inspecting a tree as written).
+    Merge,
+}
+
+pub(super) fn normalize_ram(ram: &mut RamList, overlaps: Overlaps) -> Result<(), Error> {
     ram.as_mut_slice()
         .sort_unstable_by_key(|region| region.start);
     let regions = ram.as_mut_slice();
@@ -106,14 +115,15 @@ pub(super) fn normalize_ram(ram: &mut RamList) -> Result<(), Error> {
                 a: *previous,
                 b: region,
             })?;
-            if previous_end > region.start {
+            if previous_end > region.start && overlaps == Overlaps::Refuse {
                 return Err(Error::OverlappingRam {
                     a: *previous,
                     b: region,
                 });
             }
-            if previous_end == region.start {
-                previous.size = previous.size.saturating_add(region.size);
+            if previous_end >= region.start {
+                let end = region.end().ok_or(Error::OverlappingRam { a: *previous, b: region })?;
+                previous.size = end.max(previous_end).0 - previous.start.0;
                 continue;
             }
         }

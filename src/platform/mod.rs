@@ -85,6 +85,20 @@ impl<'dtb> PlatformDescription<'dtb> {
     /// memory node or no RAM, overlapping RAM, a bad `reg`/`ranges`/cell count
     /// on any node it uses, or a full list. Never panics, whatever the bytes.
     pub fn from_dtb(blob: &'dtb [u8], blob_phys: Option<PhysAddr>) -> Result<Self, Error> {
+        Self::read(blob, blob_phys, Reading::Boot)
+    }
+
+    /// Reads the blob as written, for inspection: what a bootloader completes
+    /// later is left empty instead of refused. No memory node gives no RAM, a
+    /// `reg` entry of size zero in `/memory` or `/reserved-memory` (a
+    /// placeholder) gives nothing, overlapping RAM regions are merged, and a
+    /// timer whose interrupts cannot be read gives no timer. Everything else
+    /// fails as in [`Self::from_dtb`].
+    pub fn from_dtb_as_written(blob: &'dtb [u8]) -> Result<Self, Error> {
+        Self::read(blob, None, Reading::AsWritten)
+    }
+
+    fn read(blob: &'dtb [u8], blob_phys: Option<PhysAddr>, reading: Reading) -> Result<Self, Error> {
         let blob = validate::validate(blob)?;
         // Cannot fail: `validate` checked the magic and the size already.
         let fdt = Fdt::new(blob).map_err(|_| Error::Truncated {
@@ -116,7 +130,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             offset: 0,
             problem: StructureProblem::BadRoot,
         })?;
-        let collector = description.collect(root)?;
+        let collector = description.collect(root, reading)?;
         description.finish(collector)?;
         if let Some(start) = blob_phys {
             description.reserve(
@@ -156,7 +170,7 @@ impl<'dtb> PlatformDescription<'dtb> {
     }
 
     /// Reads `/chosen` and `/aliases`, then walks the whole tree once.
-    fn collect<'b>(&mut self, root: FdtNode<'b, 'dtb>) -> Result<Collector<'dtb>, Error> {
+    fn collect<'b>(&mut self, root: FdtNode<'b, 'dtb>, reading: Reading) -> Result<Collector<'dtb>, Error> {
         let root_frame = Frame {
             node: root,
             path: NodePath::root(),
@@ -191,7 +205,7 @@ impl<'dtb> PlatformDescription<'dtb> {
                 None => Ok(None),
             }
         };
-        let mut collector = Collector::default();
+        let mut collector = Collector { reading, ..Collector::default() };
         if let Some(chosen) = chosen {
             let frame = Frame {
                 node: chosen,
@@ -218,13 +232,15 @@ impl<'dtb> PlatformDescription<'dtb> {
 
     /// Turns what the walk found into the final description.
     fn finish(&mut self, collector: Collector<'dtb>) -> Result<(), Error> {
-        if !collector.saw_memory_node {
+        let booting = collector.reading == Reading::Boot;
+        if booting && !collector.saw_memory_node {
             return Err(Error::NoMemoryNode);
         }
-        if self.ram.is_empty() {
+        if booting && self.ram.is_empty() {
             return Err(Error::NoRam);
         }
-        memory::normalize_ram(&mut self.ram)?;
+        let overlaps = if booting { memory::Overlaps::Refuse } else { memory::Overlaps::Merge };
+        memory::normalize_ram(&mut self.ram, overlaps)?;
         (self.console, self.serial0) = match (collector.stdout_console, collector.serial0_console) {
             (Some(console), serial0) => (Some(console), serial0.and_then(Result::ok)),
             (None, Some(fallback)) => {
@@ -235,7 +251,11 @@ impl<'dtb> PlatformDescription<'dtb> {
         };
         self.interrupt_controller = collector.interrupt_controller;
         if let (Some(timer), Some(gic)) = (collector.timer, &self.interrupt_controller) {
-            self.timer = timer.read(gic)?;
+            self.timer = match timer.read(gic) {
+                Ok(timer) => timer,
+                Err(_) if !booting => None,
+                Err(error) => return Err(error),
+            };
         }
         if let Some(initrd) = collector.initrd {
             self.reserve(initrd, ReservationReason::Initrd)?;
@@ -244,9 +264,20 @@ impl<'dtb> PlatformDescription<'dtb> {
     }
 }
 
+/// How strictly a tree is read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+enum Reading {
+    /// To boot from: the kernel needs RAM and every part it uses well formed.
+    #[default]
+    Boot,
+    /// To show what it says: see [`PlatformDescription::from_dtb_as_written`].
+    AsWritten,
+}
+
 /// What one walk over the tree gathers beyond RAM and reservations.
 #[derive(Default)]
 struct Collector<'dtb> {
+    reading: Reading,
     stdout_target: Option<&'dtb str>,
     serial0_target: Option<&'dtb str>,
     initrd: Option<PhysRange>,
@@ -259,6 +290,13 @@ struct Collector<'dtb> {
 }
 
 impl<'dtb> Collector<'dtb> {
+    fn empty_regions(&self) -> translate::EmptyRegions {
+        match self.reading {
+            Reading::Boot => translate::EmptyRegions::Refuse,
+            Reading::AsWritten => translate::EmptyRegions::Skip,
+        }
+    }
+
     fn visit(
         &mut self,
         frame: &Frame<'_, '_, 'dtb>,
@@ -267,7 +305,7 @@ impl<'dtb> Collector<'dtb> {
     ) -> Result<(), Error> {
         if frame.has_string("device_type", "memory") {
             self.saw_memory_node = true;
-            translate::for_each_region(frame, &mut |region| {
+            translate::for_each_region(frame, self.empty_regions(), &mut |region| {
                 ram.push(region).map_err(|_| Error::TooManyRegions {
                     list: RegionList::Ram,
                     capacity: RAM_CAPACITY,
@@ -280,7 +318,7 @@ impl<'dtb> Collector<'dtb> {
         });
         if in_reserved_memory && frame.is_enabled() {
             let name = frame.name();
-            translate::for_each_region(frame, &mut |range| {
+            translate::for_each_region(frame, self.empty_regions(), &mut |range| {
                 memory::push_reservation(
                     reserved,
                     range,

@@ -40,6 +40,7 @@ fn bus_cells(bus: &Frame<'_, '_, '_>) -> Result<(u32, u32), Error> {
 /// or one that no `ranges` window on the way up covers.
 pub(super) fn for_each_region(
     node: &Frame<'_, '_, '_>,
+    empty: EmptyRegions,
     each: &mut dyn FnMut(PhysRange) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let Some(reg) = node.property("reg") else {
@@ -60,7 +61,10 @@ pub(super) fn for_each_region(
         let address = read_cells(address, address_cells).ok_or_else(|| node.malformed("reg"))?;
         let size = read_cells(size, size_cells).ok_or_else(|| node.malformed("reg"))?;
         if size == 0 {
-            return Err(Error::ZeroSizeRegion { path: node.path });
+            match empty {
+                EmptyRegions::Refuse => return Err(Error::ZeroSizeRegion { path: node.path }),
+                EmptyRegions::Skip => continue,
+            }
         }
         check_end(node.path, address, size)?;
         let start = match node.parent {
@@ -70,6 +74,16 @@ pub(super) fn for_each_region(
         each(PhysRange::new(PhysAddr(start), size))?;
     }
     Ok(())
+}
+
+/// What a `reg` entry of size zero means.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum EmptyRegions {
+    /// A malformed tree: [`Error::ZeroSizeRegion`].
+    Refuse,
+    /// A placeholder a bootloader fills in (`reg = <0 0x40000000 0 0>` in many
+    /// board trees): nothing.
+    Skip,
 }
 
 fn check_end(path: NodePath, start: u64, size: u64) -> Result<(), Error> {

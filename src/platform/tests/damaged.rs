@@ -452,3 +452,19 @@ fn strip_nops_leaves_a_bad_blob_unchanged() {
     assert!(crate::platform::strip_nops(&mut blob).is_err());
     assert_eq!(blob, before);
 }
+
+#[test]
+fn as_written_leaves_what_a_bootloader_fills_in_empty() {
+    let no_memory = PlatformDescription::from_dtb_as_written(fixture!("bad-no-memory")).unwrap();
+    assert!(no_memory.ram().is_empty());
+    assert_eq!(no_memory.usable().count(), 0);
+    let placeholder = PlatformDescription::from_dtb_as_written(fixture!("bad-zero-size")).unwrap();
+    assert!(placeholder.ram().iter().all(|range| range.size > 0));
+    let overlapping = PlatformDescription::from_dtb_as_written(fixture!("bad-overlapping-ram")).unwrap();
+    assert_eq!(overlapping.ram(), &[PhysRange::new(PhysAddr(0x4000_0000), 0x900_0000)]);
+    // Real damage is still refused.
+    assert!(matches!(
+        PlatformDescription::from_dtb_as_written(fixture!("bad-console-outside-ranges")),
+        Err(Error::UntranslatableAddress { .. })
+    ));
+}

@@ -1,0 +1,70 @@
+//! Host benchmarks of the kernel's memory code (`make bench`): the real frame
+//! stack, address space, heap and range allocator, over simulated physical
+//! memory, each workload run against every competitor on the same seeded trace.
+//!
+//! Prints a summary table and writes `target/bench/summary.json`. `QUICK=1`
+//! runs a reduced version. See [`harness`] for why the harness is hand-rolled.
+//!
+//! - [`simram`]: simulated physical RAM and the mapper's access to it;
+//! - [`frames`]: frame stack vs two-level bitmap ([`bitmap`]) vs buddy;
+//! - [`heap`]: kernel heap vs linked_list_allocator, talc, rlsf;
+//! - [`ranges`]: the virtual range allocator;
+//! - [`report`]: table and JSON; [`counting`]: heap bytes of the competitors.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+mod bitmap;
+mod counting;
+mod frames;
+mod harness;
+mod heap;
+mod ranges;
+mod report;
+mod simram;
+
+use std::path::Path;
+use std::time::Instant;
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+fn main() {
+    let settings = harness::Settings::from_environment();
+    let started = Instant::now();
+    let mut report = report::Report::default();
+    let mode = if settings.quick { "quick" } else { "full" };
+    eprintln!("memory benchmarks ({mode} run, {} samples per figure)", settings.samples);
+
+    let timer = harness::median_of(settings.samples, || {
+        let count = 100_000;
+        harness::time_per_op(count, || {
+            for _ in 0..count {
+                std::hint::black_box(Instant::now());
+            }
+        })
+    });
+    report.set("meta.timer_ns", timer);
+
+    let parts: [(&str, fn(&harness::Settings, &mut report::Report)); 3] =
+        [("frames", frames::run), ("heap", heap::run), ("ranges", ranges::run)];
+    for (name, part) in parts {
+        let start = Instant::now();
+        part(&settings, &mut report);
+        let seconds = start.elapsed().as_secs_f64();
+        eprintln!("  {name}: {seconds:.1} s");
+        report.set(format!("meta.{name}_seconds"), seconds);
+    }
+    report.set("meta.quick", f64::from(u8::from(settings.quick)));
+    report.set("meta.seconds", started.elapsed().as_secs_f64());
+
+    print!("{}", report.table());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench/summary.json");
+    match report.write_json(&path) {
+        Ok(()) => println!("\nwrote {}", path.display()),
+        Err(error) => {
+            eprintln!("cannot write {}: {error}", path.display());
+            std::process::exit(1);
+        }
+    }
+}
