@@ -229,7 +229,9 @@ fn replace(heap: &mut impl Heap, live: &mut Vec<(NonNull<u8>, Layout)>, pick: u3
 fn settle(heap: &mut impl Heap, trace: &Trace) -> Vec<(NonNull<u8>, Layout)> {
     let mut live = Vec::with_capacity(trace.fill.len());
     for layout in &trace.fill {
-        live.push((heap.allocate(*layout).expect("setup: the arena holds the fill"), *layout));
+        let block = heap.allocate(*layout);
+        if block.is_none() { eprintln!("fill failed at {} of {} for {layout:?}", live.len(), trace.fill.len()); }
+        live.push((block.expect("setup: the arena holds the fill"), *layout));
     }
     for &(pick, layout) in &trace.steps[..trace.churn] {
         assert!(replace(heap, &mut live, pick, layout), "setup: the arena holds the churn");

@@ -64,7 +64,7 @@ pub fn print(boot: &Boot, devices: &Devices) {
     println!("== boot report ==");
     println!("model:     {}", platform.model.unwrap_or("(none)"));
     println!("entered:   EL{}", boot.entry_level);
-    println!("cmdline:   {}", platform.bootargs.unwrap_or(""));
+    println!("cmdline:   {}", platform.bootargs.filter(|line| !line.is_empty()).unwrap_or("(none)"));
     if boot.removed_nops > 0 {
         println!("dtb:       {} NOP tokens stripped before parsing", boot.removed_nops);
     }
