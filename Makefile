@@ -20,7 +20,7 @@ QEMU_SUITES = $(VIRT_SUITES) raspi4b|$(subst $(space),+,$(raspi4b_machine))
 space := $(subst ,, )
 
 .PHONY: build all toolchain qemu qemu-virt qemu-raspi4b test host-test qemu-test gdb clippy clean \
-	inspect bootcost
+	inspect bootcost miri fuzz
 
 all: build
 
@@ -146,6 +146,21 @@ bootcost: build qemu
 	done; \
 	printf '\n}\n' >> $$json; \
 	echo "(counter ticks since kernel entry at 62.5 MHz, under -icount shift=0; written to $$json)"
+
+# Fuzz the platform description: each cargo-fuzz target (src/fuzz/) for
+# SECONDS seconds. libFuzzer needs a C++ compiler (g++ is on these machines).
+SECONDS ?= 60
+fuzz: toolchain
+	@command -v g++ >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq g++ >/dev/null; }
+	@bash src/fuzz/run.sh $(SECONDS)
+
+# The portable core's host tests under Miri (undefined behaviour, aliasing,
+# leaks). Slow: a few property-test cases each. Isolation is off because
+# proptest looks for its configuration on disk.
+miri: toolchain
+	@rustup component list --toolchain $(TOOLCHAIN) --installed | grep -q '^miri' || \
+	  rustup component add miri --toolchain $(TOOLCHAIN)
+	MIRIFLAGS=-Zmiri-disable-isolation PROPTEST_CASES=$(or $(CASES),4) cargo miri test --lib -- addr:: memory:: platform::
 
 ## Housekeeping ########################################################
 

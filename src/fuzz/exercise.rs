@@ -26,7 +26,11 @@ pub fn exercise(input: &[u8]) {
     match strip_nops(&mut blob) {
         Ok(_) => {
             let mut again = blob.clone();
-            assert_eq!(strip_nops(&mut again), Ok(0), "stripping twice removes nothing");
+            assert_eq!(
+                strip_nops(&mut again),
+                Ok(0),
+                "stripping twice removes nothing"
+            );
             describe(&blob);
         }
         Err(error) => {
@@ -59,7 +63,10 @@ fn inspect(mut description: PlatformDescription<'_>) {
     let ram = description.ram().to_vec();
     assert!(!ram.is_empty(), "a description without RAM");
     for region in &ram {
-        assert!(region.last().is_some(), "empty or wrapping RAM region {region:?}");
+        assert!(
+            region.last().is_some(),
+            "empty or wrapping RAM region {region:?}"
+        );
     }
     // Touching regions are merged, so a gap of at least one byte separates
     // neighbours. (An end of exactly 2^64 has no `end()`; `last()` always works.)
@@ -71,7 +78,10 @@ fn inspect(mut description: PlatformDescription<'_>) {
         );
     }
     for reservation in description.reserved() {
-        assert!(reservation.range.last().is_some(), "empty or wrapping reservation {reservation:?}");
+        assert!(
+            reservation.range.last().is_some(),
+            "empty or wrapping reservation {reservation:?}"
+        );
         let _ = format!("{}", reservation.reason);
     }
     check_usable(&description);
@@ -82,7 +92,10 @@ fn inspect(mut description: PlatformDescription<'_>) {
     let inside = PhysRange::new(first.start, first.size.min(16 * PAGE));
     description
         .reserve(inside, ReservationReason::KernelImage)
-        .map_or_else(|error| format_error(&error), |()| check_usable(&description));
+        .map_or_else(
+            |error| format_error(&error),
+            |()| check_usable(&description),
+        );
     let at_the_top = PhysRange::new(PhysAddr(u64::MAX - PAGE + 1), PAGE);
     let _ = description.reserve(at_the_top, ReservationReason::BootTables);
     for refused in [
@@ -107,9 +120,14 @@ fn check_usable(description: &PlatformDescription<'_>) {
             piece.start.0 % PAGE == 0 && piece.size % PAGE == 0,
             "usable piece not in whole pages: {piece:?}"
         );
-        let last = piece.last().expect("a usable piece is neither empty nor wrapping");
+        let last = piece
+            .last()
+            .expect("a usable piece is neither empty nor wrapping");
         if let Some(previous) = previous_last {
-            assert!(previous < piece.start, "usable pieces overlap or go backwards");
+            assert!(
+                previous < piece.start,
+                "usable pieces overlap or go backwards"
+            );
         }
         previous_last = Some(last);
         assert!(

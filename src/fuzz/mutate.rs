@@ -28,8 +28,20 @@ const SIZE_DT_STRUCT: usize = 9;
 
 /// Cell values that sit on the boundaries the parser checks.
 const INTERESTING_CELLS: [u32; 14] = [
-    0, 1, 2, 3, 4, 8, 16, 0x7fff_ffff, 0x8000_0000, 0xffff_f000, 0xffff_fffe, 0xffff_ffff,
-    0x4000_0000, 0x0900_0000,
+    0,
+    1,
+    2,
+    3,
+    4,
+    8,
+    16,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_f000,
+    0xffff_fffe,
+    0xffff_ffff,
+    0x4000_0000,
+    0x0900_0000,
 ];
 
 /// Bytes that change the meaning of a node name or path.
@@ -45,7 +57,7 @@ impl Random {
     }
 
     /// The next 64 random bits (xorshift64*).
-    pub fn next(&mut self) -> u64 {
+    pub fn bits(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -54,7 +66,7 @@ impl Random {
 
     /// A number in `0..bound` (`bound` > 0).
     pub fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
+        (self.bits() % bound as u64) as usize
     }
 
     /// One element of `items` (not empty).
@@ -195,7 +207,9 @@ fn shift_header(blob: &mut [u8], at: usize, delta: isize) {
 
 /// Puts `bytes` at `at`; `None` if the result would exceed `max_size`.
 fn insert(data: &mut [u8], size: usize, max_size: usize, at: usize, bytes: &[u8]) -> Option<usize> {
-    let new_size = size.checked_add(bytes.len()).filter(|&new| new <= max_size.min(data.len()))?;
+    let new_size = size
+        .checked_add(bytes.len())
+        .filter(|&new| new <= max_size.min(data.len()))?;
     data.copy_within(at..size, at + bytes.len());
     data[at..at + bytes.len()].copy_from_slice(bytes);
     shift_header(&mut data[..new_size], at, bytes.len() as isize);
@@ -213,21 +227,34 @@ fn remove(data: &mut [u8], size: usize, range: core::ops::Range<usize>) -> usize
 /// Mutates the device tree in `data[..size]` in place (the buffer may grow up
 /// to `max_size`) and returns the new size, or `None` when the input is not
 /// a device tree this mutator can read, or the chosen edit did not apply.
-pub fn mutate_structure(data: &mut [u8], size: usize, max_size: usize, random: &mut Random) -> Option<usize> {
+pub fn mutate_structure(
+    data: &mut [u8],
+    size: usize,
+    max_size: usize,
+    random: &mut Random,
+) -> Option<usize> {
     let blob = &data[..size];
     let layout = layout(blob)?;
     let tokens = tokens(blob, &layout.structure);
     if tokens.is_empty() {
         return None;
     }
-    let properties: Vec<Token> = tokens.iter().copied().filter(|token| token.kind == PROP).collect();
-    let nodes: Vec<Token> = tokens.iter().copied().filter(|token| token.kind == BEGIN_NODE).collect();
+    let properties: Vec<Token> = tokens
+        .iter()
+        .copied()
+        .filter(|token| token.kind == PROP)
+        .collect();
+    let nodes: Vec<Token> = tokens
+        .iter()
+        .copied()
+        .filter(|token| token.kind == BEGIN_NODE)
+        .collect();
     let data_mut = &mut data[..];
     match random.below(11) {
         // Replace a token with another token (or garbage).
         0 => {
             let token = random.pick(&tokens);
-            let garbage = random.next() as u32;
+            let garbage = random.bits() as u32;
             let kind = random.pick(&[BEGIN_NODE, END_NODE, PROP, NOP, END, garbage]);
             set_word(data_mut, token.offset, kind);
         }
@@ -238,7 +265,7 @@ pub fn mutate_structure(data: &mut [u8], size: usize, max_size: usize, random: &
             let length = match random.below(3) {
                 0 => random.pick(&INTERESTING_CELLS),
                 1 => current.wrapping_add(random.pick(&[1, 4, 8, u32::MAX, u32::MAX - 3])),
-                _ => (random.next() % 64) as u32,
+                _ => (random.bits() % 64) as u32,
             };
             set_word(data_mut, property.offset + 4, length);
         }
@@ -247,7 +274,13 @@ pub fn mutate_structure(data: &mut [u8], size: usize, max_size: usize, random: &
             let property = random.choose(&properties)?;
             let strings = &data_mut[layout.strings.clone()];
             let starts: Vec<usize> = core::iter::once(0)
-                .chain(strings.iter().enumerate().filter(|(_, byte)| **byte == 0).map(|(at, _)| at + 1))
+                .chain(
+                    strings
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, byte)| **byte == 0)
+                        .map(|(at, _)| at + 1),
+                )
                 .filter(|&at| at < strings.len())
                 .collect();
             let name = if random.below(8) != 0 && !starts.is_empty() {
@@ -268,8 +301,13 @@ pub fn mutate_structure(data: &mut [u8], size: usize, max_size: usize, random: &
             let current = word(data_mut, at)?;
             let value = match random.below(3) {
                 0 => random.pick(&INTERESTING_CELLS),
-                1 => current.wrapping_add(random.pick(&[1, 0x1000, u32::MAX, 0u32.wrapping_sub(0x1000)])),
-                _ => random.next() as u32,
+                1 => current.wrapping_add(random.pick(&[
+                    1,
+                    0x1000,
+                    u32::MAX,
+                    0u32.wrapping_sub(0x1000),
+                ])),
+                _ => random.bits() as u32,
             };
             set_word(data_mut, at, value);
         }
@@ -284,7 +322,13 @@ pub fn mutate_structure(data: &mut [u8], size: usize, max_size: usize, random: &
             let index = 1 + random.below(9);
             let value = match random.below(3) {
                 0 => random.pick(&INTERESTING_CELLS),
-                1 => (size as u32).wrapping_add(random.pick(&[0, 1, 4, u32::MAX, 0u32.wrapping_sub(4)])),
+                1 => (size as u32).wrapping_add(random.pick(&[
+                    0,
+                    1,
+                    4,
+                    u32::MAX,
+                    0u32.wrapping_sub(4),
+                ])),
                 _ => header(data_mut, index).wrapping_add(random.pick(&[1, 4, 8])) as u32,
             };
             set_word(data_mut, index * 4, value);
@@ -295,9 +339,12 @@ pub fn mutate_structure(data: &mut [u8], size: usize, max_size: usize, random: &
             let value: u64 = match random.below(3) {
                 0 => 0,
                 1 => u64::MAX - random.below(0x2000) as u64,
-                _ => random.next() & 0xffff_ffff_f000,
+                _ => random.bits() & 0xffff_ffff_f000,
             };
-            if let Some(bytes) = data_mut.get_mut(at..at + 8).filter(|_| at >= HEADER_SIZE && at + 8 <= size) {
+            if let Some(bytes) = data_mut
+                .get_mut(at..at + 8)
+                .filter(|_| at >= HEADER_SIZE && at + 8 <= size)
+            {
                 bytes.copy_from_slice(&value.to_be_bytes());
             }
         }
@@ -333,7 +380,12 @@ pub fn mutate_structure(data: &mut [u8], size: usize, max_size: usize, random: &
         // into the strings).
         _ => {
             let token = random.pick(&tokens);
-            let end = token.offset + if random.below(2) == 0 { 0 } else { token.length };
+            let end = token.offset
+                + if random.below(2) == 0 {
+                    0
+                } else {
+                    token.length
+                };
             let structure = (end - layout.structure.start) as u32;
             set_word(data_mut, SIZE_DT_STRUCT * 4, structure);
         }

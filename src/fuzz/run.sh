@@ -82,8 +82,11 @@ for target in "${targets[@]}"; do
   rm -f "$stamp"
   if (( status != 0 || ${#found[@]} > 0 )); then
     failed=1
-    echo "FAILED $target (exit status $status); the end of its log:" >&2
-    grep -v '^#[0-9]' "$log" | tail -n 60 >&2
+    echo "FAILED $target (exit status $status); its report:" >&2
+    # From the first report (a panic, a sanitizer error, a timeout or an
+    # out-of-memory) on: the message and the stack trace.
+    grep -v '^#[0-9]' "$log" |
+      sed -n '/panicked at\|ERROR: \|ALARM: \|out-of-memory/,$p' | head -n 80 >&2 || true
   fi
   summary+=("$(printf '%-18s %12s executions, %d failing input(s) %s' "$target" "${executions:-?}" "${#found[@]}" "${found[*]}")")
 done

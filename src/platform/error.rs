@@ -42,6 +42,13 @@ pub enum Error {
         /// Its size in bytes (for the reservation map: the bytes scanned).
         size: u32,
     },
+    /// Two blocks share bytes (editing one in place would change the other).
+    OverlappingBlocks {
+        /// One block.
+        a: Block,
+        /// The other.
+        b: Block,
+    },
     /// A block does not start (or end) on the alignment the format requires.
     MisalignedBlock {
         /// Which block.
@@ -274,6 +281,9 @@ impl fmt::Display for Error {
                 "device tree {block} at offset {offset:#x}, size {size:#x}, \
                  lies outside the blob or over its header"
             ),
+            Self::OverlappingBlocks { a, b } => {
+                write!(f, "device tree {a} and {b} overlap")
+            }
             Self::MisalignedBlock { block, value } => {
                 write!(
                     f,

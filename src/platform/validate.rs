@@ -119,7 +119,20 @@ fn validate_with(blob: &[u8], nops: Nops) -> Result<&[u8], Error> {
         });
     }
     let strings = block(blob, Block::Strings, word(3), word(8))?;
-    check_reservation_map(blob, word(4))?;
+    let map_end = check_reservation_map(blob, word(4))?;
+    // Disjoint blocks: `strip_nops` moves the structure block's bytes in place.
+    let extents = [
+        (Block::MemoryReservationMap, word(4) as usize, map_end),
+        (Block::Structure, word(2) as usize, word(2) as usize + word(9) as usize),
+        (Block::Strings, word(3) as usize, word(3) as usize + word(8) as usize),
+    ];
+    for (index, &(a, a_start, a_end)) in extents.iter().enumerate() {
+        for &(b, b_start, b_end) in &extents[index + 1..] {
+            if a_start < b_end && b_start < a_end {
+                return Err(Error::OverlappingBlocks { a, b });
+            }
+        }
+    }
     check_structure(structure, strings, nops).map_err(|(offset, problem)| match problem {
         Problem::TooDeep => Error::TooDeep { offset },
         Problem::Structure(problem) => Error::MalformedStructure { offset, problem },
@@ -143,8 +156,8 @@ fn block(blob: &[u8], block: Block, offset: u32, size: u32) -> Result<&[u8], Err
 }
 
 /// The map is a list of (address, size) pairs of 64-bit words, 8-byte aligned,
-/// ending with (0, 0) inside the blob.
-fn check_reservation_map(blob: &[u8], offset: u32) -> Result<(), Error> {
+/// ending with (0, 0) inside the blob. Returns the offset just past that end.
+fn check_reservation_map(blob: &[u8], offset: u32) -> Result<usize, Error> {
     let block = Block::MemoryReservationMap;
     if !offset.is_multiple_of(8) {
         return Err(Error::MisalignedBlock {
@@ -163,7 +176,7 @@ fn check_reservation_map(blob: &[u8], offset: u32) -> Result<(), Error> {
     let mut entry = start;
     while let Some(bytes) = entry.checked_add(16).and_then(|end| blob.get(entry..end)) {
         if bytes.iter().all(|&byte| byte == 0) {
-            return Ok(());
+            return Ok(entry + 16);
         }
         entry += 16;
     }

@@ -14,10 +14,10 @@ libfuzzer_sys::fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, see
     let mut random = Random::new(seed);
     if random.below(4) != 0 {
         let original = data[..size].to_vec();
-        if let Some(new_size) = mutate_structure(data, size, max_size, &mut random) {
-            if data[..new_size] != original[..] {
-                return new_size;
-            }
+        if let Some(new_size) = mutate_structure(data, size, max_size, &mut random)
+            && data[..new_size] != original[..]
+        {
+            return new_size;
         }
         // The edit did not apply or changed nothing: undo any partial work.
         data[..size].copy_from_slice(&original);

@@ -468,3 +468,17 @@ fn as_written_leaves_what_a_bootloader_fills_in_empty() {
         Err(Error::UntranslatableAddress { .. })
     ));
 }
+
+/// Found by `make fuzz`: the strings block inside the structure block, so
+/// stripping NOPs in place rewrote property names.
+#[test]
+fn fuzz_overlapping_blocks_are_refused() {
+    let blob = fixture!("fuzz-overlapping-blocks");
+    assert!(matches!(
+        PlatformDescription::from_dtb(blob, None),
+        Err(Error::OverlappingBlocks { a: Block::Structure, b: Block::Strings })
+    ));
+    let mut copy = blob.to_vec();
+    assert!(matches!(crate::platform::strip_nops(&mut copy), Err(Error::OverlappingBlocks { .. })));
+    assert_eq!(copy, blob, "a refused blob is left unchanged");
+}
