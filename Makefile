@@ -20,7 +20,7 @@ QEMU_SUITES = $(VIRT_SUITES) raspi4b|$(subst $(space),+,$(raspi4b_machine))
 space := $(subst ,, )
 
 .PHONY: build all toolchain qemu qemu-virt qemu-raspi4b test host-test qemu-test gdb clippy clean \
-	inspect bootcost miri fuzz
+	inspect bootcost miri fuzz bench
 
 all: build
 
@@ -147,6 +147,12 @@ bootcost: build qemu
 	printf '\n}\n' >> $$json; \
 	echo "(counter ticks since kernel entry at 62.5 MHz, under -icount shift=0; written to $$json)"
 
+# Host benchmarks of the memory code over simulated RAM (src/bench/): every
+# workload against every competitor on the same seeded trace. QUICK=1 for a
+# reduced run. Table on stdout, figures in target/bench/summary.json.
+bench: toolchain
+	QUICK=$(QUICK) cargo bench --bench memory
+
 # Fuzz the platform description: each cargo-fuzz target (src/fuzz/) for
 # SECONDS seconds. libFuzzer needs a C++ compiler (g++ is on these machines).
 SECONDS ?= 60
@@ -165,7 +171,7 @@ miri: toolchain
 ## Housekeeping ########################################################
 
 clippy: toolchain
-	cargo clippy --lib --tests
+	cargo clippy --lib --tests --benches --bins
 	cargo kernel-clippy
 
 clean:

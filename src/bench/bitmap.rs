@@ -17,6 +17,15 @@ pub enum BitmapError {
     DoubleFree(PhysAddr),
 }
 
+/// Words with the low `bits` bits set, the rest clear.
+fn full_bits(bits: usize) -> Vec<u64> {
+    let mut words = vec![u64::MAX; bits.div_ceil(64)];
+    if let Some(last) = words.last_mut().filter(|_| !bits.is_multiple_of(64)) {
+        *last = (1u64 << (bits % 64)) - 1;
+    }
+    words
+}
+
 /// A two-level bitmap over one physical range.
 pub struct BitmapFrames {
     base: PhysAddr,
@@ -36,18 +45,8 @@ impl BitmapFrames {
         let base = range.start.align_up(page).unwrap_or(PhysAddr(u64::MAX));
         let end = range.end().unwrap_or(PhysAddr(u64::MAX)).align_down(page);
         let frames = if end > base { ((end.0 - base.0) / page) as usize } else { 0 };
-        let mut words = vec![u64::MAX; frames.div_ceil(64)];
-        if frames % 64 != 0 {
-            if let Some(last) = words.last_mut() {
-                *last = (1u64 << (frames % 64)) - 1;
-            }
-        }
-        let mut summary = vec![u64::MAX; words.len().div_ceil(64)];
-        if words.len() % 64 != 0 {
-            if let Some(last) = summary.last_mut() {
-                *last = (1u64 << (words.len() % 64)) - 1;
-            }
-        }
+        let words = full_bits(frames);
+        let summary = full_bits(words.len());
         Self { base, frames, words, summary, cursor: 0 }
     }
 

@@ -229,9 +229,7 @@ fn replace(heap: &mut impl Heap, live: &mut Vec<(NonNull<u8>, Layout)>, pick: u3
 fn settle(heap: &mut impl Heap, trace: &Trace) -> Vec<(NonNull<u8>, Layout)> {
     let mut live = Vec::with_capacity(trace.fill.len());
     for layout in &trace.fill {
-        let block = heap.allocate(*layout);
-        if block.is_none() { eprintln!("fill failed at {} of {} for {layout:?}", live.len(), trace.fill.len()); }
-        live.push((block.expect("setup: the arena holds the fill"), *layout));
+        live.push((heap.allocate(*layout).expect("setup: the arena holds the fill"), *layout));
     }
     for &(pick, layout) in &trace.steps[..trace.churn] {
         assert!(replace(heap, &mut live, pick, layout), "setup: the arena holds the churn");
@@ -310,16 +308,29 @@ fn efficiency(heap: &mut impl Heap, sizes: Sizes, arena: usize) -> f64 {
     live_bytes as f64 / arena as f64
 }
 
-/// Evaluates `$body` with `$heap` bound to a fresh instance of each competitor
-/// over `$bytes` of the arena, in the order of [`ALLOCATORS`]; gives the four
-/// results as an array. A macro because `$body` is generic over the heap type.
+/// Evaluates `$body` once per competitor, in the order of [`ALLOCATORS`], with
+/// `$fresh` bound to a closure that builds a fresh instance of it over `$bytes`
+/// of the arena; gives the four results as an array. A macro because `$body`
+/// is generic over the heap type.
 macro_rules! on_every_heap {
-    ($builder:expr, $bytes:expr, |$heap:ident| $body:expr) => {
+    ($builder:expr, $bytes:expr, |$fresh:ident| $body:expr) => {
         [
-            { let mut $heap = $builder.kernel($bytes); $body },
-            { let mut $heap = $builder.linked_list($bytes); $body },
-            { let mut $heap = $builder.talc($bytes); $body },
-            { let mut $heap = $builder.rlsf($bytes); $body },
+            {
+                let $fresh = || $builder.kernel($bytes);
+                $body
+            },
+            {
+                let $fresh = || $builder.linked_list($bytes);
+                $body
+            },
+            {
+                let $fresh = || $builder.talc($bytes);
+                $body
+            },
+            {
+                let $fresh = || $builder.rlsf($bytes);
+                $body
+            },
         ]
     };
 }
@@ -342,21 +353,21 @@ pub fn run(settings: &Settings, report: &mut Report) {
     let samples = settings.samples;
 
     for trace in &traces {
-        for (allocator, figure) in ALLOCATORS.iter().zip(on_every_heap!(builder, arena_bytes, |heap| {
-            median_of(samples, || throughput(&mut heap, trace))
+        for (allocator, figure) in ALLOCATORS.iter().zip(on_every_heap!(builder, arena_bytes, |fresh| {
+            median_of(samples, || throughput(&mut fresh(), trace))
         })) {
             report.set(format!("heap.{}.{allocator}.ns", trace.name), figure);
         }
     }
 
     let pairs = scale(1_000_000);
-    let figures = on_every_heap!(builder, arena_bytes, |heap| median_of(samples, || hot_pair(&mut heap, pairs)));
+    let figures = on_every_heap!(builder, arena_bytes, |fresh| median_of(samples, || hot_pair(&mut fresh(), pairs)));
     for (allocator, figure) in ALLOCATORS.iter().zip(figures) {
         report.set(format!("heap.hot_pair.{allocator}.ns"), figure);
     }
 
     for trace in &traces[1..3] {
-        let runs = on_every_heap!(builder, arena_bytes, |heap| latencies(&mut heap, trace));
+        let runs = on_every_heap!(builder, arena_bytes, |fresh| latencies(&mut fresh(), trace));
         for (allocator, sorted) in ALLOCATORS.iter().zip(&runs) {
             for (fraction, suffix) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p999")] {
                 report.set(format!("heap.{}.{allocator}.alloc_{suffix}_ns", trace.name), percentile(sorted, fraction));
@@ -366,7 +377,7 @@ pub fn run(settings: &Settings, report: &mut Report) {
 
     let efficiency_bytes: usize = settings.pick(8 << 20, 2 << 20);
     for (sizes, key) in [(Sizes::Mixed, "8_4096"), (Sizes::KernelObjects, "16_512")] {
-        let shares = on_every_heap!(builder, efficiency_bytes, |heap| efficiency(&mut heap, sizes, efficiency_bytes));
+        let shares = on_every_heap!(builder, efficiency_bytes, |fresh| efficiency(&mut fresh(), sizes, efficiency_bytes));
         for (allocator, share) in ALLOCATORS.iter().zip(shares) {
             report.set(format!("heap.efficiency.{key}.{allocator}"), share);
         }

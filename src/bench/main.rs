@@ -26,6 +26,9 @@ mod simram;
 use std::path::Path;
 use std::time::Instant;
 
+/// One part of the run: adds its figures and table rows to the report.
+type Part = fn(&harness::Settings, &mut report::Report);
+
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;
 
@@ -46,8 +49,7 @@ fn main() {
     });
     report.set("meta.timer_ns", timer);
 
-    let parts: [(&str, fn(&harness::Settings, &mut report::Report)); 3] =
-        [("frames", frames::run), ("heap", heap::run), ("ranges", ranges::run)];
+    let parts: [(&str, Part); 3] = [("frames", frames::run), ("heap", heap::run), ("ranges", ranges::run)];
     for (name, part) in parts {
         let start = Instant::now();
         part(&settings, &mut report);

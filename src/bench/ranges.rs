@@ -11,7 +11,7 @@ use crate::report::{Report, Unit};
 /// The kernel's vmap window (`arch::aarch64::layout::VMAP`).
 const VMAP_WINDOW: VirtRange = VirtRange::new(VirtAddr(0xffff_0080_0000_0000), 256 << 30);
 
-const SEED: u64 = 0x7a46_e5;
+const SEED: u64 = 0x007a_46e5;
 
 /// One sample: fill to `live` ranges, churn as many steps untimed, then time
 /// `steps` steps of freeing a random live range and allocating a new one.

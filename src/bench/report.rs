@@ -11,7 +11,7 @@ use std::path::Path;
 pub enum Unit {
     /// Nanoseconds per operation (lower is better).
     NsPerOp,
-    /// Nanoseconds per GiB of RAM, shown as ms/GiB.
+    /// Nanoseconds per GiB of RAM, shown as µs/GiB.
     NsPerGib,
     /// Bytes per GiB of RAM, shown as KiB/GiB.
     BytesPerGib,
@@ -23,7 +23,7 @@ impl Unit {
     fn label(self) -> &'static str {
         match self {
             Self::NsPerOp => "ns/op",
-            Self::NsPerGib => "ms/GiB",
+            Self::NsPerGib => "us/GiB",
             Self::BytesPerGib => "KiB/GiB",
             Self::Share => "% live",
         }
@@ -32,7 +32,7 @@ impl Unit {
     fn show(self, value: f64) -> String {
         match self {
             Self::NsPerOp => format!("{value:.1}"),
-            Self::NsPerGib => format!("{:.2}", value / 1e6),
+            Self::NsPerGib => format!("{:.1}", value / 1e3),
             Self::BytesPerGib => format!("{:.1}", value / 1024.0),
             Self::Share => format!("{:.1}", value * 100.0),
         }
@@ -93,10 +93,13 @@ impl Report {
                 let subject = self.figures.get(&row.cells[0].1).copied().unwrap_or(f64::NAN);
                 for (index, (_, key)) in row.cells.iter().enumerate() {
                     let value = self.figures.get(key).copied().unwrap_or(f64::NAN);
+                    let ratio = subject / value;
                     let cell = if index == 0 {
                         row.unit.show(value)
+                    } else if ratio.is_finite() {
+                        format!("{} ({ratio:.2}x)", row.unit.show(value))
                     } else {
-                        format!("{} ({:.2}x)", row.unit.show(value), subject / value)
+                        format!("{} (n/a)", row.unit.show(value))
                     };
                     let _ = write!(out, " {cell:>24}");
                 }
