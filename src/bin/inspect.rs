@@ -157,3 +157,45 @@ fn string(text: &str) -> String {
     out.push('"');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/src/platform/testdata/{name}.dtb", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(path).expect("fixture")
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let blob = fixture("virt-initrd");
+        let platform = PlatformDescription::from_dtb_as_written(&blob).unwrap();
+        assert_eq!(
+            json(&platform),
+            r#"{"model": "initrd and reserved-memory fixture",
+ "ram": [{"base": "0x40000000", "size": "0x10000000"}],
+ "reserved": [{"base": "0x48000000", "size": "0x201800", "reason": "initrd"}, {"base": "0x4f000000", "size": "0x100000", "reason": "reserved-memory:firmware@4f000000"}],
+ "usable": [{"base": "0x40000000", "size": "0x8000000"}, {"base": "0x48202000", "size": "0x6dfe000"}, {"base": "0x4f100000", "size": "0xf00000"}],
+ "console": {"path": "/pl011@9000000", "compatible": "arm,pl011", "base": "0x9000000", "size": "0x1000"},
+ "interrupt_controller": {"path": "/intc@8000000", "compatible": "arm,cortex-a15-gic", "regions": [{"base": "0x8000000", "size": "0x10000"}, {"base": "0x8010000", "size": "0x10000"}]}}"#
+        );
+    }
+
+    #[test]
+    fn pi_addresses_are_translated_and_missing_memory_is_empty() {
+        let blob = fixture("rpi4");
+        let platform = PlatformDescription::from_dtb_as_written(&blob).unwrap();
+        let out = json(&platform);
+        assert!(out.contains(r#""console": {"path": "/soc/serial@7e201000", "compatible": "arm,pl011", "base": "0xfe201000""#));
+        assert!(out.contains(r#""reason": "memreserve""#));
+        let blob = fixture("bad-no-memory");
+        let empty = PlatformDescription::from_dtb_as_written(&blob).unwrap();
+        assert!(json(&empty).contains(r#""ram": [],"#));
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        assert_eq!(string("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
+    }
+}
