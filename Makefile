@@ -114,7 +114,7 @@ qemu-test: build qemu $(RPI4_DTB)
 	    echo "qemu suite $$word: ok: reported, and QEMU ended with status $$status"; \
 	  else failed=$$((failed+1)); echo "qemu suite $$word: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \
 	done; \
-	echo "qemu suites: $$passed passed, $$failed failed"; \
+	echo "qemu: $$passed passed, $$failed failed"; \
 	[ $$failed = 0 ]
 
 ## Measure ###########################################################
