@@ -95,13 +95,17 @@ address_type!(
 
 impl VirtAddr {
     /// The address as a raw pointer. Dereferencing it is the caller's business.
-    pub const fn as_mut_ptr<T>(self) -> *mut T {
-        self.0 as usize as *mut T
+    ///
+    /// The pointer takes whatever provenance was exposed for this address: a
+    /// kernel address names memory the page tables map, not a Rust allocation.
+    pub fn as_mut_ptr<T>(self) -> *mut T {
+        core::ptr::with_exposed_provenance_mut(self.0 as usize)
     }
 
-    /// The virtual address of a pointer.
+    /// The virtual address of a pointer (exposing its provenance, so that
+    /// [`Self::as_mut_ptr`] may lead back to it).
     pub fn from_ptr<T>(pointer: *const T) -> Self {
-        Self(pointer as usize as u64)
+        Self(pointer.expose_provenance() as u64)
     }
 }
 

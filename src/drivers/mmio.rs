@@ -24,7 +24,7 @@ impl<T> Mmio<T> {
     /// `size_of::<T>()` bytes. The mapping must stay valid as long as the returned
     /// value (and anything it is moved into) lives, and no other `Mmio` may name
     /// any of those bytes at the same time.
-    pub(crate) const unsafe fn new(base: VirtAddr) -> Self {
+    pub(crate) unsafe fn new(base: VirtAddr) -> Self {
         Self {
             registers: base.as_mut_ptr::<T>(),
             _owns: PhantomData,

@@ -128,7 +128,7 @@ impl Pl011 {
     /// mapping must stay valid for as long as the returned driver lives, and no
     /// other driver instance may use the same registers meanwhile.
     #[must_use = "dropping the driver gives up its registers"]
-    pub const unsafe fn new(base: VirtAddr) -> Self {
+    pub unsafe fn new(base: VirtAddr) -> Self {
         Self {
             // SAFETY: the caller's promise above is exactly `Mmio::new`'s contract.
             registers: unsafe { Mmio::new(base) },

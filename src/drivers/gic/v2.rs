@@ -120,7 +120,7 @@ impl GicV2 {
     /// the returned driver lives, and no other driver instance may use these
     /// registers meanwhile.
     #[must_use = "dropping the driver gives up its registers"]
-    pub const unsafe fn new(distributor: VirtAddr, cpu_interface: VirtAddr) -> Self {
+    pub unsafe fn new(distributor: VirtAddr, cpu_interface: VirtAddr) -> Self {
         Self {
             // SAFETY: the caller's promise for `distributor` is `Mmio::new`'s
             // contract for the distributor block.
