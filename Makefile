@@ -80,6 +80,7 @@ gdb: build qemu
 test: host-test qemu-test
 
 host-test: toolchain
+	cargo fmt --all -- --check
 	cargo host-test
 
 # Boots the one image under each suite's machine with `selftest exit=semihosting`;

@@ -234,7 +234,10 @@ mod tests {
 
     #[test]
     fn display_groups_high_addresses() {
-        assert_eq!(VirtAddr(0xffff_ffff_8000_2b14).to_string(), "0xffff_ffff_8000_2b14");
+        assert_eq!(
+            VirtAddr(0xffff_ffff_8000_2b14).to_string(),
+            "0xffff_ffff_8000_2b14"
+        );
         assert_eq!(PhysAddr(0x4000_0000).to_string(), "0x40000000");
     }
 

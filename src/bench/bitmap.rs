@@ -44,10 +44,20 @@ impl BitmapFrames {
         let page = PAGE_SIZE as u64;
         let base = range.start.align_up(page).unwrap_or(PhysAddr(u64::MAX));
         let end = range.end().unwrap_or(PhysAddr(u64::MAX)).align_down(page);
-        let frames = if end > base { ((end.0 - base.0) / page) as usize } else { 0 };
+        let frames = if end > base {
+            ((end.0 - base.0) / page) as usize
+        } else {
+            0
+        };
         let words = full_bits(frames);
         let summary = full_bits(words.len());
-        Self { base, frames, words, summary, cursor: 0 }
+        Self {
+            base,
+            frames,
+            words,
+            summary,
+            cursor: 0,
+        }
     }
 
     /// Bytes of bookkeeping: both bitmaps and the struct.
@@ -94,4 +104,3 @@ impl BitmapFrames {
         Ok(())
     }
 }
-

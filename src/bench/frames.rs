@@ -48,7 +48,10 @@ pub trait FrameAllocator {
 /// RAM the allocators may hand out: all of it but frame 0 (the root table).
 fn usable(ram: &SimRam) -> PhysRange {
     let range = ram.range();
-    PhysRange::new(PhysAddr(range.start.0 + PAGE_SIZE as u64), range.size - PAGE_SIZE as u64)
+    PhysRange::new(
+        PhysAddr(range.start.0 + PAGE_SIZE as u64),
+        range.size - PAGE_SIZE as u64,
+    )
 }
 
 /// A fresh mapper whose root is frame 0 of `ram`.
@@ -73,9 +76,15 @@ impl KernelStack {
     pub fn build(ram: &SimRam) -> Self {
         let usable = usable(ram);
         let frames = FrameStack::new([ram.range()], [usable]);
-        let mut space =
-            AddressSpace::new(fresh_mapper(ram), frames, FRAME_STACK_WINDOW, PageView::ThroughTableAccess);
-        space.add_free_range(usable).expect("setup: the usable RAM is accepted");
+        let mut space = AddressSpace::new(
+            fresh_mapper(ram),
+            frames,
+            FRAME_STACK_WINDOW,
+            PageView::ThroughTableAccess,
+        );
+        space
+            .add_free_range(usable)
+            .expect("setup: the usable RAM is accepted");
         Self { space }
     }
 
@@ -118,7 +127,12 @@ struct LiveWindow<'w> {
 }
 
 impl StackWindow for LiveWindow<'_> {
-    fn map_page(&mut self, index: usize, frame: PhysAddr, tables: &mut OneFrame) -> Result<(), MapError> {
+    fn map_page(
+        &mut self,
+        index: usize,
+        frame: PhysAddr,
+        tables: &mut OneFrame,
+    ) -> Result<(), MapError> {
         *self.top = None;
         self.window.map_page(index, frame, tables)
     }
@@ -163,15 +177,31 @@ impl LiveStack {
     /// The stack over the usable frames of `ram`.
     pub fn build(ram: &SimRam) -> Self {
         let usable = usable(ram);
-        let mut live = Self { mapper: fresh_mapper(ram), stack: FrameStack::new([ram.range()], [usable]), top: None };
+        let mut live = Self {
+            mapper: fresh_mapper(ram),
+            stack: FrameStack::new([ram.range()], [usable]),
+            top: None,
+        };
         let (stack, mut window) = live.parts();
-        stack.add_range(usable, &mut window).expect("setup: the usable RAM is accepted");
+        stack
+            .add_range(usable, &mut window)
+            .expect("setup: the usable RAM is accepted");
         live
     }
 
     fn parts(&mut self) -> (&mut FrameStack, LiveWindow<'_>) {
-        let window = MappedWindow { mapper: &mut self.mapper, range: FRAME_STACK_WINDOW, view: PageView::ThroughTableAccess };
-        (&mut self.stack, LiveWindow { window, top: &mut self.top })
+        let window = MappedWindow {
+            mapper: &mut self.mapper,
+            range: FRAME_STACK_WINDOW,
+            view: PageView::ThroughTableAccess,
+        };
+        (
+            &mut self.stack,
+            LiveWindow {
+                window,
+                top: &mut self.top,
+            },
+        )
     }
 }
 
@@ -234,17 +264,23 @@ impl Buddy {
         let mut frames = buddy_system_allocator::FrameAllocator::<32>::new();
         let first = (usable.start.0 / PAGE_SIZE as u64) as usize;
         frames.add_frame(first, first + (usable.size / PAGE_SIZE as u64) as usize);
-        Self { frames, heap_bytes: counting::live_bytes().saturating_sub(before) }
+        Self {
+            frames,
+            heap_bytes: counting::live_bytes().saturating_sub(before),
+        }
     }
 }
 
 impl FrameAllocator for Buddy {
     fn allocate(&mut self) -> Option<PhysAddr> {
-        self.frames.alloc(1).map(|number| PhysAddr(number as u64 * PAGE_SIZE as u64))
+        self.frames
+            .alloc(1)
+            .map(|number| PhysAddr(number as u64 * PAGE_SIZE as u64))
     }
 
     fn free(&mut self, frame: PhysAddr) -> Result<(), Refused> {
-        self.frames.dealloc((frame.0 / PAGE_SIZE as u64) as usize, 1);
+        self.frames
+            .dealloc((frame.0 / PAGE_SIZE as u64) as usize, 1);
         Ok(())
     }
 
@@ -282,7 +318,14 @@ pub fn run(settings: &Settings, report: &mut Report) {
         ("buddy", "buddy"),
     ];
     measure(settings, &ram, &plan, "frames", KernelStack::build, report);
-    measure(settings, &ram, &plan, "frames_live", LiveStack::build, report);
+    measure(
+        settings,
+        &ram,
+        &plan,
+        "frames_live",
+        LiveStack::build,
+        report,
+    );
     measure(settings, &ram, &plan, "bitmap", Bitmap::build, report);
     measure(settings, &ram, &plan, "buddy", Buddy::build, report);
 
@@ -295,13 +338,28 @@ pub fn run(settings: &Settings, report: &mut Report) {
         ("drain all (per frame)", "drain.ns", Unit::NsPerOp),
         ("shuffled refill (per frame)", "refill.ns", Unit::NsPerOp),
         ("random alloc/free", "random.ns", Unit::NsPerOp),
-        ("random alloc/free, touching", "random_touch.ns", Unit::NsPerOp),
+        (
+            "random alloc/free, touching",
+            "random_touch.ns",
+            Unit::NsPerOp,
+        ),
         ("setup per GiB", "setup_ns_per_gib", Unit::NsPerGib),
-        ("metadata per GiB", "metadata_bytes_per_gib", Unit::BytesPerGib),
-        ("held in free frames per GiB", "free_frame_bytes_per_gib", Unit::BytesPerGib),
+        (
+            "metadata per GiB",
+            "metadata_bytes_per_gib",
+            Unit::BytesPerGib,
+        ),
+        (
+            "held in free frames per GiB",
+            "free_frame_bytes_per_gib",
+            Unit::BytesPerGib,
+        ),
     ];
     for (label, suffix, unit) in rows {
-        let cells = competitors.iter().map(|(name, prefix)| (name.to_string(), format!("{prefix}.{suffix}"))).collect();
+        let cells = competitors
+            .iter()
+            .map(|(name, prefix)| (name.to_string(), format!("{prefix}.{suffix}")))
+            .collect();
         report.row(label, unit, cells);
     }
 }
@@ -333,7 +391,11 @@ fn measure<A: FrameAllocator>(
                 taken.push(frame);
             }
         });
-        assert_eq!(taken.len(), expected, "{prefix}: the drain hands out every usable frame");
+        assert_eq!(
+            taken.len(),
+            expected,
+            "{prefix}: the drain hands out every usable frame"
+        );
         // The same refill order for every competitor.
         taken.sort_unstable();
         Rng::new(SEED ^ sample as u64).shuffle(&mut taken);
@@ -357,8 +419,14 @@ fn measure<A: FrameAllocator>(
     report.set(format!("{prefix}.setup_ns_per_gib"), median(&mut setups));
     report.set(format!("{prefix}.drain.ns"), median(&mut drains));
     report.set(format!("{prefix}.refill.ns"), median(&mut refills));
-    report.set(format!("{prefix}.metadata_bytes_per_gib"), footprint.0 as f64 / gib);
-    report.set(format!("{prefix}.free_frame_bytes_per_gib"), footprint.1 as f64 / gib);
+    report.set(
+        format!("{prefix}.metadata_bytes_per_gib"),
+        footprint.0 as f64 / gib,
+    );
+    report.set(
+        format!("{prefix}.free_frame_bytes_per_gib"),
+        footprint.1 as f64 / gib,
+    );
 
     // Hot pop+push on a full allocator.
     let mut allocator = build(ram);
@@ -375,7 +443,9 @@ fn measure<A: FrameAllocator>(
     drop(allocator);
 
     for (touch, key) in [(false, "random.ns"), (true, "random_touch.ns")] {
-        let figure = median_of(settings.samples, || random(ram, plan, build, touch, expected / 2));
+        let figure = median_of(settings.samples, || {
+            random(ram, plan, build, touch, expected / 2)
+        });
         report.set(format!("{prefix}.{key}"), figure);
     }
 }
@@ -383,7 +453,13 @@ fn measure<A: FrameAllocator>(
 /// One sample of the random trace on a fresh allocator with `live` frames
 /// allocated; ns per operation. With `touch`, each allocated frame gets a store
 /// and each freed one a load, as a caller would use them.
-fn random<A: FrameAllocator>(ram: &SimRam, plan: &Plan, build: fn(&SimRam) -> A, touch: bool, live: usize) -> f64 {
+fn random<A: FrameAllocator>(
+    ram: &SimRam,
+    plan: &Plan,
+    build: fn(&SimRam) -> A,
+    touch: bool,
+    live: usize,
+) -> f64 {
     let mut allocator = build(ram);
     let mut held: Vec<PhysAddr> = (0..live).map_while(|_| allocator.allocate()).collect();
     held.reserve(plan.random_ops);
@@ -414,6 +490,9 @@ fn random<A: FrameAllocator>(ram: &SimRam, plan: &Plan, build: fn(&SimRam) -> A,
             }
         }
     });
-    assert_eq!(failures, 0, "the random trace never runs out of frames nor has a free refused");
+    assert_eq!(
+        failures, 0,
+        "the random trace never runs out of frames nor has a free refused"
+    );
     figure
 }

@@ -26,7 +26,10 @@ impl Settings {
     /// Reads `QUICK` from the environment: any value but empty or `0` means quick.
     pub fn from_environment() -> Self {
         let quick = std::env::var("QUICK").is_ok_and(|value| !value.is_empty() && value != "0");
-        Self { quick, samples: if quick { 3 } else { 7 } }
+        Self {
+            quick,
+            samples: if quick { 3 } else { 7 },
+        }
     }
 
     /// `full` in a full run, `quick` in a quick one.
@@ -80,7 +83,11 @@ pub struct Rng(u64);
 impl Rng {
     /// A generator seeded with `seed` (zero is replaced, xorshift cannot leave it).
     pub fn new(seed: u64) -> Self {
-        Self(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed })
+        Self(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
     }
 
     /// The next 64 random bits.

@@ -143,7 +143,10 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn kernel(&self, bytes: usize) -> KernelHeap {
         let window = VirtRange::new(VirtAddr::from_ptr(self.arena.start), bytes as u64);
-        KernelHeap { heap: GrowingHeap::new(window), space: KernelStack::build(self.ram).into_space() }
+        KernelHeap {
+            heap: GrowingHeap::new(window),
+            space: KernelStack::build(self.ram).into_space(),
+        }
     }
 
     fn linked_list(&self, bytes: usize) -> LinkedList {
@@ -164,7 +167,10 @@ impl Builder<'_> {
 
     fn rlsf(&self, bytes: usize) -> Rlsf {
         let mut heap = rlsf::Tlsf::new();
-        let block = NonNull::slice_from_raw_parts(NonNull::new(self.arena.start).expect("arena is not null"), bytes);
+        let block = NonNull::slice_from_raw_parts(
+            NonNull::new(self.arena.start).expect("arena is not null"),
+            bytes,
+        );
         // SAFETY: as in `linked_list`.
         let inserted = unsafe { heap.insert_free_block_ptr(block) };
         assert!(inserted.is_some(), "setup: rlsf takes the arena");
@@ -206,13 +212,25 @@ impl Trace {
         let mut rng = Rng::new(SEED ^ live as u64 ^ name.len() as u64);
         let churn = (2 * live).min(timed);
         let fill = (0..live).map(|_| sizes.layout(&mut rng)).collect();
-        let steps = (0..churn + timed).map(|_| (rng.next_u64() as u32, sizes.layout(&mut rng))).collect();
-        Self { name, fill, churn, steps }
+        let steps = (0..churn + timed)
+            .map(|_| (rng.next_u64() as u32, sizes.layout(&mut rng)))
+            .collect();
+        Self {
+            name,
+            fill,
+            churn,
+            steps,
+        }
     }
 }
 
 /// Frees the live block that `pick` chooses and allocates `layout` in its place.
-fn replace(heap: &mut impl Heap, live: &mut Vec<(NonNull<u8>, Layout)>, pick: u32, layout: Layout) -> bool {
+fn replace(
+    heap: &mut impl Heap,
+    live: &mut Vec<(NonNull<u8>, Layout)>,
+    pick: u32,
+    layout: Layout,
+) -> bool {
     let (block, old) = live.swap_remove(pick as usize % live.len());
     // SAFETY: `block` came from this heap with `old` and leaves `live`.
     unsafe { heap.deallocate(block, old) };
@@ -229,10 +247,17 @@ fn replace(heap: &mut impl Heap, live: &mut Vec<(NonNull<u8>, Layout)>, pick: u3
 fn settle(heap: &mut impl Heap, trace: &Trace) -> Vec<(NonNull<u8>, Layout)> {
     let mut live = Vec::with_capacity(trace.fill.len());
     for layout in &trace.fill {
-        live.push((heap.allocate(*layout).expect("setup: the arena holds the fill"), *layout));
+        live.push((
+            heap.allocate(*layout)
+                .expect("setup: the arena holds the fill"),
+            *layout,
+        ));
     }
     for &(pick, layout) in &trace.steps[..trace.churn] {
-        assert!(replace(heap, &mut live, pick, layout), "setup: the arena holds the churn");
+        assert!(
+            replace(heap, &mut live, pick, layout),
+            "setup: the arena holds the churn"
+        );
     }
     live
 }
@@ -248,7 +273,11 @@ fn throughput(heap: &mut impl Heap, trace: &Trace) -> f64 {
             failures += usize::from(!replace(heap, &mut live, pick, layout));
         }
     });
-    assert_eq!(failures, 0, "{}: the arena holds the steady state", trace.name);
+    assert_eq!(
+        failures, 0,
+        "{}: the arena holds the steady state",
+        trace.name
+    );
     figure
 }
 
@@ -295,7 +324,9 @@ fn efficiency(heap: &mut impl Heap, sizes: Sizes, arena: usize) -> f64 {
     for _ in 0..arena {
         if live.is_empty() || rng.below(3) != 0 {
             let layout = sizes.layout(&mut rng);
-            let Some(block) = heap.allocate(layout) else { break };
+            let Some(block) = heap.allocate(layout) else {
+                break;
+            };
             live.push((block, layout));
             live_bytes += layout.size();
         } else {
@@ -341,7 +372,10 @@ pub fn run(settings: &Settings, report: &mut Report) {
     let arena_bytes: usize = 64 << 20;
     let arena = Arena::new(arena_bytes);
     let ram = SimRam::new(RAM_BASE, arena_bytes / PAGE_SIZE + 4096);
-    let builder = Builder { arena: &arena, ram: &ram };
+    let builder = Builder {
+        arena: &arena,
+        ram: &ram,
+    };
     let scale = |full: usize| settings.pick(full, full / 10);
     let traces = [
         Trace::new("mixed_100", Sizes::Mixed, 100, scale(200_000)),
@@ -353,15 +387,21 @@ pub fn run(settings: &Settings, report: &mut Report) {
     let samples = settings.samples;
 
     for trace in &traces {
-        for (allocator, figure) in ALLOCATORS.iter().zip(on_every_heap!(builder, arena_bytes, |fresh| {
-            median_of(samples, || throughput(&mut fresh(), trace))
-        })) {
+        for (allocator, figure) in
+            ALLOCATORS
+                .iter()
+                .zip(on_every_heap!(builder, arena_bytes, |fresh| {
+                    median_of(samples, || throughput(&mut fresh(), trace))
+                }))
+        {
             report.set(format!("heap.{}.{allocator}.ns", trace.name), figure);
         }
     }
 
     let pairs = scale(1_000_000);
-    let figures = on_every_heap!(builder, arena_bytes, |fresh| median_of(samples, || hot_pair(&mut fresh(), pairs)));
+    let figures = on_every_heap!(builder, arena_bytes, |fresh| median_of(samples, || {
+        hot_pair(&mut fresh(), pairs)
+    }));
     for (allocator, figure) in ALLOCATORS.iter().zip(figures) {
         report.set(format!("heap.hot_pair.{allocator}.ns"), figure);
     }
@@ -370,14 +410,21 @@ pub fn run(settings: &Settings, report: &mut Report) {
         let runs = on_every_heap!(builder, arena_bytes, |fresh| latencies(&mut fresh(), trace));
         for (allocator, sorted) in ALLOCATORS.iter().zip(&runs) {
             for (fraction, suffix) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p999")] {
-                report.set(format!("heap.{}.{allocator}.alloc_{suffix}_ns", trace.name), percentile(sorted, fraction));
+                report.set(
+                    format!("heap.{}.{allocator}.alloc_{suffix}_ns", trace.name),
+                    percentile(sorted, fraction),
+                );
             }
         }
     }
 
     let efficiency_bytes: usize = settings.pick(8 << 20, 2 << 20);
     for (sizes, key) in [(Sizes::Mixed, "8_4096"), (Sizes::KernelObjects, "16_512")] {
-        let shares = on_every_heap!(builder, efficiency_bytes, |fresh| efficiency(&mut fresh(), sizes, efficiency_bytes));
+        let shares = on_every_heap!(builder, efficiency_bytes, |fresh| efficiency(
+            &mut fresh(),
+            sizes,
+            efficiency_bytes
+        ));
         for (allocator, share) in ALLOCATORS.iter().zip(shares) {
             report.set(format!("heap.efficiency.{key}.{allocator}"), share);
         }
@@ -385,19 +432,41 @@ pub fn run(settings: &Settings, report: &mut Report) {
 
     report.section("heap: kernel = GrowingHeap growing through AddressSpace (linked_list_allocator inside); others bare over a 64 MiB arena");
     let cells = |pattern: &str| -> Vec<(String, String)> {
-        ALLOCATORS.iter().map(|allocator| (allocator.to_string(), pattern.replace("{}", allocator))).collect()
+        ALLOCATORS
+            .iter()
+            .map(|allocator| (allocator.to_string(), pattern.replace("{}", allocator)))
+            .collect()
     };
     for trace in &traces {
         let name = trace.name;
-        report.row(&format!("{name} (free+alloc step)"), Unit::NsPerOp, cells(&format!("heap.{name}.{{}}.ns")));
+        report.row(
+            &format!("{name} (free+alloc step)"),
+            Unit::NsPerOp,
+            cells(&format!("heap.{name}.{{}}.ns")),
+        );
     }
-    report.row("hot_pair alloc(64)+free", Unit::NsPerOp, cells("heap.hot_pair.{}.ns"));
+    report.row(
+        "hot_pair alloc(64)+free",
+        Unit::NsPerOp,
+        cells("heap.hot_pair.{}.ns"),
+    );
     for name in ["mixed_1k", "mixed_10k"] {
         for suffix in ["p50", "p99", "p999"] {
-            report.row(&format!("{name} alloc {suffix}"), Unit::NsPerOp, cells(&format!("heap.{name}.{{}}.alloc_{suffix}_ns")));
+            report.row(
+                &format!("{name} alloc {suffix}"),
+                Unit::NsPerOp,
+                cells(&format!("heap.{name}.{{}}.alloc_{suffix}_ns")),
+            );
         }
     }
-    for (key, label) in [("8_4096", "efficiency 8-4096"), ("16_512", "efficiency 16-512")] {
-        report.row(&format!("{label} ({} MiB)", efficiency_bytes >> 20), Unit::Share, cells(&format!("heap.efficiency.{key}.{{}}")));
+    for (key, label) in [
+        ("8_4096", "efficiency 8-4096"),
+        ("16_512", "efficiency 16-512"),
+    ] {
+        report.row(
+            &format!("{label} ({} MiB)", efficiency_bytes >> 20),
+            Unit::Share,
+            cells(&format!("heap.efficiency.{key}.{{}}")),
+        );
     }
 }

@@ -37,7 +37,10 @@ fn main() {
     let started = Instant::now();
     let mut report = report::Report::default();
     let mode = if settings.quick { "quick" } else { "full" };
-    eprintln!("memory benchmarks ({mode} run, {} samples per figure)", settings.samples);
+    eprintln!(
+        "memory benchmarks ({mode} run, {} samples per figure)",
+        settings.samples
+    );
 
     let timer = harness::median_of(settings.samples, || {
         let count = 100_000;
@@ -49,7 +52,11 @@ fn main() {
     });
     report.set("meta.timer_ns", timer);
 
-    let parts: [(&str, Part); 3] = [("frames", frames::run), ("heap", heap::run), ("ranges", ranges::run)];
+    let parts: [(&str, Part); 3] = [
+        ("frames", frames::run),
+        ("heap", heap::run),
+        ("ranges", ranges::run),
+    ];
     for (name, part) in parts {
         let start = Instant::now();
         part(&settings, &mut report);

@@ -21,17 +21,22 @@ fn sample(live: usize, trace: &[(u32, usize)]) -> f64 {
     let (churn, timed) = rest.split_at(live.min(rest.len() / 2));
     let mut held: Vec<VirtRange> = fill
         .iter()
-        .map(|&(_, pages)| ranges.allocate(pages).expect("setup: the window holds the fill"))
+        .map(|&(_, pages)| {
+            ranges
+                .allocate(pages)
+                .expect("setup: the window holds the fill")
+        })
         .collect();
     let mut failures = 0usize;
-    let mut step = |ranges: &mut RangeAllocator, held: &mut Vec<VirtRange>, pick: u32, pages: usize| {
-        let victim = held.swap_remove(pick as usize % held.len());
-        let freed = ranges.free(victim).is_ok();
-        match ranges.allocate(pages) {
-            Ok(range) if freed => held.push(range),
-            _ => failures += 1,
-        }
-    };
+    let mut step =
+        |ranges: &mut RangeAllocator, held: &mut Vec<VirtRange>, pick: u32, pages: usize| {
+            let victim = held.swap_remove(pick as usize % held.len());
+            let freed = ranges.free(victim).is_ok();
+            match ranges.allocate(pages) {
+                Ok(range) if freed => held.push(range),
+                _ => failures += 1,
+            }
+        };
     for &(pick, pages) in churn {
         step(&mut ranges, &mut held, pick, pages);
     }
@@ -50,10 +55,14 @@ pub fn run(settings: &Settings, report: &mut Report) {
     let mut rows = Vec::new();
     for (live, name) in [(100, "100"), (1_000, "1k"), (10_000, "10k")] {
         let mut rng = Rng::new(SEED ^ live as u64);
-        let trace: Vec<(u32, usize)> =
-            (0..2 * live + steps).map(|_| (rng.next_u64() as u32, rng.uniform(1, 64) as usize)).collect();
+        let trace: Vec<(u32, usize)> = (0..2 * live + steps)
+            .map(|_| (rng.next_u64() as u32, rng.uniform(1, 64) as usize))
+            .collect();
         let key = format!("ranges.{name}.ns");
-        report.set(key.clone(), median_of(settings.samples, || sample(live, &trace)));
+        report.set(
+            key.clone(),
+            median_of(settings.samples, || sample(live, &trace)),
+        );
         rows.push((format!("{name} live (free+alloc step)"), key));
     }
     report.section(&format!(

@@ -72,7 +72,11 @@ impl Report {
             self.section("");
         }
         if let Some((_, rows)) = self.sections.last_mut() {
-            rows.push(Row { label: label.to_string(), unit, cells });
+            rows.push(Row {
+                label: label.to_string(),
+                unit,
+                cells,
+            });
         }
     }
 
@@ -84,13 +88,21 @@ impl Report {
             let Some(first) = rows.first() else { continue };
             let mut header = format!("{:<34} {:>8}", "figure", "unit");
             for (index, (name, _)) in first.cells.iter().enumerate() {
-                let heading = if index == 0 { name.clone() } else { format!("{name} (ratio)") };
+                let heading = if index == 0 {
+                    name.clone()
+                } else {
+                    format!("{name} (ratio)")
+                };
                 let _ = write!(header, " {heading:>24}");
             }
             let _ = writeln!(out, "{header}");
             for row in rows {
                 let _ = write!(out, "{:<34} {:>8}", row.label, row.unit.label());
-                let subject = self.figures.get(&row.cells[0].1).copied().unwrap_or(f64::NAN);
+                let subject = self
+                    .figures
+                    .get(&row.cells[0].1)
+                    .copied()
+                    .unwrap_or(f64::NAN);
                 for (index, (_, key)) in row.cells.iter().enumerate() {
                     let value = self.figures.get(key).copied().unwrap_or(f64::NAN);
                     let ratio = subject / value;
@@ -117,8 +129,16 @@ impl Report {
     pub fn json(&self) -> String {
         let mut out = String::from("{\n");
         for (index, (key, value)) in self.figures.iter().enumerate() {
-            let separator = if index + 1 < self.figures.len() { "," } else { "" };
-            let number = if value.is_finite() { format!("{value}") } else { "null".to_string() };
+            let separator = if index + 1 < self.figures.len() {
+                ","
+            } else {
+                ""
+            };
+            let number = if value.is_finite() {
+                format!("{value}")
+            } else {
+                "null".to_string()
+            };
             let _ = writeln!(out, "  \"{}\": {number}{separator}", escape(key));
         }
         out.push_str("}\n");

@@ -26,16 +26,24 @@ impl SimRam {
         let layout = Self::layout(frames);
         // SAFETY: the layout has a non-zero size (at least one frame).
         let pages = unsafe { alloc_zeroed(layout) }.cast::<Table>();
-        assert!(!pages.is_null(), "cannot allocate {frames} simulated frames");
+        assert!(
+            !pages.is_null(),
+            "cannot allocate {frames} simulated frames"
+        );
         for index in 0..frames {
             // SAFETY: `index < frames`, inside the allocation.
             unsafe { (&raw mut (*pages.add(index))[0]).write_volatile(0) };
         }
-        Self { base, pages, frames }
+        Self {
+            base,
+            pages,
+            frames,
+        }
     }
 
     fn layout(frames: usize) -> Layout {
-        Layout::from_size_align(frames.max(1) * PAGE_SIZE, PAGE_SIZE).expect("simulated RAM size fits a layout")
+        Layout::from_size_align(frames.max(1) * PAGE_SIZE, PAGE_SIZE)
+            .expect("simulated RAM size fits a layout")
     }
 
     /// The physical range the RAM covers.
@@ -51,7 +59,11 @@ impl SimRam {
     /// A table access into this RAM. The RAM must outlive it and every mapper
     /// built on it.
     pub fn access(&self) -> SimAccess {
-        SimAccess { base: self.base, pages: self.pages, frames: self.frames }
+        SimAccess {
+            base: self.base,
+            pages: self.pages,
+            frames: self.frames,
+        }
     }
 
     /// The first word of frame `frame`, for benchmarks that touch what they get.
@@ -87,7 +99,10 @@ pub struct SimAccess {
 unsafe impl TableAccess for SimAccess {
     fn table(&mut self, phys: PhysAddr) -> *mut Table {
         let index = (phys.0.wrapping_sub(self.base.0) / PAGE_SIZE as u64) as usize;
-        assert!(phys >= self.base && index < self.frames, "{phys} is not simulated RAM");
+        assert!(
+            phys >= self.base && index < self.frames,
+            "{phys} is not simulated RAM"
+        );
         // SAFETY: `index < frames`, inside the allocation.
         unsafe { self.pages.add(index) }
     }

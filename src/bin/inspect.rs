@@ -27,7 +27,8 @@ fn main() -> ExitCode {
     // As the kernel does: NOPs out, then parse; but read the tree as written,
     // leaving what a bootloader fills in later (memory) empty rather than
     // refusing it. No blob address: inspect shows the tree, not its placement.
-    let parsed = platform::strip_nops(&mut blob).and_then(|_| PlatformDescription::from_dtb_as_written(&blob));
+    let parsed = platform::strip_nops(&mut blob)
+        .and_then(|_| PlatformDescription::from_dtb_as_written(&blob));
     let platform = match parsed {
         Ok(platform) => platform,
         Err(error) => {
@@ -48,12 +49,17 @@ fn main() -> ExitCode {
 
 /// RAM minus reservations, shrunk to whole pages, sorted (as the kernel uses it).
 fn usable(platform: &PlatformDescription<'_>) -> Vec<PhysRange> {
-    let mut usable: Vec<PhysRange> = platform.usable().filter(|range| range.size >= PAGE_SIZE as u64).collect();
+    let mut usable: Vec<PhysRange> = platform
+        .usable()
+        .filter(|range| range.size >= PAGE_SIZE as u64)
+        .collect();
     usable.sort_by_key(|range| range.start);
     usable
 }
 
-fn sorted_reservations<'p, 'dtb>(platform: &'p PlatformDescription<'dtb>) -> Vec<&'p platform::Reservation<'dtb>> {
+fn sorted_reservations<'p, 'dtb>(
+    platform: &'p PlatformDescription<'dtb>,
+) -> Vec<&'p platform::Reservation<'dtb>> {
     let mut reserved: Vec<_> = platform.reserved().iter().collect();
     reserved.sort_by_key(|reservation| (reservation.range.start, reservation.range.size));
     reserved
@@ -66,7 +72,11 @@ fn text(platform: &PlatformDescription<'_>) -> String {
         let _ = writeln!(out, "ram:        {range}");
     }
     for reservation in sorted_reservations(platform) {
-        let _ = writeln!(out, "reserved:   {} ({})", reservation.range, reservation.reason);
+        let _ = writeln!(
+            out,
+            "reserved:   {} ({})",
+            reservation.range, reservation.reason
+        );
     }
     for range in usable(platform) {
         let _ = writeln!(out, "usable:     {range}");
@@ -86,7 +96,11 @@ fn text(platform: &PlatformDescription<'_>) -> String {
         None => out.push_str("interrupts: (none supported)\n"),
     }
     if let Some(timer) = &platform.timer {
-        let _ = writeln!(out, "timer:      {} (virtual INTID {}, physical INTID {})", timer.path, timer.virtual_intid, timer.physical_intid);
+        let _ = writeln!(
+            out,
+            "timer:      {} (virtual INTID {}, physical INTID {})",
+            timer.path, timer.virtual_intid, timer.physical_intid
+        );
     }
     if let Some(bootargs) = platform.bootargs {
         let _ = writeln!(out, "bootargs:   {bootargs}");
@@ -95,7 +109,12 @@ fn text(platform: &PlatformDescription<'_>) -> String {
 }
 
 fn json(platform: &PlatformDescription<'_>) -> String {
-    let region = |range: &PhysRange| format!("{{\"base\": \"{:#x}\", \"size\": \"{:#x}\"}}", range.start.0, range.size);
+    let region = |range: &PhysRange| {
+        format!(
+            "{{\"base\": \"{:#x}\", \"size\": \"{:#x}\"}}",
+            range.start.0, range.size
+        )
+    };
     let list = |items: Vec<String>| format!("[{}]", items.join(", "));
     let ram = list(platform.ram().iter().map(region).collect());
     let reserved = list(
@@ -112,25 +131,35 @@ fn json(platform: &PlatformDescription<'_>) -> String {
             .collect(),
     );
     let usable = list(usable(platform).iter().map(region).collect());
-    let console = platform.console.as_ref().map_or("null".to_owned(), |console| {
-        let registers = console.regions.first().copied().unwrap_or(PhysRange::new(kernel::addr::PhysAddr(0), 0));
-        format!(
-            "{{\"path\": {}, \"compatible\": {}, \"base\": \"{:#x}\", \"size\": \"{:#x}\"}}",
-            string(console.path.as_str()),
-            string(console.compatible),
-            registers.start.0,
-            registers.size
-        )
-    });
-    let controller = platform.interrupt_controller.as_ref().map_or("null".to_owned(), |gic| {
-        let device = gic.device();
-        format!(
-            "{{\"path\": {}, \"compatible\": {}, \"regions\": {}}}",
-            string(device.path.as_str()),
-            string(device.compatible),
-            list(device.regions.iter().map(region).collect())
-        )
-    });
+    let console = platform
+        .console
+        .as_ref()
+        .map_or("null".to_owned(), |console| {
+            let registers = console
+                .regions
+                .first()
+                .copied()
+                .unwrap_or(PhysRange::new(kernel::addr::PhysAddr(0), 0));
+            format!(
+                "{{\"path\": {}, \"compatible\": {}, \"base\": \"{:#x}\", \"size\": \"{:#x}\"}}",
+                string(console.path.as_str()),
+                string(console.compatible),
+                registers.start.0,
+                registers.size
+            )
+        });
+    let controller = platform
+        .interrupt_controller
+        .as_ref()
+        .map_or("null".to_owned(), |gic| {
+            let device = gic.device();
+            format!(
+                "{{\"path\": {}, \"compatible\": {}, \"regions\": {}}}",
+                string(device.path.as_str()),
+                string(device.compatible),
+                list(device.regions.iter().map(region).collect())
+            )
+        });
     let model = platform.model.map_or("null".to_owned(), string);
     format!(
         "{{\"model\": {model},\n \"ram\": {ram},\n \"reserved\": {reserved},\n \"usable\": {usable},\n \"console\": {console},\n \"interrupt_controller\": {controller}}}"
@@ -163,7 +192,10 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/src/platform/testdata/{name}.dtb", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/src/platform/testdata/{name}.dtb",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(path).expect("fixture")
     }
 

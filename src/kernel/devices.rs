@@ -57,7 +57,11 @@ pub struct Devices {
 /// is a PL011, else the `serial0` alias's device when that is one.
 pub fn console_uart<'p, 'dtb>(platform: &'p PlatformDescription<'dtb>) -> Option<&'p Device<'dtb>> {
     let is_pl011 = |device: &&Device<'_>| device.compatible.contains("arm,pl011");
-    platform.console.as_ref().filter(is_pl011).or_else(|| platform.serial0.as_ref().filter(is_pl011))
+    platform
+        .console
+        .as_ref()
+        .filter(is_pl011)
+        .or_else(|| platform.serial0.as_ref().filter(is_pl011))
 }
 
 /// Timer interrupts taken so far.
@@ -73,7 +77,9 @@ fn map(devices: &mut Devices, name: &'static str, phys: PhysRange) -> Option<Vir
             Some(virt)
         }
         Err(error) => {
-            devices.problems.push(alloc::format!("{name} at {phys}: {error}"));
+            devices
+                .problems
+                .push(alloc::format!("{name} at {phys}: {error}"));
             None
         }
     }
@@ -101,7 +107,9 @@ pub fn init(platform: &PlatformDescription<'_>) -> Devices {
 
 fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
     let Some(gic) = platform.interrupt_controller.as_ref() else {
-        devices.problems.push("no supported interrupt controller in the device tree".into());
+        devices
+            .problems
+            .push("no supported interrupt controller in the device tree".into());
         return;
     };
     let first = gic.distributor();
@@ -110,14 +118,18 @@ fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
         GicVersion::V3 => gic.redistributors().first().copied(),
     };
     let Some(second) = second else {
-        devices.problems.push(alloc::format!("{} lacks its second register region", gic.device().path));
+        devices.problems.push(alloc::format!(
+            "{} lacks its second register region",
+            gic.device().path
+        ));
         return;
     };
     let controller: Box<dyn InterruptController + Send> = match gic.version() {
         GicVersion::V2 => {
-            let (Some(distributor), Some(cpu_interface)) =
-                (map(devices, "GICv2 distributor", first), map(devices, "GICv2 CPU interface", second))
-            else {
+            let (Some(distributor), Some(cpu_interface)) = (
+                map(devices, "GICv2 distributor", first),
+                map(devices, "GICv2 CPU interface", second),
+            ) else {
                 return;
             };
             // SAFETY: both blocks are mapped for good and used only by this driver.
@@ -126,9 +138,10 @@ fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
             Box::new(gic)
         }
         GicVersion::V3 => {
-            let (Some(distributor), Some(redistributors)) =
-                (map(devices, "GICv3 distributor", first), map(devices, "GICv3 redistributors", second))
-            else {
+            let (Some(distributor), Some(redistributors)) = (
+                map(devices, "GICv3 distributor", first),
+                map(devices, "GICv3 redistributors", second),
+            ) else {
                 return;
             };
             // SAFETY: both blocks are mapped for good and used only by this driver.
@@ -165,14 +178,19 @@ fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
     }
     devices.boot_ticks = ticks();
     if devices.boot_ticks < BOOT_TICKS {
-        println!("warning: only {} timer interrupts in one second", devices.boot_ticks);
+        println!(
+            "warning: only {} timer interrupts in one second",
+            devices.boot_ticks
+        );
     }
 }
 
 /// The IRQ handler: acknowledges, counts timer ticks and re-arms the timer.
 fn handle_irq() {
     let mut controller = CONTROLLER.lock();
-    let Some(controller) = controller.as_mut() else { return };
+    let Some(controller) = controller.as_mut() else {
+        return;
+    };
     while let Some(intid) = controller.acknowledge() {
         if intid == TIMER_INTID.load(Ordering::Relaxed) {
             TICKS.fetch_add(1, Ordering::Relaxed);

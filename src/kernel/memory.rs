@@ -69,7 +69,11 @@ struct SpaceBacking;
 
 impl HeapBacking for SpaceBacking {
     fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), OutOfMemory> {
-        SPACE.lock().as_mut().ok_or(OutOfMemory)?.map_pages(at, pages)
+        SPACE
+            .lock()
+            .as_mut()
+            .ok_or(OutOfMemory)?
+            .map_pages(at, pages)
     }
 }
 
@@ -81,7 +85,9 @@ pub struct KernelAllocator;
 // honours the layout's size and alignment; `dealloc` returns them to it.
 unsafe impl GlobalAlloc for KernelAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HEAP.lock().allocate(layout, &mut SpaceBacking).map_or(ptr::null_mut(), NonNull::as_ptr)
+        HEAP.lock()
+            .allocate(layout, &mut SpaceBacking)
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
@@ -168,7 +174,10 @@ impl Drop for Mapping {
                 let mut flush = FlushBatch::<Aarch64>::new();
                 let pages = self.range.size / PAGE_SIZE as u64;
                 for page in 0..pages {
-                    let _device_frame = space.unmap(VirtAddr(self.range.start.0 + page * PAGE_SIZE as u64), &mut flush);
+                    let _device_frame = space.unmap(
+                        VirtAddr(self.range.start.0 + page * PAGE_SIZE as u64),
+                        &mut flush,
+                    );
                 }
                 flush.flush();
             }
@@ -180,7 +189,11 @@ impl Drop for Mapping {
 }
 
 fn allocate_range(pages: usize) -> Result<VirtRange, VmapError> {
-    VMAP.lock().as_mut().ok_or(VmapError::NotReady)?.allocate(pages).map_err(VmapError::Range)
+    VMAP.lock()
+        .as_mut()
+        .ok_or(VmapError::NotReady)?
+        .allocate(pages)
+        .map_err(VmapError::Range)
 }
 
 fn free_range(range: VirtRange) {
@@ -194,17 +207,23 @@ fn free_range(range: VirtRange) {
 pub fn map_device(phys: PhysRange) -> Result<Mapping, VmapError> {
     let page = PAGE_SIZE as u64;
     let first = phys.start.align_down(page);
-    let end = phys.end().and_then(|end| end.align_up(page)).filter(|_| phys.size > 0);
+    let end = phys
+        .end()
+        .and_then(|end| end.align_up(page))
+        .filter(|_| phys.size > 0);
     let end = end.ok_or(VmapError::BadPhysicalRange(phys))?;
     let pages = ((end.0 - first.0) / page) as usize;
     let range = allocate_range(pages)?;
     let mapped = with_space(|space| {
         for index in 0..pages as u64 {
             let virt = VirtAddr(range.start.0 + index * page);
-            if let Err(error) = space.map(virt, PhysAddr(first.0 + index * page), Attributes::DEVICE) {
+            if let Err(error) =
+                space.map(virt, PhysAddr(first.0 + index * page), Attributes::DEVICE)
+            {
                 let mut flush = FlushBatch::<Aarch64>::new();
                 for undo in 0..index {
-                    let _device_frame = space.unmap(VirtAddr(range.start.0 + undo * page), &mut flush);
+                    let _device_frame =
+                        space.unmap(VirtAddr(range.start.0 + undo * page), &mut flush);
                 }
                 return Err(VmapError::Map(error));
             }
@@ -212,7 +231,11 @@ pub fn map_device(phys: PhysRange) -> Result<Mapping, VmapError> {
         Ok(())
     });
     match mapped.unwrap_or(Err(VmapError::NotReady)) {
-        Ok(()) => Ok(Mapping { range, offset: phys.start.0 - first.0, owns_frames: false }),
+        Ok(()) => Ok(Mapping {
+            range,
+            offset: phys.start.0 - first.0,
+            owns_frames: false,
+        }),
         Err(error) => {
             free_range(range);
             Err(error)
@@ -225,10 +248,16 @@ pub fn map_device(phys: PhysRange) -> Result<Mapping, VmapError> {
 pub fn allocate_pages(pages: usize) -> Result<Mapping, VmapError> {
     let range = allocate_range(pages)?;
     let mapped = with_space(|space| {
-        space.map_new_pages(range.start, pages, Attributes::KERNEL_DATA).map_err(VmapError::from)
+        space
+            .map_new_pages(range.start, pages, Attributes::KERNEL_DATA)
+            .map_err(VmapError::from)
     });
     match mapped.unwrap_or(Err(VmapError::NotReady)) {
-        Ok(()) => Ok(Mapping { range, offset: 0, owns_frames: true }),
+        Ok(()) => Ok(Mapping {
+            range,
+            offset: 0,
+            owns_frames: true,
+        }),
         Err(error) => {
             free_range(range);
             Err(error)
@@ -252,7 +281,9 @@ pub fn allocate_kernel_stack() -> Result<KernelStack, VmapError> {
     let mut next = NEXT_STACK_SLOT.lock();
     let guard = VirtAddr(layout::STACKS.start.0 + *next * slot_size);
     if guard.0 + slot_size > layout::STACKS.start.0 + layout::STACKS.size {
-        return Err(VmapError::Range(RangeError::Exhausted { pages: (slot_size / page) as usize }));
+        return Err(VmapError::Range(RangeError::Exhausted {
+            pages: (slot_size / page) as usize,
+        }));
     }
     let stack = VirtRange::new(VirtAddr(guard.0 + page), KERNEL_STACK_SIZE);
     let pages = (KERNEL_STACK_SIZE / page) as usize;
@@ -272,11 +303,19 @@ pub fn free_frame(frame: PhysAddr) -> Result<(), FreeError> {
 pub fn describe(address: VirtAddr) -> &'static str {
     let page = PAGE_SIZE as u64;
     if address.0 >> 48 == 0 {
-        return if address.0 < page { "page 0 (never mapped)" } else { "lower half (no user space)" };
+        return if address.0 < page {
+            "page 0 (never mapped)"
+        } else {
+            "lower half (no user space)"
+        };
     }
     if layout::STACKS.contains(address) {
         let offset = (address.0 - layout::STACKS.start.0) % (KERNEL_STACK_SIZE + page);
-        return if offset < page { "kernel stacks, guard page" } else { "kernel stacks" };
+        return if offset < page {
+            "kernel stacks, guard page"
+        } else {
+            "kernel stacks"
+        };
     }
     if boot_stack_guard().contains(address) {
         return "kernel image, boot stack guard page";
@@ -284,7 +323,9 @@ pub fn describe(address: VirtAddr) -> &'static str {
     if layout::HEAP.contains(address) {
         // Never block here: the fault may have interrupted the heap's owner.
         return match HEAP.try_lock().map(|heap| heap.mapped_bytes()) {
-            Some(mapped) if address.0 - layout::HEAP.start.0 >= mapped => "heap, above its mapped top",
+            Some(mapped) if address.0 - layout::HEAP.start.0 >= mapped => {
+                "heap, above its mapped top"
+            }
             _ => "heap",
         };
     }
@@ -302,13 +343,19 @@ unsafe extern "C" {
 }
 
 fn boot_stack_guard() -> VirtRange {
-    VirtRange::new(VirtAddr::from_ptr(&raw const __boot_stack_guard), PAGE_SIZE as u64)
+    VirtRange::new(
+        VirtAddr::from_ptr(&raw const __boot_stack_guard),
+        PAGE_SIZE as u64,
+    )
 }
 
 /// (free frames, heap bytes mapped, heap bytes in use), or `None` when a lock
 /// is held (the caller may have interrupted its owner).
 pub fn try_counts() -> Option<(usize, u64, usize)> {
-    let frames = SPACE.try_lock()?.as_ref().map_or(0, |space| space.free_frames());
+    let frames = SPACE
+        .try_lock()?
+        .as_ref()
+        .map_or(0, |space| space.free_frames());
     let heap = HEAP.try_lock()?;
     Some((frames, heap.mapped_bytes(), heap.used_bytes()))
 }

@@ -112,10 +112,19 @@ extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) 
     let tables_start = image_offset(&raw const __boot_tables_start);
     let tables_end = image_offset(&raw const __boot_tables_end);
     let image = PhysRange::new(PhysAddr(image_base), tables_start);
-    let boot_tables = PhysRange::new(PhysAddr(image_base + tables_start), tables_end - tables_start);
+    let boot_tables = PhysRange::new(
+        PhysAddr(image_base + tables_start),
+        tables_end - tables_start,
+    );
     debug_assert_eq!(tables_end, image_size);
 
-    let boot = bring_up(PhysAddr(device_tree), entry_level, image, boot_tables, &mut milestones);
+    let boot = bring_up(
+        PhysAddr(device_tree),
+        entry_level,
+        image,
+        boot_tables,
+        &mut milestones,
+    );
     let boot = match boot {
         Ok(boot) => BOOT.call_once(|| boot),
         Err(error) => {
@@ -177,7 +186,13 @@ fn map_device_tree(phys: PhysAddr) -> Result<&'static mut [u8], BootError> {
         for index in pages {
             let frame = PhysAddr(first.0 + (index * PAGE_SIZE) as u64);
             // SAFETY: the DTB slots belong to this function during early boot.
-            unsafe { fixmap::map(fixmap::DTB_FIRST_SLOT + index, frame, Attributes::KERNEL_DATA) };
+            unsafe {
+                fixmap::map(
+                    fixmap::DTB_FIRST_SLOT + index,
+                    frame,
+                    Attributes::KERNEL_DATA,
+                )
+            };
         }
     };
     let header_pages = (offset + DTB_HEADER_SIZE).div_ceil(PAGE_SIZE);
@@ -186,7 +201,10 @@ fn map_device_tree(phys: PhysAddr) -> Result<&'static mut [u8], BootError> {
     // SAFETY: the header's pages are mapped; magic and totalsize are the
     // big-endian words at offsets 0 and 4, and `base` is 8-byte aligned.
     let (magic, total) = unsafe {
-        (u32::from_be((base as *const u32).read()), u32::from_be(((base + 4) as *const u32).read()) as usize)
+        (
+            u32::from_be((base as *const u32).read()),
+            u32::from_be(((base + 4) as *const u32).read()) as usize,
+        )
     };
     if magic != DTB_MAGIC {
         return Err(BootError::NoDeviceTree(phys));
@@ -211,10 +229,15 @@ fn bring_up(
     let blob = map_device_tree(device_tree)?;
     let removed_nops = platform::strip_nops(blob).map_err(BootError::Platform)?;
     let blob: &'static [u8] = blob;
-    let mut platform = PlatformDescription::from_dtb(blob, Some(device_tree)).map_err(BootError::Platform)?;
+    let mut platform =
+        PlatformDescription::from_dtb(blob, Some(device_tree)).map_err(BootError::Platform)?;
     start_early_console(&platform);
-    platform.reserve(image, ReservationReason::KernelImage).map_err(BootError::Platform)?;
-    platform.reserve(boot_tables, ReservationReason::BootTables).map_err(BootError::Platform)?;
+    platform
+        .reserve(image, ReservationReason::KernelImage)
+        .map_err(BootError::Platform)?;
+    platform
+        .reserve(boot_tables, ReservationReason::BootTables)
+        .map_err(BootError::Platform)?;
     milestones.platform_described();
 
     let root = PhysAddr(image.start.0 + image_offset(&raw const boot_l0_kernel));
@@ -248,11 +271,21 @@ fn bring_up(
 }
 
 fn start_early_console(platform: &PlatformDescription<'_>) {
-    let Some(console) = devices::console_uart(platform) else { return };
-    let Some(registers) = console.regions.first() else { return };
+    let Some(console) = devices::console_uart(platform) else {
+        return;
+    };
+    let Some(registers) = console.regions.first() else {
+        return;
+    };
     let offset = registers.start.0 % PAGE_SIZE as u64;
     // SAFETY: the console slot is free during early boot; device memory.
-    unsafe { fixmap::map(fixmap::CONSOLE_SLOT, registers.start.align_down(PAGE_SIZE as u64), Attributes::DEVICE) };
+    unsafe {
+        fixmap::map(
+            fixmap::CONSOLE_SLOT,
+            registers.start.align_down(PAGE_SIZE as u64),
+            Attributes::DEVICE,
+        )
+    };
     let base = VirtAddr(fixmap::slot_address(fixmap::CONSOLE_SLOT).0 + offset);
     // SAFETY: `base` maps the PL011's registers; it is the only instance.
     let mut uart = unsafe { Pl011::new(base) };
@@ -274,25 +307,42 @@ extern "C" fn kernel_main() -> ! {
     milestones.print();
 
     let command_line = boot.platform.bootargs.unwrap_or("");
-    if command_line.split_whitespace().any(|word| word == "fault-test") {
+    if command_line
+        .split_whitespace()
+        .any(|word| word == "fault-test")
+    {
         // Shows (and lets `make test` check) the report of a fault nobody
         // expected: a store to the guard page below the first kernel stack.
-        println!("fault-test: writing to the guard page at {}", layout::STACKS.start);
+        println!(
+            "fault-test: writing to the guard page at {}",
+            layout::STACKS.start
+        );
         // SAFETY: not safe at all: this store faults, and the fault stops the kernel.
         unsafe { layout::STACKS.start.as_mut_ptr::<u64>().write_volatile(0) };
     }
-    if command_line.split_whitespace().any(|word| word == "overflow-test") {
+    if command_line
+        .split_whitespace()
+        .any(|word| word == "overflow-test")
+    {
         println!("overflow-test: recursing until the kernel stack overflows");
         println!("overflow-test: depth {}", recurse(0));
     }
-    if command_line.split_whitespace().any(|word| word == "oom-test") {
+    if command_line
+        .split_whitespace()
+        .any(|word| word == "oom-test")
+    {
         // Shows the allocation-error path: a request the heap window cannot hold.
         println!("oom-test: asking the heap for 1 TiB");
         let hopeless: alloc::vec::Vec<u8> = alloc::vec::Vec::with_capacity(1 << 40);
         println!("oom-test: got {} bytes?", hopeless.capacity());
     }
-    let exit = command_line.split_whitespace().any(|word| word == "exit=semihosting");
-    let passed = if command_line.split_whitespace().any(|word| word == "selftest") {
+    let exit = command_line
+        .split_whitespace()
+        .any(|word| word == "exit=semihosting");
+    let passed = if command_line
+        .split_whitespace()
+        .any(|word| word == "selftest")
+    {
         selftest::run(boot, &devices)
     } else {
         true
@@ -308,7 +358,10 @@ extern "C" fn kernel_main() -> ! {
 
 /// Recurses without end, 1 KiB of stack per level (for `overflow-test`).
 #[inline(never)]
-#[expect(unconditional_recursion, reason = "overflow-test must overflow the kernel stack")]
+#[expect(
+    unconditional_recursion,
+    reason = "overflow-test must overflow the kernel stack"
+)]
 fn recurse(depth: u64) -> u64 {
     let mut frame = [depth; 128];
     // SAFETY: a volatile write to a local array keeps it from being optimised out.
@@ -321,7 +374,10 @@ fn recurse(depth: u64) -> u64 {
 fn exit_through_semihosting() -> bool {
     boot()
         .and_then(|boot| boot.platform.bootargs)
-        .is_some_and(|line| line.split_whitespace().any(|word| word == "exit=semihosting"))
+        .is_some_and(|line| {
+            line.split_whitespace()
+                .any(|word| word == "exit=semihosting")
+        })
 }
 
 fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
@@ -332,7 +388,9 @@ fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
             console::print_emergency(format_args!("\nFATAL kernel stack overflow: {fault}"));
         }
         Cause::UnhandledVector(kind) => {
-            console::print_emergency(format_args!("\nFATAL unhandled exception (vector kind {kind}): {fault}"));
+            console::print_emergency(format_args!(
+                "\nFATAL unhandled exception (vector kind {kind}): {fault}"
+            ));
         }
     }
     if !place.is_empty() {

@@ -20,7 +20,10 @@ pub struct Milestones {
 impl Milestones {
     /// Starts the clock at kernel entry.
     pub fn start() -> Self {
-        Self { entry: timer::counter(), ..Self::default() }
+        Self {
+            entry: timer::counter(),
+            ..Self::default()
+        }
     }
     /// The platform description is done.
     pub fn platform_described(&mut self) {
@@ -64,9 +67,18 @@ pub fn print(boot: &Boot, devices: &Devices) {
     println!("== boot report ==");
     println!("model:     {}", platform.model.unwrap_or("(none)"));
     println!("entered:   EL{}", boot.entry_level);
-    println!("cmdline:   {}", platform.bootargs.filter(|line| !line.is_empty()).unwrap_or("(none)"));
+    println!(
+        "cmdline:   {}",
+        platform
+            .bootargs
+            .filter(|line| !line.is_empty())
+            .unwrap_or("(none)")
+    );
     if boot.removed_nops > 0 {
-        println!("dtb:       {} NOP tokens stripped before parsing", boot.removed_nops);
+        println!(
+            "dtb:       {} NOP tokens stripped before parsing",
+            boot.removed_nops
+        );
     }
     match (&platform.console, devices::console_uart(platform)) {
         (Some(named), Some(used)) if named.path.as_str() != used.path.as_str() => println!(
@@ -96,9 +108,16 @@ pub fn print(boot: &Boot, devices: &Devices) {
     for (name, range) in layout::WINDOWS {
         println!("  {name:<14} {range}");
     }
-    println!("heap:      {} mapped, {} in use", ByteSize(mapped), ByteSize(memory::heap_used_bytes() as u64));
+    println!(
+        "heap:      {} mapped, {} in use",
+        ByteSize(mapped),
+        ByteSize(memory::heap_used_bytes() as u64)
+    );
     for device in &devices.mapped {
-        println!("device:    {:<22} {} -> {}", device.name, device.phys, device.virt);
+        println!(
+            "device:    {:<22} {} -> {}",
+            device.name, device.phys, device.virt
+        );
     }
     for problem in &devices.problems {
         println!("problem:   {problem}");
@@ -127,10 +146,14 @@ pub fn seed_example() -> bool {
                 unsafe { base.add(index).write_volatile(index as u64 ^ 0x5eed) };
             }
             // SAFETY: as above.
-            let intact = (0..words).all(|index| unsafe { base.add(index).read_volatile() } == index as u64 ^ 0x5eed);
+            let intact = (0..words)
+                .all(|index| unsafe { base.add(index).read_volatile() } == index as u64 ^ 0x5eed);
             let range = mapping.range();
             drop(mapping);
-            println!("seed:      16 frames mapped at {range}, written and read back: {}", if intact { "ok" } else { "MISMATCH" });
+            println!(
+                "seed:      16 frames mapped at {range}, written and read back: {}",
+                if intact { "ok" } else { "MISMATCH" }
+            );
             intact
         }
         Err(error) => {
@@ -139,7 +162,10 @@ pub fn seed_example() -> bool {
         }
     };
     let after = memory::free_frames();
-    println!("seed:      free frames before {before}, after {after}{}", if before == after { "" } else { "  <-- LEAK" });
+    println!(
+        "seed:      free frames before {before}, after {after}{}",
+        if before == after { "" } else { "  <-- LEAK" }
+    );
     ok && before == after
 }
 
@@ -153,7 +179,10 @@ pub struct LineBuffer {
 impl LineBuffer {
     /// An empty buffer.
     pub const fn new() -> Self {
-        Self { bytes: [0; 256], length: 0 }
+        Self {
+            bytes: [0; 256],
+            length: 0,
+        }
     }
 
     /// The text written so far.

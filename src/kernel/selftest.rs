@@ -33,16 +33,37 @@ macro_rules! ensure {
 type Test = fn(&Boot, &Devices) -> Outcome;
 
 const TESTS: &[(&str, Test)] = &[
-    ("platform: RAM, console and interrupt controller found", platform_found),
-    ("frames: allocate every free frame, free all, twice", frames_drain_and_refill),
+    (
+        "platform: RAM, console and interrupt controller found",
+        platform_found,
+    ),
+    (
+        "frames: allocate every free frame, free all, twice",
+        frames_drain_and_refill,
+    ),
     ("frames: bad frees are refused", frames_refuse_bad_frees),
-    ("heap: Box, Vec, BTreeMap, realloc, large alignments", heap_collections),
+    (
+        "heap: Box, Vec, BTreeMap, realloc, large alignments",
+        heap_collections,
+    ),
     ("heap: grows past 64 MiB (or half of free RAM)", heap_grows),
-    ("heap: exhaustion returns null and loses nothing", heap_exhaustion),
-    ("vmap: the seed example keeps the frame count", vmap_seed_example),
+    (
+        "heap: exhaustion returns null and loses nothing",
+        heap_exhaustion,
+    ),
+    (
+        "vmap: the seed example keeps the frame count",
+        vmap_seed_example,
+    ),
     ("vmap: ranges coalesce after frees", vmap_ranges),
-    ("mmio: device mappings are device memory, never executable", mmio_attributes),
-    ("paging: no page is writable and executable", no_writable_executable),
+    (
+        "mmio: device mappings are device memory, never executable",
+        mmio_attributes,
+    ),
+    (
+        "paging: no page is writable and executable",
+        no_writable_executable,
+    ),
     ("paging: TTBR0 and page 0 are unmapped", lower_half_empty),
     ("fault: guard page below the kernel stack", guard_page_fault),
     ("fault: access above the heap top", unmapped_heap_fault),
@@ -62,14 +83,22 @@ pub fn run(boot: &Boot, devices: &Devices) -> bool {
             }
         }
     }
-    println!("selftest: {} passed, {} failed", TESTS.len() - failed, failed);
+    println!(
+        "selftest: {} passed, {} failed",
+        TESTS.len() - failed,
+        failed
+    );
     failed == 0
 }
 
 fn platform_found(boot: &Boot, devices: &Devices) -> Outcome {
     ensure!(!boot.platform.ram().is_empty(), "no RAM");
     ensure!(boot.platform.console.is_some(), "no console");
-    ensure!(devices.gic.is_some(), "no interrupt controller running: {:?}", devices.problems);
+    ensure!(
+        devices.gic.is_some(),
+        "no interrupt controller running: {:?}",
+        devices.problems
+    );
     Ok(())
 }
 
@@ -89,11 +118,22 @@ fn frames_drain_and_refill(_: &Boot, _: &Devices) -> Outcome {
         });
         let (empty, refilled) = drained.ok_or("no memory system")?;
         ensure!(empty, "round {round}: frames left after draining");
-        ensure!(refilled.is_ok(), "round {round}: refill refused: {:?}", refilled);
+        ensure!(
+            refilled.is_ok(),
+            "round {round}: refill refused: {:?}",
+            refilled
+        );
         // Draining also hands out the frames that held the stack's window tables.
-        ensure!(taken.len() >= before, "round {round}: drained {} of {before}", taken.len());
+        ensure!(
+            taken.len() >= before,
+            "round {round}: drained {} of {before}",
+            taken.len()
+        );
         let after = memory::free_frames();
-        ensure!(after == before, "round {round}: {before} free before, {after} after");
+        ensure!(
+            after == before,
+            "round {round}: {before} free before, {after} after"
+        );
     }
     Ok(())
 }
@@ -101,14 +141,23 @@ fn frames_drain_and_refill(_: &Boot, _: &Devices) -> Outcome {
 fn frames_refuse_bad_frees(boot: &Boot, _: &Devices) -> Outcome {
     let before = memory::free_frames();
     let image = boot.image.start;
-    ensure!(memory::free_frame(image) == Err(FreeError::Reserved(image)), "kernel image accepted");
+    ensure!(
+        memory::free_frame(image) == Err(FreeError::Reserved(image)),
+        "kernel image accepted"
+    );
     let low = PhysAddr(0x1000);
     let outside = boot.platform.ram().iter().all(|range| !range.contains(low));
     if outside {
-        ensure!(memory::free_frame(low) == Err(FreeError::NotRam(low)), "non-RAM accepted");
+        ensure!(
+            memory::free_frame(low) == Err(FreeError::NotRam(low)),
+            "non-RAM accepted"
+        );
     }
     let odd = PhysAddr(image.0 + 8);
-    ensure!(memory::free_frame(odd) == Err(FreeError::Unaligned(odd)), "unaligned accepted");
+    ensure!(
+        memory::free_frame(odd) == Err(FreeError::Unaligned(odd)),
+        "unaligned accepted"
+    );
     ensure!(memory::free_frames() == before, "the count changed");
     Ok(())
 }
@@ -118,7 +167,10 @@ fn heap_collections(_: &Boot, _: &Devices) -> Outcome {
     ensure!(boxed.iter().all(|&v| v == 7), "box contents");
     let mut numbers: Vec<u64> = (0..10_000).collect();
     numbers.extend(10_000..50_000);
-    ensure!(numbers.iter().enumerate().all(|(i, &v)| i as u64 == v), "vec contents after realloc");
+    ensure!(
+        numbers.iter().enumerate().all(|(i, &v)| i as u64 == v),
+        "vec contents after realloc"
+    );
     let mut map = BTreeMap::new();
     for key in 0..5_000u32 {
         map.insert(key.wrapping_mul(2_654_435_761), key);
@@ -130,7 +182,10 @@ fn heap_collections(_: &Boot, _: &Devices) -> Outcome {
         unsafe {
             let block = alloc::alloc::alloc(layout);
             ensure!(!block.is_null(), "alignment {align}: null");
-            ensure!((block as usize).is_multiple_of(align), "alignment {align}: {block:p}");
+            ensure!(
+                (block as usize).is_multiple_of(align),
+                "alignment {align}: {block:p}"
+            );
             block.write_bytes(0xab, layout.size());
             alloc::alloc::dealloc(block, layout);
         }
@@ -152,11 +207,21 @@ fn heap_grows(_: &Boot, _: &Devices) -> Outcome {
         total += CHUNK;
     }
     let mapped = memory::heap_mapped_bytes() as usize;
-    ensure!(mapped >= target, "heap mapped {mapped} bytes for a {target}-byte target");
+    ensure!(
+        mapped >= target,
+        "heap mapped {mapped} bytes for a {target}-byte target"
+    );
     for (index, chunk) in chunks.iter().enumerate() {
-        ensure!(chunk[0] == index as u8 && chunk[CHUNK - 1] == index as u8, "chunk {index} corrupted");
+        ensure!(
+            chunk[0] == index as u8 && chunk[CHUNK - 1] == index as u8,
+            "chunk {index} corrupted"
+        );
     }
-    println!("          heap reached {} MiB mapped (target {} MiB)", mapped >> 20, target >> 20);
+    println!(
+        "          heap reached {} MiB mapped (target {} MiB)",
+        mapped >> 20,
+        target >> 20
+    );
     Ok(())
 }
 
@@ -170,7 +235,12 @@ fn heap_exhaustion(_: &Boot, _: &Devices) -> Outcome {
         let block = unsafe { allocator.alloc(layout) };
         ensure!(block.is_null(), "{size} bytes were handed out");
     }
-    ensure!(memory::free_frames() == before, "{} frames free before, {} after", before, memory::free_frames());
+    ensure!(
+        memory::free_frames() == before,
+        "{} frames free before, {} after",
+        before,
+        memory::free_frames()
+    );
     let small = Box::new(42u32);
     ensure!(*small == 42, "the heap still works");
     Ok(())
@@ -183,10 +253,19 @@ fn vmap_seed_example(_: &Boot, _: &Devices) -> Outcome {
 
 fn vmap_ranges(_: &Boot, _: &Devices) -> Outcome {
     let before = memory::vmap_free_bytes();
-    let mappings: Vec<_> = (1..=8).map(memory::allocate_pages).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-    ensure!(memory::vmap_free_bytes() == before - 36 * PAGE_SIZE as u64, "vmap accounting");
+    let mappings: Vec<_> = (1..=8)
+        .map(memory::allocate_pages)
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        memory::vmap_free_bytes() == before - 36 * PAGE_SIZE as u64,
+        "vmap accounting"
+    );
     drop(mappings);
-    ensure!(memory::vmap_free_bytes() == before, "vmap free bytes not restored");
+    ensure!(
+        memory::vmap_free_bytes() == before,
+        "vmap free bytes not restored"
+    );
     Ok(())
 }
 
@@ -194,11 +273,26 @@ fn mmio_attributes(_: &Boot, devices: &Devices) -> Outcome {
     ensure!(!devices.mapped.is_empty(), "no device mapped");
     for device in &devices.mapped {
         let found = memory::with_space(|space| space.mapper().translate(device.virt)).flatten();
-        let (phys, attributes) = found.ok_or_else(|| alloc::format!("{} not mapped", device.name))?;
-        ensure!(phys == device.phys.start, "{}: maps {phys}, expected {}", device.name, device.phys.start);
-        let expected = Attributes { kind: MemoryKind::Device, writable: true, executable: false, user: false };
+        let (phys, attributes) =
+            found.ok_or_else(|| alloc::format!("{} not mapped", device.name))?;
+        ensure!(
+            phys == device.phys.start,
+            "{}: maps {phys}, expected {}",
+            device.name,
+            device.phys.start
+        );
+        let expected = Attributes {
+            kind: MemoryKind::Device,
+            writable: true,
+            executable: false,
+            user: false,
+        };
         ensure!(attributes == expected, "{}: {attributes:?}", device.name);
-        ensure!(layout::VMAP.contains(device.virt), "{} outside the vmap window", device.name);
+        ensure!(
+            layout::VMAP.contains(device.virt),
+            "{} outside the vmap window",
+            device.name
+        );
     }
     Ok(())
 }
@@ -208,19 +302,28 @@ fn no_writable_executable(_: &Boot, _: &Devices) -> Outcome {
     let mut executable = 0u64;
     let mut offender = None;
     memory::with_space(|space| {
-        space.mapper().for_each_leaf(true, &mut |virt, _, attributes, _| {
-            pages += 1;
-            executable += u64::from(attributes.executable);
-            if attributes.writable && attributes.executable && offender.is_none() {
-                offender = Some(virt);
-            }
-            if attributes.user && offender.is_none() {
-                offender = Some(virt);
-            }
-        });
+        space
+            .mapper()
+            .for_each_leaf(true, &mut |virt, _, attributes, _| {
+                pages += 1;
+                executable += u64::from(attributes.executable);
+                if attributes.writable && attributes.executable && offender.is_none() {
+                    offender = Some(virt);
+                }
+                if attributes.user && offender.is_none() {
+                    offender = Some(virt);
+                }
+            });
     });
-    ensure!(offender.is_none(), "{:?} is writable and executable (or user)", offender);
-    ensure!(pages > 0 && executable > 0, "walked {pages} pages, {executable} executable");
+    ensure!(
+        offender.is_none(),
+        "{:?} is writable and executable (or user)",
+        offender
+    );
+    ensure!(
+        pages > 0 && executable > 0,
+        "walked {pages} pages, {executable} executable"
+    );
     Ok(())
 }
 
@@ -232,7 +335,10 @@ fn lower_half_empty(_: &Boot, _: &Devices) -> Outcome {
     });
     ensure!(entries == Some(0), "TTBR0 root has {entries:?} entries");
     ensure!(cpu::translate_read(0).is_none(), "page 0 is mapped");
-    ensure!(cpu::translate_read(0x4000_0000).is_none(), "the lower half maps RAM");
+    ensure!(
+        cpu::translate_read(0x4000_0000).is_none(),
+        "the lower half maps RAM"
+    );
     Ok(())
 }
 
@@ -253,7 +359,10 @@ fn check_fault(address: VirtAddr, write: bool, place: &str) -> Outcome {
     let verb = if write { "write to" } else { "read from" };
     let expected = alloc::format!("data abort: {verb} {address} (translation fault, level");
     ensure!(report.starts_with(&expected), "report {report:?}");
-    ensure!(report.ends_with(place), "report {report:?} does not name {place:?}");
+    ensure!(
+        report.ends_with(place),
+        "report {report:?} does not name {place:?}"
+    );
     println!("          {report}");
     Ok(())
 }
@@ -263,8 +372,15 @@ fn guard_page_fault(_: &Boot, _: &Devices) -> Outcome {
     // is the window's first page.
     let marker = 0u8;
     let here = VirtAddr::from_ptr(&raw const marker);
-    ensure!(layout::STACKS.contains(here), "not running on a kernel stack ({here})");
-    check_fault(VirtAddr(layout::STACKS.start.0 + 0x800), true, "kernel stacks, guard page")
+    ensure!(
+        layout::STACKS.contains(here),
+        "not running on a kernel stack ({here})"
+    );
+    check_fault(
+        VirtAddr(layout::STACKS.start.0 + 0x800),
+        true,
+        "kernel stacks, guard page",
+    )
 }
 
 fn unmapped_heap_fault(_: &Boot, _: &Devices) -> Outcome {

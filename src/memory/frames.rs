@@ -35,8 +35,12 @@ pub trait StackWindow {
     /// lacks a page table there, makes the frame in `tables` (the frame being
     /// freed) that table instead and leaves the page unmapped (`tables` is then
     /// empty). The frame stack never allocates from itself while it changes.
-    fn map_page(&mut self, index: usize, frame: PhysAddr, tables: &mut OneFrame)
-        -> Result<(), MapError>;
+    fn map_page(
+        &mut self,
+        index: usize,
+        frame: PhysAddr,
+        tables: &mut OneFrame,
+    ) -> Result<(), MapError>;
 
     /// Unmaps page number `index` (flushing its translation) and returns its frame.
     /// Tables that became empty go to `freed_tables`.
@@ -96,7 +100,11 @@ pub struct OutOfFrames {
 
 impl fmt::Display for OutOfFrames {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "out of frames: {} requested, {} free", self.requested, self.available)
+        write!(
+            f,
+            "out of frames: {} requested, {} free",
+            self.requested, self.available
+        )
     }
 }
 
@@ -136,7 +144,10 @@ impl FrameStack {
     /// An empty stack that will accept frames of `usable` (RAM minus reservations)
     /// and tell `Reserved` from `NotRam` using `ram`. Ranges beyond
     /// [`MAX_RANGES`] are ignored: their frames are refused as not RAM.
-    pub fn new(ram: impl IntoIterator<Item = PhysRange>, usable: impl IntoIterator<Item = PhysRange>) -> Self {
+    pub fn new(
+        ram: impl IntoIterator<Item = PhysRange>,
+        usable: impl IntoIterator<Item = PhysRange>,
+    ) -> Self {
         let empty = PhysRange::new(PhysAddr(0), 0);
         let mut stack = Self {
             ram: [empty; MAX_RANGES],
@@ -145,7 +156,10 @@ impl FrameStack {
             usable_count: 0,
             pages: 0,
             top_entries: 0,
-            spares: Spares { frames: [PhysAddr(0); 4], count: 0 },
+            spares: Spares {
+                frames: [PhysAddr(0); 4],
+                count: 0,
+            },
             table_frames: 0,
             total: 0,
         };
@@ -188,9 +202,15 @@ impl FrameStack {
     /// frames). Returns the number of frames accepted; stops at the first refusal.
     /// The range is checked once, and entries are written a page at a time, so
     /// this costs little more than the stores.
-    pub fn add_range(&mut self, range: PhysRange, window: &mut impl StackWindow) -> Result<usize, FreeError> {
+    pub fn add_range(
+        &mut self,
+        range: PhysRange,
+        window: &mut impl StackWindow,
+    ) -> Result<usize, FreeError> {
         let page = PAGE_SIZE as u64;
-        let Some(start) = range.start.align_up(page) else { return Ok(0) };
+        let Some(start) = range.start.align_up(page) else {
+            return Ok(0);
+        };
         let end = range.end().unwrap_or(PhysAddr(u64::MAX)).align_down(page);
         if start >= end {
             return Ok(0);
@@ -231,11 +251,20 @@ impl FrameStack {
 
     /// Returns `frame` to the stack. O(1) (plus an O(n) double-free scan in debug
     /// builds). Refused frames leave the stack unchanged.
-    pub fn push(&mut self, frame: PhysAddr, window: &mut impl StackWindow) -> Result<(), FreeError> {
+    pub fn push(
+        &mut self,
+        frame: PhysAddr,
+        window: &mut impl StackWindow,
+    ) -> Result<(), FreeError> {
         self.push_checked(frame, window, cfg!(debug_assertions))
     }
 
-    fn push_checked(&mut self, frame: PhysAddr, window: &mut impl StackWindow, scan: bool) -> Result<(), FreeError> {
+    fn push_checked(
+        &mut self,
+        frame: PhysAddr,
+        window: &mut impl StackWindow,
+        scan: bool,
+    ) -> Result<(), FreeError> {
         self.check(frame)?;
         if scan && self.contains(frame, window) {
             return Err(FreeError::DoubleFree(frame));
@@ -274,11 +303,17 @@ impl FrameStack {
         }
         let whole = PhysRange::new(frame, PAGE_SIZE as u64);
         let within = |range: &PhysRange| {
-            range.start <= frame && range.end().is_none_or(|end| whole.end().is_some_and(|e| e <= end))
+            range.start <= frame
+                && range
+                    .end()
+                    .is_none_or(|end| whole.end().is_some_and(|e| e <= end))
         };
         if self.usable[..self.usable_count].iter().any(within) {
             Ok(())
-        } else if self.ram[..self.ram_count].iter().any(|range| range.overlaps(&whole)) {
+        } else if self.ram[..self.ram_count]
+            .iter()
+            .any(|range| range.overlaps(&whole))
+        {
             Err(FreeError::Reserved(frame))
         } else {
             Err(FreeError::NotRam(frame))
@@ -294,7 +329,11 @@ impl FrameStack {
         }
         for index in 0..self.pages {
             let page = window.page(index);
-            let used = if index + 1 == self.pages { self.top_entries } else { ENTRIES_PER_PAGE };
+            let used = if index + 1 == self.pages {
+                self.top_entries
+            } else {
+                ENTRIES_PER_PAGE
+            };
             // SAFETY: page `index` is mapped; `used` entries of it are initialised.
             let entries = unsafe { &(&*page)[..used] };
             if entries.contains(&frame.0) {
@@ -330,10 +369,17 @@ impl FrameStack {
     }
 
     /// Fills `frames` with free frames, all or nothing.
-    pub fn pop_many(&mut self, frames: &mut [PhysAddr], window: &mut impl StackWindow) -> Result<(), OutOfFrames> {
+    pub fn pop_many(
+        &mut self,
+        frames: &mut [PhysAddr],
+        window: &mut impl StackWindow,
+    ) -> Result<(), OutOfFrames> {
         let available = self.free_frames();
         if frames.len() > available {
-            return Err(OutOfFrames { requested: frames.len(), available });
+            return Err(OutOfFrames {
+                requested: frames.len(),
+                available,
+            });
         }
         for slot in frames.iter_mut() {
             // Cannot fail: enough frames were counted above.
@@ -344,7 +390,11 @@ impl FrameStack {
 
     /// Returns every frame of `frames`. Stops at the first refusal and says which
     /// index it was; the frames before it were accepted.
-    pub fn push_many(&mut self, frames: &[PhysAddr], window: &mut impl StackWindow) -> Result<(), (usize, FreeError)> {
+    pub fn push_many(
+        &mut self,
+        frames: &[PhysAddr],
+        window: &mut impl StackWindow,
+    ) -> Result<(), (usize, FreeError)> {
         for (index, frame) in frames.iter().enumerate() {
             self.push(*frame, window).map_err(|error| (index, error))?;
         }

@@ -38,7 +38,11 @@ impl GrowingHeap {
     /// A heap over `window` with nothing mapped yet. The window must be
     /// page-aligned and reserved for this heap alone.
     pub const fn new(window: VirtRange) -> Self {
-        Self { heap: Heap::empty(), window, mapped: 0 }
+        Self {
+            heap: Heap::empty(),
+            window,
+            mapped: 0,
+        }
     }
 
     /// The heap's virtual window.
@@ -59,7 +63,11 @@ impl GrowingHeap {
     /// Allocates `layout`, growing the heap through `backing` when no free block
     /// fits. Returns `None` when the window or the memory behind it is exhausted;
     /// it never panics.
-    pub fn allocate(&mut self, layout: Layout, backing: &mut impl HeapBacking) -> Option<NonNull<u8>> {
+    pub fn allocate(
+        &mut self,
+        layout: Layout,
+        backing: &mut impl HeapBacking,
+    ) -> Option<NonNull<u8>> {
         if let Ok(block) = self.heap.allocate_first_fit(layout) {
             return Some(block);
         }
@@ -83,7 +91,9 @@ impl GrowingHeap {
     fn grow_for(&mut self, layout: Layout, backing: &mut impl HeapBacking) -> Option<()> {
         // The block may need `align` bytes of padding, plus room for the
         // allocator's hole headers on either side of it.
-        let slack = layout.align().checked_add(4 * core::mem::size_of::<usize>())?;
+        let slack = layout
+            .align()
+            .checked_add(4 * core::mem::size_of::<usize>())?;
         let needed = layout.size().checked_add(slack)?;
         let bytes = needed.max(MIN_GROWTH).checked_next_multiple_of(PAGE_SIZE)?;
         let available = self.window.size - self.mapped;

@@ -47,7 +47,11 @@ impl RangeAllocator {
     /// An allocator that hands out pieces of `window`, all free at first.
     /// `window` must be page-aligned and must not end at 2^64.
     pub fn new(window: VirtRange) -> Self {
-        let mut allocator = Self { window, by_start: BTreeMap::new(), by_size: BTreeSet::new() };
+        let mut allocator = Self {
+            window,
+            by_start: BTreeMap::new(),
+            by_size: BTreeSet::new(),
+        };
         if window.size > 0 {
             allocator.insert(window.start.0, window.size);
         }
@@ -85,9 +89,14 @@ impl RangeAllocator {
         if pages == 0 {
             return Err(RangeError::Empty);
         }
-        let size = (pages as u64).checked_mul(PAGE_SIZE as u64).ok_or(RangeError::Exhausted { pages })?;
-        let &(free_size, start) =
-            self.by_size.range((size, 0)..).next().ok_or(RangeError::Exhausted { pages })?;
+        let size = (pages as u64)
+            .checked_mul(PAGE_SIZE as u64)
+            .ok_or(RangeError::Exhausted { pages })?;
+        let &(free_size, start) = self
+            .by_size
+            .range((size, 0)..)
+            .next()
+            .ok_or(RangeError::Exhausted { pages })?;
         self.remove(start, free_size);
         if free_size > size {
             self.insert(start + size, free_size - size);
@@ -111,7 +120,11 @@ impl RangeAllocator {
         }
         let (mut start, mut size) = (range.start.0, range.size);
         let end = start + size;
-        let before = self.by_start.range(..=start).next_back().map(|(&s, &z)| (s, z));
+        let before = self
+            .by_start
+            .range(..=start)
+            .next_back()
+            .map(|(&s, &z)| (s, z));
         let after = self.by_start.range(start..).next().map(|(&s, &z)| (s, z));
         if before.is_some_and(|(s, z)| s + z > start) || after.is_some_and(|(s, _)| s < end) {
             return Err(RangeError::DoubleFree(range));
@@ -171,9 +184,15 @@ mod tests {
         ranges.free(a).unwrap();
         assert_eq!(ranges.free(a), Err(RangeError::DoubleFree(a)));
         let outside = VirtRange::new(VirtAddr(BASE + 8 * P), P);
-        assert_eq!(ranges.free(outside), Err(RangeError::OutsideWindow(outside)));
+        assert_eq!(
+            ranges.free(outside),
+            Err(RangeError::OutsideWindow(outside))
+        );
         let unaligned = VirtRange::new(VirtAddr(BASE + 1), P);
-        assert_eq!(ranges.free(unaligned), Err(RangeError::OutsideWindow(unaligned)));
+        assert_eq!(
+            ranges.free(unaligned),
+            Err(RangeError::OutsideWindow(unaligned))
+        );
         assert_eq!(ranges.free_bytes(), 8 * P);
     }
 

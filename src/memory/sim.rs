@@ -26,7 +26,11 @@ impl SimMemory {
     /// Zeroed simulated RAM.
     pub fn new(base: PhysAddr, pages: usize) -> Self {
         let allocation: Box<[Table]> = vec![[0u64; 512]; pages].into_boxed_slice();
-        Self { base, pages: Box::into_raw(allocation).cast::<Table>(), count: pages }
+        Self {
+            base,
+            pages: Box::into_raw(allocation).cast::<Table>(),
+            count: pages,
+        }
     }
 
     /// The physical range the memory covers.
@@ -36,7 +40,11 @@ impl SimMemory {
 
     /// A table access into this memory. The memory must outlive it.
     pub fn access(&mut self) -> SimAccess {
-        SimAccess { base: self.base, pages: self.pages, count: self.count }
+        SimAccess {
+            base: self.base,
+            pages: self.pages,
+            count: self.count,
+        }
     }
 }
 
@@ -61,7 +69,10 @@ pub struct SimAccess {
 unsafe impl TableAccess for SimAccess {
     fn table(&mut self, phys: PhysAddr) -> *mut Table {
         let index = ((phys.0 - self.base.0) / PAGE_SIZE as u64) as usize;
-        assert!(phys >= self.base && index < self.count, "{phys} is not simulated RAM");
+        assert!(
+            phys >= self.base && index < self.count,
+            "{phys} is not simulated RAM"
+        );
         // SAFETY: `index < count`, inside the boxed slice.
         unsafe { self.pages.add(index) }
     }
@@ -78,8 +89,10 @@ pub struct SimMachine {
 
 /// Kernel-half window used by the tests for the frame stack: it starts two
 /// pages below a 512 GiB boundary so a few pages cross every table level.
-pub const STACK_WINDOW: VirtRange =
-    VirtRange::new(VirtAddr(0xffff_0080_0000_0000 - 2 * PAGE_SIZE as u64), 1 << 30);
+pub const STACK_WINDOW: VirtRange = VirtRange::new(
+    VirtAddr(0xffff_0080_0000_0000 - 2 * PAGE_SIZE as u64),
+    1 << 30,
+);
 
 impl SimMachine {
     /// A machine with `pages` of RAM at 0x4000_0000; frame 0 is the root table
@@ -92,8 +105,11 @@ impl SimMachine {
         // SAFETY: frame 0 of the simulated RAM is zeroed and used only as this root.
         let mapper = unsafe { Mapper::new(ram.start, memory.access()) };
         let frames = FrameStack::new([ram], [usable]);
-        let mut space = AddressSpace::new(mapper, frames, STACK_WINDOW, PageView::ThroughTableAccess);
-        let added = space.add_free_range(usable).expect("usable RAM is accepted");
+        let mut space =
+            AddressSpace::new(mapper, frames, STACK_WINDOW, PageView::ThroughTableAccess);
+        let added = space
+            .add_free_range(usable)
+            .expect("usable RAM is accepted");
         assert_eq!(added, pages - 1 - reserved);
         Self { memory, space }
     }

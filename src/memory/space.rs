@@ -8,8 +8,8 @@ use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use crate::memory::frames::{FrameStack, FreeError, OutOfFrames};
 use crate::memory::heap::{HeapBacking, OutOfMemory};
 use crate::memory::paging::{
-    Attributes, FLUSH_BATCH_CAPACITY, FlushBatch, FrameSink, FrameSource, MapError, Mapper, PageTableFormat, TableAccess,
-    UnmapError,
+    Attributes, FLUSH_BATCH_CAPACITY, FlushBatch, FrameSink, FrameSource, MapError, Mapper,
+    PageTableFormat, TableAccess, UnmapError,
 };
 use crate::memory::window::{MappedWindow, PageView};
 
@@ -72,13 +72,31 @@ pub struct AddressSpace<F: PageTableFormat, A: TableAccess> {
 impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
     /// Joins `mapper` and an empty `frames` stack whose pages live at
     /// `stack_window`, reached as `view` says.
-    pub fn new(mapper: Mapper<F, A>, frames: FrameStack, stack_window: VirtRange, view: PageView) -> Self {
-        let pool = TablePool { frames: [PhysAddr(0); POOL_SIZE], count: 0 };
-        Self { mapper, frames, pool, stack_window, view }
+    pub fn new(
+        mapper: Mapper<F, A>,
+        frames: FrameStack,
+        stack_window: VirtRange,
+        view: PageView,
+    ) -> Self {
+        let pool = TablePool {
+            frames: [PhysAddr(0); POOL_SIZE],
+            count: 0,
+        };
+        Self {
+            mapper,
+            frames,
+            pool,
+            stack_window,
+            view,
+        }
     }
 
     fn window(&mut self) -> (&mut FrameStack, MappedWindow<'_, F, A>) {
-        let window = MappedWindow { mapper: &mut self.mapper, range: self.stack_window, view: self.view };
+        let window = MappedWindow {
+            mapper: &mut self.mapper,
+            range: self.stack_window,
+            view: self.view,
+        };
         (&mut self.frames, window)
     }
 
@@ -111,7 +129,9 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
     /// One free frame, or `None` when memory is exhausted.
     pub fn allocate_frame(&mut self) -> Option<PhysAddr> {
         let (frames, mut window) = self.window();
-        frames.pop(&mut window).or_else(|| self.pool.allocate_frame())
+        frames
+            .pop(&mut window)
+            .or_else(|| self.pool.allocate_frame())
     }
 
     /// Fills `out` with free frames, all or nothing.
@@ -136,7 +156,9 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
     fn fill_pool(&mut self) {
         while self.pool.count < POOL_SIZE {
             let (frames, mut window) = self.window();
-            let Some(frame) = frames.pop(&mut window) else { return };
+            let Some(frame) = frames.pop(&mut window) else {
+                return;
+            };
             self.pool.frames[self.pool.count] = frame;
             self.pool.count += 1;
         }
@@ -144,7 +166,12 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
 
     /// Maps `frame` at `virt`. Tables come from the pool, refilled from the frame
     /// stack beforehand. No flush is needed for a new mapping.
-    pub fn map(&mut self, virt: VirtAddr, frame: PhysAddr, attributes: Attributes) -> Result<(), MapError> {
+    pub fn map(
+        &mut self,
+        virt: VirtAddr,
+        frame: PhysAddr,
+        attributes: Attributes,
+    ) -> Result<(), MapError> {
         self.fill_pool();
         self.mapper.map(virt, frame, attributes, &mut self.pool)
     }
@@ -152,8 +179,15 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
     /// Unmaps the page at `virt` and returns its frame (still owned by the
     /// caller). The page joins `flush`, which the caller flushes before reusing
     /// the frame. Emptied tables go back to the pool or the frame stack.
-    pub fn unmap(&mut self, virt: VirtAddr, flush: &mut FlushBatch<F>) -> Result<PhysAddr, UnmapError> {
-        let mut released = Released { frames: [PhysAddr(0); 8], count: 0 };
+    pub fn unmap(
+        &mut self,
+        virt: VirtAddr,
+        flush: &mut FlushBatch<F>,
+    ) -> Result<PhysAddr, UnmapError> {
+        let mut released = Released {
+            frames: [PhysAddr(0); 8],
+            count: 0,
+        };
         let frame = self.mapper.unmap(virt, flush, &mut released)?;
         for table in &released.frames[..released.count] {
             self.recycle_table(*table);
@@ -174,7 +208,12 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
     /// Allocates `pages` frames and maps them at `at` onwards with `attributes`.
     /// All or nothing: on error every page mapped so far is unmapped and every
     /// frame returned.
-    pub fn map_new_pages(&mut self, at: VirtAddr, pages: usize, attributes: Attributes) -> Result<(), MapPagesError> {
+    pub fn map_new_pages(
+        &mut self,
+        at: VirtAddr,
+        pages: usize,
+        attributes: Attributes,
+    ) -> Result<(), MapPagesError> {
         for index in 0..pages {
             let virt = VirtAddr(at.0 + (index * PAGE_SIZE) as u64);
             let result = match self.allocate_frame() {
@@ -204,7 +243,9 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
         let pages = (range.size / PAGE_SIZE as u64) as usize;
         for index in 0..pages {
             let virt = VirtAddr(range.start.0 + (index * PAGE_SIZE) as u64);
-            let Ok(frame) = self.unmap(virt, &mut flush) else { continue };
+            let Ok(frame) = self.unmap(virt, &mut flush) else {
+                continue;
+            };
             pending[count % pending.len()] = frame;
             count += 1;
             if count % pending.len() == 0 {
@@ -226,6 +267,7 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
 
 impl<F: PageTableFormat, A: TableAccess> HeapBacking for AddressSpace<F, A> {
     fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), OutOfMemory> {
-        self.map_new_pages(at, pages, Attributes::KERNEL_DATA).map_err(|_| OutOfMemory)
+        self.map_new_pages(at, pages, Attributes::KERNEL_DATA)
+            .map_err(|_| OutOfMemory)
     }
 }

@@ -32,7 +32,11 @@ fn stack_grows_across_pages_and_eats_itself_to_empty() {
     let total = machine.space.frames().total_frames();
     let free = machine.space.free_frames();
     let tables = machine.space.frames().table_frames();
-    assert_eq!(free + tables, total, "every frame is free or a window table");
+    assert_eq!(
+        free + tables,
+        total,
+        "every frame is free or a window table"
+    );
     assert!(machine.space.frames().window_pages() >= 3);
 
     let taken = drain(&mut machine);
@@ -47,7 +51,10 @@ fn stack_grows_across_pages_and_eats_itself_to_empty() {
     for frame in &taken {
         machine.space.free_frame(*frame).unwrap();
     }
-    assert_eq!(machine.space.free_frames() + machine.space.frames().table_frames(), total);
+    assert_eq!(
+        machine.space.free_frames() + machine.space.frames().table_frames(),
+        total
+    );
 }
 
 #[test]
@@ -57,27 +64,45 @@ fn refusals_leave_the_stack_unchanged() {
     let frame = machine.space.allocate_frame().unwrap();
     let before = machine.space.free_frames();
     let cases = [
-        (PhysAddr(frame.0 + 8), FreeError::Unaligned(PhysAddr(frame.0 + 8))),
+        (
+            PhysAddr(frame.0 + 8),
+            FreeError::Unaligned(PhysAddr(frame.0 + 8)),
+        ),
         (PhysAddr(0x1000), FreeError::NotRam(PhysAddr(0x1000))),
         (ram.end().unwrap(), FreeError::NotRam(ram.end().unwrap())),
         (ram.start, FreeError::Reserved(ram.start)),
-        (PhysAddr(ram.start.0 + 2 * P), FreeError::Reserved(PhysAddr(ram.start.0 + 2 * P))),
+        (
+            PhysAddr(ram.start.0 + 2 * P),
+            FreeError::Reserved(PhysAddr(ram.start.0 + 2 * P)),
+        ),
     ];
     for (address, error) in cases {
         assert_eq!(machine.space.free_frame(address), Err(error));
     }
     assert_eq!(machine.space.free_frames(), before);
     machine.space.free_frame(frame).unwrap();
-    assert_eq!(machine.space.free_frame(frame), Err(FreeError::DoubleFree(frame)));
+    assert_eq!(
+        machine.space.free_frame(frame),
+        Err(FreeError::DoubleFree(frame))
+    );
     // A frame that currently serves as a window page is free too. Of an empty
     // stack, the first three frees become the window's tables, the fourth its
     // first page.
     let taken = drain(&mut machine);
-    machine.space.free_frames_from(&taken[..ENTRIES_PER_PAGE + 2]).unwrap();
+    machine
+        .space
+        .free_frames_from(&taken[..ENTRIES_PER_PAGE + 2])
+        .unwrap();
     let page_frame = taken[3];
-    assert_eq!(machine.space.free_frame(page_frame), Err(FreeError::DoubleFree(page_frame)));
+    assert_eq!(
+        machine.space.free_frame(page_frame),
+        Err(FreeError::DoubleFree(page_frame))
+    );
     let table_frame = taken[0];
-    assert_eq!(machine.space.free_frame(table_frame), Err(FreeError::DoubleFree(table_frame)));
+    assert_eq!(
+        machine.space.free_frame(table_frame),
+        Err(FreeError::DoubleFree(table_frame))
+    );
 }
 
 #[test]
@@ -87,7 +112,10 @@ fn batch_allocation_is_all_or_nothing() {
     let mut too_many = std::vec![PhysAddr(0); free + 1];
     assert_eq!(
         machine.space.allocate_frames(&mut too_many),
-        Err(OutOfFrames { requested: free + 1, available: free })
+        Err(OutOfFrames {
+            requested: free + 1,
+            available: free
+        })
     );
     assert_eq!(machine.space.free_frames(), free);
     let mut some = [PhysAddr(0); 16];
@@ -103,27 +131,52 @@ fn mapper_maps_translates_and_releases_tables() {
     let mut machine = SimMachine::new(400, 0);
     let free = machine.space.free_frames();
     let base = VirtAddr(0xffff_0100_0000_0000 - 2 * P);
-    machine.space.map_new_pages(base, 4, Attributes::KERNEL_DATA).unwrap();
-    let (frame, attributes) = machine.space.mapper().translate(VirtAddr(base.0 + P + 5)).unwrap();
+    machine
+        .space
+        .map_new_pages(base, 4, Attributes::KERNEL_DATA)
+        .unwrap();
+    let (frame, attributes) = machine
+        .space
+        .mapper()
+        .translate(VirtAddr(base.0 + P + 5))
+        .unwrap();
     assert_eq!(frame.0 & 0xfff, 5);
     assert_eq!(attributes, Attributes::KERNEL_DATA);
     let existing = machine.space.mapper().translate(base).unwrap();
     assert!(matches!(
-        machine.space.map(base, PhysAddr(0x4000_0000), Attributes::DEVICE),
+        machine
+            .space
+            .map(base, PhysAddr(0x4000_0000), Attributes::DEVICE),
         Err(MapError::AlreadyMapped { .. })
     ));
     assert_eq!(
-        machine.space.map(VirtAddr(base.0 + 1), existing.0, Attributes::DEVICE),
-        Err(MapError::Unaligned { virt: VirtAddr(base.0 + 1), phys: existing.0 })
+        machine
+            .space
+            .map(VirtAddr(base.0 + 1), existing.0, Attributes::DEVICE),
+        Err(MapError::Unaligned {
+            virt: VirtAddr(base.0 + 1),
+            phys: existing.0
+        })
     );
     let (flushes_before, _) = tlb_counter::read();
     assert_eq!(machine.space.unmap_and_free(VirtRange::new(base, 4 * P)), 4);
     let (flushes_after, _) = tlb_counter::read();
     // The two halves each free their tables (one flush each), then one batch.
-    assert!(flushes_after - flushes_before <= 3, "flushed {} times", flushes_after - flushes_before);
-    assert_eq!(machine.space.free_frames(), free, "pages and tables all came back");
+    assert!(
+        flushes_after - flushes_before <= 3,
+        "flushed {} times",
+        flushes_after - flushes_before
+    );
+    assert_eq!(
+        machine.space.free_frames(),
+        free,
+        "pages and tables all came back"
+    );
     let mut flush = FlushBatch::<Aarch64>::new();
-    assert_eq!(machine.space.unmap(base, &mut flush), Err(UnmapError::NotMapped(base)));
+    assert_eq!(
+        machine.space.unmap(base, &mut flush),
+        Err(UnmapError::NotMapped(base))
+    );
 }
 
 #[test]
@@ -147,7 +200,12 @@ fn map_new_pages_is_all_or_nothing() {
     let mut machine = SimMachine::new(64, 0);
     let free = machine.space.free_frames();
     let base = VirtAddr(0xffff_0100_0000_0000);
-    assert!(machine.space.map_new_pages(base, free + 1, Attributes::KERNEL_DATA).is_err());
+    assert!(
+        machine
+            .space
+            .map_new_pages(base, free + 1, Attributes::KERNEL_DATA)
+            .is_err()
+    );
     assert_eq!(machine.space.free_frames(), free);
     assert_eq!(machine.space.mapper().translate(base), None);
 }
@@ -189,9 +247,15 @@ mod heap {
     fn starts_empty_and_grows_on_demand() {
         let (_buffer, range) = window(1 << 22);
         let mut heap = GrowingHeap::new(range);
-        let mut backing = Budget { next: range.start, frames_left: 1 << 10, grows: 0 };
+        let mut backing = Budget {
+            next: range.start,
+            frames_left: 1 << 10,
+            grows: 0,
+        };
         assert_eq!(heap.mapped_bytes(), 0);
-        let small = heap.allocate(Layout::from_size_align(24, 8).unwrap(), &mut backing).unwrap();
+        let small = heap
+            .allocate(Layout::from_size_align(24, 8).unwrap(), &mut backing)
+            .unwrap();
         assert_eq!(heap.mapped_bytes(), MIN_GROWTH as u64);
         let big_layout = Layout::from_size_align(200_000, 8192).unwrap();
         let big = heap.allocate(big_layout, &mut backing).unwrap();
@@ -209,11 +273,21 @@ mod heap {
     fn exhaustion_returns_none_and_keeps_working() {
         let (_buffer, range) = window(1 << 20);
         let mut heap = GrowingHeap::new(range);
-        let mut backing = Budget { next: range.start, frames_left: 40, grows: 0 };
+        let mut backing = Budget {
+            next: range.start,
+            frames_left: 40,
+            grows: 0,
+        };
         let layout = Layout::from_size_align(100 * PAGE_SIZE, 8).unwrap();
-        assert!(heap.allocate(layout, &mut backing).is_none(), "beyond the frame budget");
+        assert!(
+            heap.allocate(layout, &mut backing).is_none(),
+            "beyond the frame budget"
+        );
         let window_overflow = Layout::from_size_align(2 << 20, 8).unwrap();
-        assert!(heap.allocate(window_overflow, &mut backing).is_none(), "beyond the window");
+        assert!(
+            heap.allocate(window_overflow, &mut backing).is_none(),
+            "beyond the window"
+        );
         assert!(heap.allocate(Layout::new::<u64>(), &mut backing).is_some());
     }
 
@@ -305,12 +379,12 @@ proptest! {
 
 #[test]
 fn add_range_refuses_ranges_that_span_a_reservation() {
+    use crate::addr::PhysRange;
     use crate::memory::frames::FrameStack;
     use crate::memory::paging::Mapper;
     use crate::memory::sim::{STACK_WINDOW, SimMemory};
     use crate::memory::space::AddressSpace;
     use crate::memory::window::PageView;
-    use crate::addr::PhysRange;
 
     let mut memory = SimMemory::new(PhysAddr(0x4000_0000), 64);
     let ram = memory.range();
@@ -318,12 +392,27 @@ fn add_range_refuses_ranges_that_span_a_reservation() {
     let high = PhysRange::new(PhysAddr(ram.start.0 + 30 * P), 34 * P);
     // SAFETY: frame 0 is the zeroed root, used only by this mapper.
     let mapper = unsafe { Mapper::<Aarch64, _>::new(ram.start, memory.access()) };
-    let mut space = AddressSpace::new(mapper, FrameStack::new([ram], [low, high]), STACK_WINDOW, PageView::ThroughTableAccess);
+    let mut space = AddressSpace::new(
+        mapper,
+        FrameStack::new([ram], [low, high]),
+        STACK_WINDOW,
+        PageView::ThroughTableAccess,
+    );
     let hole = PhysAddr(ram.start.0 + 21 * P);
-    assert_eq!(space.add_free_range(ram), Err(FreeError::Reserved(ram.start)));
+    assert_eq!(
+        space.add_free_range(ram),
+        Err(FreeError::Reserved(ram.start))
+    );
     let spanning = PhysRange::new(low.start, 40 * P);
-    assert_eq!(space.add_free_range(spanning), Err(FreeError::Reserved(hole)));
-    assert_eq!(space.frames().total_frames(), 20, "the frames before the hole were accepted");
+    assert_eq!(
+        space.add_free_range(spanning),
+        Err(FreeError::Reserved(hole))
+    );
+    assert_eq!(
+        space.frames().total_frames(),
+        20,
+        "the frames before the hole were accepted"
+    );
     assert_eq!(space.add_free_range(high), Ok(34));
     assert_eq!(space.free_frames() + space.frames().table_frames(), 54);
 }
@@ -343,12 +432,20 @@ fn a_full_window_refuses_more_frames() {
     let one_page = VirtRange::new(VirtAddr(0xffff_0040_0000_0000), P);
     // SAFETY: frame 0 is the zeroed root, used only by this mapper.
     let mapper = unsafe { Mapper::<Aarch64, _>::new(ram.start, memory.access()) };
-    let mut space =
-        AddressSpace::new(mapper, FrameStack::new([ram], [usable]), one_page, PageView::ThroughTableAccess);
+    let mut space = AddressSpace::new(
+        mapper,
+        FrameStack::new([ram], [usable]),
+        one_page,
+        PageView::ThroughTableAccess,
+    );
     // Three frames become the window's tables, one its only page, 512 fill it.
     let fits = PhysRange::new(usable.start, (3 + 1 + ENTRIES_PER_PAGE as u64) * P);
     assert_eq!(space.add_free_range(fits), Ok(3 + 1 + ENTRIES_PER_PAGE));
     let next = fits.end().unwrap();
     assert_eq!(space.free_frame(next), Err(FreeError::WindowFull(next)));
-    assert_eq!(space.free_frames(), 1 + ENTRIES_PER_PAGE, "the refusal changed nothing");
+    assert_eq!(
+        space.free_frames(),
+        1 + ENTRIES_PER_PAGE,
+        "the refusal changed nothing"
+    );
 }

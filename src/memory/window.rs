@@ -1,11 +1,11 @@
 //! The frame stack's window, realised with the mapper.
 
+use crate::addr::PhysAddr;
 use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange};
 use crate::memory::frames::{ENTRIES_PER_PAGE, StackWindow};
 use crate::memory::paging::{
     Attributes, FlushBatch, FrameSink, MapError, Mapper, OneFrame, PageTableFormat, TableAccess,
 };
-use crate::addr::PhysAddr;
 
 /// How the frame stack reaches the pages of its window.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -33,10 +33,19 @@ impl<F: PageTableFormat, A: TableAccess> MappedWindow<'_, F, A> {
 }
 
 impl<F: PageTableFormat, A: TableAccess> StackWindow for MappedWindow<'_, F, A> {
-    fn map_page(&mut self, index: usize, frame: PhysAddr, tables: &mut OneFrame) -> Result<(), MapError> {
+    fn map_page(
+        &mut self,
+        index: usize,
+        frame: PhysAddr,
+        tables: &mut OneFrame,
+    ) -> Result<(), MapError> {
         let virt = self.address(index);
-        match self.mapper.map(virt, frame, Attributes::KERNEL_DATA, &mut OneFrame(None)) {
-            Err(MapError::OutOfTableFrames { .. }) => match self.mapper.create_tables(virt, tables) {
+        match self
+            .mapper
+            .map(virt, frame, Attributes::KERNEL_DATA, &mut OneFrame(None))
+        {
+            Err(MapError::OutOfTableFrames { .. }) => match self.mapper.create_tables(virt, tables)
+            {
                 // One table per frame: a missing next level waits for the next one.
                 Ok(()) | Err(MapError::OutOfTableFrames { .. }) => Ok(()),
                 Err(error) => Err(error),
@@ -49,7 +58,9 @@ impl<F: PageTableFormat, A: TableAccess> StackWindow for MappedWindow<'_, F, A> 
         let mut flush = FlushBatch::<F>::new();
         let mut sink = DynSink(freed_tables);
         // The frame stack only unmaps pages it mapped.
-        let frame = self.mapper.unmap(self.address(index), &mut flush, &mut sink);
+        let frame = self
+            .mapper
+            .unmap(self.address(index), &mut flush, &mut sink);
         flush.flush();
         frame.unwrap_or_default()
     }
@@ -65,7 +76,10 @@ impl<F: PageTableFormat, A: TableAccess> StackWindow for MappedWindow<'_, F, A> 
     }
 
     fn page_frame(&mut self, index: usize) -> PhysAddr {
-        self.mapper.translate(self.address(index)).map(|(frame, _)| frame).unwrap_or_default()
+        self.mapper
+            .translate(self.address(index))
+            .map(|(frame, _)| frame)
+            .unwrap_or_default()
     }
 
     fn is_table(&mut self, frame: PhysAddr, last_page: usize) -> bool {

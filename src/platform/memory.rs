@@ -122,7 +122,10 @@ pub(super) fn normalize_ram(ram: &mut RamList, overlaps: Overlaps) -> Result<(),
                 });
             }
             if previous_end >= region.start {
-                let end = region.end().ok_or(Error::OverlappingRam { a: *previous, b: region })?;
+                let end = region.end().ok_or(Error::OverlappingRam {
+                    a: *previous,
+                    b: region,
+                })?;
                 previous.size = end.max(previous_end).0 - previous.start.0;
                 continue;
             }

@@ -98,7 +98,11 @@ impl<'dtb> PlatformDescription<'dtb> {
         Self::read(blob, None, Reading::AsWritten)
     }
 
-    fn read(blob: &'dtb [u8], blob_phys: Option<PhysAddr>, reading: Reading) -> Result<Self, Error> {
+    fn read(
+        blob: &'dtb [u8],
+        blob_phys: Option<PhysAddr>,
+        reading: Reading,
+    ) -> Result<Self, Error> {
         let blob = validate::validate(blob)?;
         // Cannot fail: `validate` checked the magic and the size already.
         let fdt = Fdt::new(blob).map_err(|_| Error::Truncated {
@@ -170,7 +174,11 @@ impl<'dtb> PlatformDescription<'dtb> {
     }
 
     /// Reads `/chosen` and `/aliases`, then walks the whole tree once.
-    fn collect<'b>(&mut self, root: FdtNode<'b, 'dtb>, reading: Reading) -> Result<Collector<'dtb>, Error> {
+    fn collect<'b>(
+        &mut self,
+        root: FdtNode<'b, 'dtb>,
+        reading: Reading,
+    ) -> Result<Collector<'dtb>, Error> {
         let root_frame = Frame {
             node: root,
             path: NodePath::root(),
@@ -205,7 +213,10 @@ impl<'dtb> PlatformDescription<'dtb> {
                 None => Ok(None),
             }
         };
-        let mut collector = Collector { reading, ..Collector::default() };
+        let mut collector = Collector {
+            reading,
+            ..Collector::default()
+        };
         if let Some(chosen) = chosen {
             let frame = Frame {
                 node: chosen,
@@ -239,7 +250,11 @@ impl<'dtb> PlatformDescription<'dtb> {
         if booting && self.ram.is_empty() {
             return Err(Error::NoRam);
         }
-        let overlaps = if booting { memory::Overlaps::Refuse } else { memory::Overlaps::Merge };
+        let overlaps = if booting {
+            memory::Overlaps::Refuse
+        } else {
+            memory::Overlaps::Merge
+        };
         memory::normalize_ram(&mut self.ram, overlaps)?;
         (self.console, self.serial0) = match (collector.stdout_console, collector.serial0_console) {
             (Some(console), serial0) => (Some(console), serial0.and_then(Result::ok)),

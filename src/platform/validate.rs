@@ -123,8 +123,16 @@ fn validate_with(blob: &[u8], nops: Nops) -> Result<&[u8], Error> {
     // Disjoint blocks: `strip_nops` moves the structure block's bytes in place.
     let extents = [
         (Block::MemoryReservationMap, word(4) as usize, map_end),
-        (Block::Structure, word(2) as usize, word(2) as usize + word(9) as usize),
-        (Block::Strings, word(3) as usize, word(3) as usize + word(8) as usize),
+        (
+            Block::Structure,
+            word(2) as usize,
+            word(2) as usize + word(9) as usize,
+        ),
+        (
+            Block::Strings,
+            word(3) as usize,
+            word(3) as usize + word(8) as usize,
+        ),
     ];
     for (index, &(a, a_start, a_end)) in extents.iter().enumerate() {
         for &(b, b_start, b_end) in &extents[index + 1..] {

@@ -81,8 +81,14 @@ extern "C" fn exception_entry(frame: &mut TrapFrame, kind: u64) {
             }
             fatal(&fault, Cause::Unexpected);
         }
-        6 => fatal(&Fault::decode(frame.esr, frame.far, frame.elr), Cause::StackOverflow),
-        other => fatal(&Fault::decode(frame.esr, frame.far, frame.elr), Cause::UnhandledVector(other)),
+        6 => fatal(
+            &Fault::decode(frame.esr, frame.far, frame.elr),
+            Cause::StackOverflow,
+        ),
+        other => fatal(
+            &Fault::decode(frame.esr, frame.far, frame.elr),
+            Cause::UnhandledVector(other),
+        ),
     }
 }
 

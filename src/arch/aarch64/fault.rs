@@ -37,12 +37,20 @@ impl Fault {
             0x20 | 0x21 => (Some(Access::Execute), iss & (1 << 10) == 0),
             0x24 | 0x25 => {
                 let write = iss & (1 << 6) != 0;
-                (Some(if write { Access::Write } else { Access::Read }), iss & (1 << 10) == 0)
+                (
+                    Some(if write { Access::Write } else { Access::Read }),
+                    iss & (1 << 10) == 0,
+                )
             }
             0x22 | 0x26 => (None, true), // PC or SP alignment: FAR holds the address
             _ => (None, false),
         };
-        Self { esr, address: far_valid.then_some(VirtAddr(far)), pc: VirtAddr(pc), access }
+        Self {
+            esr,
+            address: far_valid.then_some(VirtAddr(far)),
+            pc: VirtAddr(pc),
+            access,
+        }
     }
 
     /// The ESR exception class.
@@ -134,6 +142,9 @@ mod tests {
         assert_eq!(fault.status(), ("permission fault", Some(3)));
         let not_abort = Fault::decode(0x15 << 26, 0xdead, 0x2000);
         assert_eq!(not_abort.address, None);
-        assert_eq!(not_abort.to_string(), "system call (svc) at pc 0x2000 (esr 0x54000000)");
+        assert_eq!(
+            not_abort.to_string(),
+            "system call (svc) at pc 0x2000 (esr 0x54000000)"
+        );
     }
 }

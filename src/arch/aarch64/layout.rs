@@ -45,7 +45,10 @@ pub const WINDOWS: [(&str, VirtRange); 6] = [
 
 /// The name of the window that contains `address`, if any.
 pub fn window_of(address: VirtAddr) -> Option<&'static str> {
-    WINDOWS.iter().find(|(_, range)| range.contains(address)).map(|(name, _)| *name)
+    WINDOWS
+        .iter()
+        .find(|(_, range)| range.contains(address))
+        .map(|(name, _)| *name)
 }
 
 #[cfg(test)]

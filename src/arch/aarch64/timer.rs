@@ -1,6 +1,8 @@
 //! The generic timer's EL1 virtual timer, used as the periodic tick.
 
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTV_CTL_EL0, CNTV_TVAL_EL0, CNTVCT_EL0, Readable, Writeable};
+use aarch64_cpu::registers::{
+    CNTFRQ_EL0, CNTV_CTL_EL0, CNTV_TVAL_EL0, CNTVCT_EL0, Readable, Writeable,
+};
 
 /// Counter frequency in Hz.
 pub fn frequency() -> u64 {

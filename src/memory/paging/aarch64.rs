@@ -128,8 +128,13 @@ impl PageTableFormat for Aarch64 {
         #[cfg(all(target_arch = "aarch64", target_os = "none"))]
         // SAFETY: as in `flush_pages`.
         unsafe {
-            core::arch::asm!("dsb ishst", "tlbi vmalle1is", "dsb ish", "isb",
-                options(nostack, preserves_flags));
+            core::arch::asm!(
+                "dsb ishst",
+                "tlbi vmalle1is",
+                "dsb ish",
+                "isb",
+                options(nostack, preserves_flags)
+            );
         }
         #[cfg(test)]
         tlb_counter::record(usize::MAX);
@@ -174,7 +179,10 @@ mod tests {
                     user: bits & 4 != 0,
                 };
                 let entry = Aarch64::encode_page(frame, attributes);
-                assert_eq!(Aarch64::decode(entry, 3), Descriptor::Leaf(frame, attributes));
+                assert_eq!(
+                    Aarch64::decode(entry, 3),
+                    Descriptor::Leaf(frame, attributes)
+                );
             }
         }
     }
@@ -184,7 +192,10 @@ mod tests {
         let entry = Aarch64::encode_page(PhysAddr(0x1000), Attributes::KERNEL_CODE);
         assert_ne!(entry & UXN, 0);
         assert_eq!(entry & PXN, 0);
-        assert_ne!(Aarch64::encode_page(PhysAddr(0x1000), Attributes::KERNEL_DATA) & PXN, 0);
+        assert_ne!(
+            Aarch64::encode_page(PhysAddr(0x1000), Attributes::KERNEL_DATA) & PXN,
+            0
+        );
     }
 
     #[test]
@@ -197,8 +208,14 @@ mod tests {
     #[test]
     fn tables_and_indices() {
         let table = Aarch64::encode_table(PhysAddr(0x8_0000));
-        assert_eq!(Aarch64::decode(table, 0), Descriptor::Table(PhysAddr(0x8_0000)));
-        assert_eq!(Aarch64::decode(table & !TABLE_OR_PAGE, 3), Descriptor::Invalid);
+        assert_eq!(
+            Aarch64::decode(table, 0),
+            Descriptor::Table(PhysAddr(0x8_0000))
+        );
+        assert_eq!(
+            Aarch64::decode(table & !TABLE_OR_PAGE, 3),
+            Descriptor::Invalid
+        );
         let address = VirtAddr(0xffff_ffff_8000_2b14);
         assert_eq!(Aarch64::index(address, 0), 511);
         assert_eq!(Aarch64::index(address, 1), 510);

@@ -86,7 +86,12 @@ pub const FLUSH_BATCH_CAPACITY: usize = 32;
 impl<F: PageTableFormat> FlushBatch<F> {
     /// An empty batch.
     pub const fn new() -> Self {
-        Self { pages: [VirtAddr(0); FLUSH_BATCH_CAPACITY], count: 0, overflowed: false, format: PhantomData }
+        Self {
+            pages: [VirtAddr(0); FLUSH_BATCH_CAPACITY],
+            count: 0,
+            overflowed: false,
+            format: PhantomData,
+        }
     }
 
     /// Records that the translation of `page` changed.
@@ -142,7 +147,11 @@ impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
     /// tables `access` can reach, and whose intermediate tables (if any) were
     /// allocated as whole frames that the mapper may release when they empty.
     pub unsafe fn new(root: PhysAddr, access: A) -> Self {
-        Self { root, access, format: PhantomData }
+        Self {
+            root,
+            access,
+            format: PhantomData,
+        }
     }
 
     /// The physical address of the root table.
@@ -209,12 +218,20 @@ impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
 
     /// Creates the missing intermediate tables on the way to `virt` with frames
     /// from `tables`, without mapping anything.
-    pub fn create_tables(&mut self, virt: VirtAddr, tables: &mut impl FrameSource) -> Result<(), MapError> {
+    pub fn create_tables(
+        &mut self,
+        virt: VirtAddr,
+        tables: &mut impl FrameSource,
+    ) -> Result<(), MapError> {
         self.walk_creating(virt, tables).map(|_| ())
     }
 
     /// Walks to the last-level table for `virt`, creating missing tables.
-    fn walk_creating(&mut self, virt: VirtAddr, tables: &mut impl FrameSource) -> Result<PhysAddr, MapError> {
+    fn walk_creating(
+        &mut self,
+        virt: VirtAddr,
+        tables: &mut impl FrameSource,
+    ) -> Result<PhysAddr, MapError> {
         let mut table = self.root;
         for level in 0..F::LEVELS - 1 {
             let index = F::index(virt, level);
@@ -349,7 +366,9 @@ impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
             }
             match F::decode(self.read(table, index), level) {
                 Descriptor::Invalid => {}
-                Descriptor::Table(next) => self.visit_table(next, level + 1, virt, upper_half, visit),
+                Descriptor::Table(next) => {
+                    self.visit_table(next, level + 1, virt, upper_half, visit)
+                }
                 Descriptor::Leaf(frame, attributes) => {
                     visit(VirtAddr(virt), frame, attributes, 1u64 << shift);
                 }

@@ -46,17 +46,33 @@ pub struct Attributes {
 
 impl Attributes {
     /// Kernel read-write data, never executable.
-    pub const KERNEL_DATA: Self =
-        Self { kind: MemoryKind::Normal, writable: true, executable: false, user: false };
+    pub const KERNEL_DATA: Self = Self {
+        kind: MemoryKind::Normal,
+        writable: true,
+        executable: false,
+        user: false,
+    };
     /// Kernel read-only data.
-    pub const KERNEL_RODATA: Self =
-        Self { kind: MemoryKind::Normal, writable: false, executable: false, user: false };
+    pub const KERNEL_RODATA: Self = Self {
+        kind: MemoryKind::Normal,
+        writable: false,
+        executable: false,
+        user: false,
+    };
     /// Kernel code: read and execute, never writable.
-    pub const KERNEL_CODE: Self =
-        Self { kind: MemoryKind::Normal, writable: false, executable: true, user: false };
+    pub const KERNEL_CODE: Self = Self {
+        kind: MemoryKind::Normal,
+        writable: false,
+        executable: true,
+        user: false,
+    };
     /// Device registers for the kernel: read-write, never executable.
-    pub const DEVICE: Self =
-        Self { kind: MemoryKind::Device, writable: true, executable: false, user: false };
+    pub const DEVICE: Self = Self {
+        kind: MemoryKind::Device,
+        writable: true,
+        executable: false,
+        user: false,
+    };
 }
 
 /// A decoded descriptor.

@@ -435,11 +435,17 @@ fn nops_anywhere_are_stripped_in_place() {
     let mut blob = builder.finish();
     assert!(matches!(
         PlatformDescription::from_dtb(&blob, None),
-        Err(Error::MalformedStructure { problem: StructureProblem::MisplacedNop, .. })
+        Err(Error::MalformedStructure {
+            problem: StructureProblem::MisplacedNop,
+            ..
+        })
     ));
     assert_eq!(crate::platform::strip_nops(&mut blob), Ok(5));
     let platform = PlatformDescription::from_dtb(&blob, None).expect("parses once stripped");
-    assert_eq!(platform.ram(), &[PhysRange::new(PhysAddr(0x4000_0000), 0x800_0000)]);
+    assert_eq!(
+        platform.ram(),
+        &[PhysRange::new(PhysAddr(0x4000_0000), 0x800_0000)]
+    );
     assert_eq!(crate::platform::strip_nops(&mut blob), Ok(0), "idempotent");
 }
 
@@ -460,8 +466,12 @@ fn as_written_leaves_what_a_bootloader_fills_in_empty() {
     assert_eq!(no_memory.usable().count(), 0);
     let placeholder = PlatformDescription::from_dtb_as_written(fixture!("bad-zero-size")).unwrap();
     assert!(placeholder.ram().iter().all(|range| range.size > 0));
-    let overlapping = PlatformDescription::from_dtb_as_written(fixture!("bad-overlapping-ram")).unwrap();
-    assert_eq!(overlapping.ram(), &[PhysRange::new(PhysAddr(0x4000_0000), 0x900_0000)]);
+    let overlapping =
+        PlatformDescription::from_dtb_as_written(fixture!("bad-overlapping-ram")).unwrap();
+    assert_eq!(
+        overlapping.ram(),
+        &[PhysRange::new(PhysAddr(0x4000_0000), 0x900_0000)]
+    );
     // Real damage is still refused.
     assert!(matches!(
         PlatformDescription::from_dtb_as_written(fixture!("bad-console-outside-ranges")),
@@ -476,9 +486,15 @@ fn fuzz_overlapping_blocks_are_refused() {
     let blob = fixture!("fuzz-overlapping-blocks");
     assert!(matches!(
         PlatformDescription::from_dtb(blob, None),
-        Err(Error::OverlappingBlocks { a: Block::Structure, b: Block::Strings })
+        Err(Error::OverlappingBlocks {
+            a: Block::Structure,
+            b: Block::Strings
+        })
     ));
     let mut copy = blob.to_vec();
-    assert!(matches!(crate::platform::strip_nops(&mut copy), Err(Error::OverlappingBlocks { .. })));
+    assert!(matches!(
+        crate::platform::strip_nops(&mut copy),
+        Err(Error::OverlappingBlocks { .. })
+    ));
     assert_eq!(copy, blob, "a refused blob is left unchanged");
 }
