@@ -152,7 +152,7 @@ bootcost: build qemu
 # workload against every competitor on the same seeded trace. QUICK=1 for a
 # reduced run. Table on stdout, figures in target/bench/summary.json.
 bench: toolchain
-	QUICK=$(QUICK) cargo bench --bench memory
+	QUICK=$(QUICK) cargo bench --features sim --bench memory
 
 # Fuzz the platform description: each cargo-fuzz target (src/fuzz/) for
 # SECONDS seconds. libFuzzer needs a C++ compiler (g++ is on these machines).
@@ -176,7 +176,7 @@ miri: toolchain
 ## Housekeeping ########################################################
 
 clippy: toolchain
-	cargo clippy --lib --tests --benches --bins
+	cargo clippy --lib --tests --benches --bins --features sim
 	cargo kernel-clippy
 
 clean:

@@ -19,7 +19,7 @@ use crate::bitmap::BitmapFrames;
 use crate::counting;
 use crate::harness::{Rng, Settings, median, median_of, time_per_op};
 use crate::report::{Report, Unit};
-use crate::simram::{RAM_BASE, SimAccess, SimRam};
+use kernel::memory::sim::{SimAccess, SimMemory};
 
 /// The kernel's frame-stack window (`arch::aarch64::layout::FRAME_STACK`, which
 /// is compiled for AArch64 only).
@@ -46,7 +46,7 @@ pub trait FrameAllocator {
 }
 
 /// RAM the allocators may hand out: all of it but frame 0 (the root table).
-fn usable(ram: &SimRam) -> PhysRange {
+fn usable(ram: &SimMemory) -> PhysRange {
     let range = ram.range();
     PhysRange::new(
         PhysAddr(range.start.0 + PAGE_SIZE as u64),
@@ -55,7 +55,7 @@ fn usable(ram: &SimRam) -> PhysRange {
 }
 
 /// A fresh mapper whose root is frame 0 of `ram`.
-fn fresh_mapper(ram: &SimRam) -> Mapper<Aarch64, SimAccess> {
+fn fresh_mapper(ram: &SimMemory) -> Mapper<Aarch64, SimAccess> {
     let root = ram.range().start;
     ram.zero(root);
     // SAFETY: frame 0 is zeroed, used only as this root (every earlier mapper on
@@ -73,7 +73,7 @@ pub struct KernelStack {
 
 impl KernelStack {
     /// The stack over the usable frames of `ram`.
-    pub fn build(ram: &SimRam) -> Self {
+    pub fn build(ram: &SimMemory) -> Self {
         let usable = usable(ram);
         let frames = FrameStack::new([ram.range()], [usable]);
         let mut space = AddressSpace::new(
@@ -175,7 +175,7 @@ pub struct LiveStack {
 
 impl LiveStack {
     /// The stack over the usable frames of `ram`.
-    pub fn build(ram: &SimRam) -> Self {
+    pub fn build(ram: &SimMemory) -> Self {
         let usable = usable(ram);
         let mut live = Self {
             mapper: fresh_mapper(ram),
@@ -230,7 +230,7 @@ pub struct Bitmap(BitmapFrames);
 
 impl Bitmap {
     /// A bitmap over the usable frames of `ram`.
-    pub fn build(ram: &SimRam) -> Self {
+    pub fn build(ram: &SimMemory) -> Self {
         Self(BitmapFrames::new(usable(ram)))
     }
 }
@@ -258,7 +258,7 @@ pub struct Buddy {
 
 impl Buddy {
     /// A buddy allocator over the usable frames of `ram`.
-    pub fn build(ram: &SimRam) -> Self {
+    pub fn build(ram: &SimMemory) -> Self {
         let before = counting::live_bytes();
         let usable = usable(ram);
         let mut frames = buddy_system_allocator::FrameAllocator::<32>::new();
@@ -303,7 +303,7 @@ struct Plan {
 /// and the table rows to `report`.
 pub fn run(settings: &Settings, report: &mut Report) {
     let ram_bytes: usize = settings.pick(1 << 30, 128 << 20);
-    let ram = SimRam::new(RAM_BASE, ram_bytes / PAGE_SIZE);
+    let ram = SimMemory::new(crate::harness::RAM_BASE, ram_bytes / PAGE_SIZE);
     let random_ops = settings.pick(1_000_000, 100_000);
     let mut rng = Rng::new(SEED);
     let plan = Plan {
@@ -367,10 +367,10 @@ pub fn run(settings: &Settings, report: &mut Report) {
 /// Every workload for one competitor; figures go under `prefix`.
 fn measure<A: FrameAllocator>(
     settings: &Settings,
-    ram: &SimRam,
+    ram: &SimMemory,
     plan: &Plan,
     prefix: &str,
-    build: fn(&SimRam) -> A,
+    build: fn(&SimMemory) -> A,
     report: &mut Report,
 ) {
     let gib = ram.range().size as f64 / (1u64 << 30) as f64;
@@ -454,9 +454,9 @@ fn measure<A: FrameAllocator>(
 /// allocated; ns per operation. With `touch`, each allocated frame gets a store
 /// and each freed one a load, as a caller would use them.
 fn random<A: FrameAllocator>(
-    ram: &SimRam,
+    ram: &SimMemory,
     plan: &Plan,
-    build: fn(&SimRam) -> A,
+    build: fn(&SimMemory) -> A,
     touch: bool,
     live: usize,
 ) -> f64 {

@@ -124,3 +124,6 @@ impl Rng {
         }
     }
 }
+
+/// Physical base of the simulated RAM (QEMU `virt`'s).
+pub const RAM_BASE: kernel::addr::PhysAddr = kernel::addr::PhysAddr(0x4000_0000);

@@ -22,7 +22,7 @@ use kernel::memory::space::AddressSpace;
 use crate::frames::KernelStack;
 use crate::harness::{Rng, Settings, median_of, percentile, time_per_op};
 use crate::report::{Report, Unit};
-use crate::simram::{RAM_BASE, SimAccess, SimRam};
+use kernel::memory::sim::{SimAccess, SimMemory};
 
 const SEED: u64 = 0x4ea9_7ace;
 
@@ -137,7 +137,7 @@ impl Heap for Rlsf {
 /// Builds each competitor over the first `bytes` of the arena.
 struct Builder<'a> {
     arena: &'a Arena,
-    ram: &'a SimRam,
+    ram: &'a SimMemory,
 }
 
 impl Builder<'_> {
@@ -371,7 +371,7 @@ macro_rules! on_every_heap {
 pub fn run(settings: &Settings, report: &mut Report) {
     let arena_bytes: usize = 64 << 20;
     let arena = Arena::new(arena_bytes);
-    let ram = SimRam::new(RAM_BASE, arena_bytes / PAGE_SIZE + 4096);
+    let ram = SimMemory::new(crate::harness::RAM_BASE, arena_bytes / PAGE_SIZE + 4096);
     let builder = Builder {
         arena: &arena,
         ram: &ram,

@@ -5,7 +5,6 @@
 //! Prints a summary table and writes `target/bench/summary.json`. `QUICK=1`
 //! runs a reduced version. See [`harness`] for why the harness is hand-rolled.
 //!
-//! - [`simram`]: simulated physical RAM and the mapper's access to it;
 //! - [`frames`]: frame stack vs two-level bitmap ([`bitmap`]) vs buddy;
 //! - [`heap`]: kernel heap vs linked_list_allocator, talc, rlsf;
 //! - [`ranges`]: the virtual range allocator;
@@ -21,7 +20,6 @@ mod harness;
 mod heap;
 mod ranges;
 mod report;
-mod simram;
 
 use std::path::Path;
 use std::time::Instant;

@@ -11,7 +11,7 @@ pub mod ranges;
 pub mod space;
 pub mod window;
 
-#[cfg(test)]
-mod sim;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 #[cfg(test)]
 mod tests;

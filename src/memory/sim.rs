@@ -1,85 +1,125 @@
-//! Simulated physical memory for the host tests: a block of host pages that
-//! stands for RAM at some physical base address.
+//! Simulated physical memory for host tests and benchmarks: page-aligned host
+//! memory standing for RAM at a physical base address, reached by the real
+//! mapper through [`TableAccess`]. Built only for tests and with the `sim`
+//! feature (the benchmarks); never part of the kernel.
 
-use std::boxed::Box;
-use std::vec;
+use alloc::alloc::{Layout, alloc_zeroed, dealloc};
 
-use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
-use crate::memory::frames::FrameStack;
-use crate::memory::paging::aarch64::Aarch64;
-use crate::memory::paging::{Mapper, Table, TableAccess};
-use crate::memory::space::AddressSpace;
-use crate::memory::window::PageView;
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
+use crate::memory::paging::{Table, TableAccess};
+#[cfg(test)]
+use crate::{
+    addr::{VirtAddr, VirtRange},
+    memory::{
+        frames::FrameStack, paging::Mapper, paging::aarch64::Aarch64, space::AddressSpace,
+        window::PageView,
+    },
+};
 
-/// Host pages standing for physical RAM `[base, base + pages * 4 KiB)`.
+/// Host pages standing for physical RAM `[base, base + frames * 4 KiB)`.
 ///
-/// Held as a raw allocation, not a `Box`: the mapper reaches the pages through
-/// raw pointers while the owner moves around, and moving a `Box` would assert
-/// unique access and invalidate those pointers (Miri checks this).
+/// Held as a raw page-aligned allocation, never as a `Box` or `Vec` that moves:
+/// the mapper and the frame stack reach the pages through raw pointers while
+/// the owner moves around, and moving a `Box` would assert unique access and
+/// invalidate them (Miri checks this).
 pub struct SimMemory {
     base: PhysAddr,
     pages: *mut Table,
-    count: usize,
+    frames: usize,
 }
 
 impl SimMemory {
-    /// Zeroed simulated RAM.
-    pub fn new(base: PhysAddr, pages: usize) -> Self {
-        let allocation: Box<[Table]> = vec![[0u64; 512]; pages].into_boxed_slice();
+    /// `frames` zeroed frames at `base`, every host page faulted in now so that
+    /// nothing measured later pays for first touches.
+    pub fn new(base: PhysAddr, frames: usize) -> Self {
+        let layout = Self::layout(frames);
+        // SAFETY: the layout has a non-zero size (at least one frame).
+        let pages = unsafe { alloc_zeroed(layout) }.cast::<Table>();
+        assert!(
+            !pages.is_null(),
+            "cannot allocate {frames} simulated frames"
+        );
+        for index in 0..frames {
+            // SAFETY: `index < frames`, inside the allocation.
+            unsafe { (&raw mut (*pages.add(index))[0]).write_volatile(0) };
+        }
         Self {
             base,
-            pages: Box::into_raw(allocation).cast::<Table>(),
-            count: pages,
+            pages,
+            frames,
         }
+    }
+
+    fn layout(frames: usize) -> Layout {
+        Layout::from_size_align(frames.max(1) * PAGE_SIZE, PAGE_SIZE)
+            .expect("simulated RAM size fits a layout")
     }
 
     /// The physical range the memory covers.
     pub fn range(&self) -> PhysRange {
-        PhysRange::new(self.base, (self.count * PAGE_SIZE) as u64)
+        PhysRange::new(self.base, (self.frames * PAGE_SIZE) as u64)
     }
 
-    /// A table access into this memory. The memory must outlive it.
-    pub fn access(&mut self) -> SimAccess {
+    /// Frames of memory.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// A table access into this memory. The memory must outlive it and every
+    /// mapper built on it.
+    pub fn access(&self) -> SimAccess {
         SimAccess {
             base: self.base,
             pages: self.pages,
-            count: self.count,
+            frames: self.frames,
         }
+    }
+
+    /// The first word of frame `frame`, for code that touches what it gets.
+    pub fn word(&self, frame: PhysAddr) -> *mut u64 {
+        self.access().table(frame).cast::<u64>()
+    }
+
+    /// Zeroes frame `frame` (a root table about to be reused).
+    pub fn zero(&self, frame: PhysAddr) {
+        let table = self.access().table(frame);
+        // SAFETY: `table` is one whole frame inside the allocation.
+        unsafe { table.write_bytes(0, 1) };
     }
 }
 
 impl Drop for SimMemory {
     fn drop(&mut self) {
-        let slice = core::ptr::slice_from_raw_parts_mut(self.pages, self.count);
-        // SAFETY: `pages` came from `Box::into_raw` of a slice of `count` tables
-        // in `new`, and is freed only here.
-        drop(unsafe { Box::from_raw(slice) });
+        // SAFETY: `pages` came from `alloc_zeroed` with this layout in `new`.
+        unsafe { dealloc(self.pages.cast(), Self::layout(self.frames)) };
     }
 }
 
-/// Reaches simulated frames by pointer.
+/// Reaches simulated frames by pointer: what a fixmap slot is in the kernel.
+#[derive(Clone, Copy)]
 pub struct SimAccess {
     base: PhysAddr,
     pages: *mut Table,
-    count: usize,
+    frames: usize,
 }
 
-// SAFETY: `table` returns a pointer to the whole simulated page at `phys`, valid
-// while the `SimMemory` lives (the tests keep it alive for the mapper's lifetime).
+// SAFETY: `table` returns a pointer to the whole simulated frame at `phys`, valid
+// while the `SimMemory` lives; users drop every mapper before its memory.
 unsafe impl TableAccess for SimAccess {
     fn table(&mut self, phys: PhysAddr) -> *mut Table {
-        let index = ((phys.0 - self.base.0) / PAGE_SIZE as u64) as usize;
+        let index = (phys.0.wrapping_sub(self.base.0) / PAGE_SIZE as u64) as usize;
         assert!(
-            phys >= self.base && index < self.count,
+            phys >= self.base && index < self.frames,
             "{phys} is not simulated RAM"
         );
-        // SAFETY: `index < count`, inside the boxed slice.
+        // SAFETY: `index < frames`, inside the allocation.
         unsafe { self.pages.add(index) }
     }
 }
 
 /// A simulated machine: RAM, a root table in its first frame, a frame stack
 /// window and a space over the rest.
+#[cfg(test)]
 pub struct SimMachine {
     /// Keeps the simulated RAM alive; the space points into it.
     pub memory: SimMemory,
@@ -87,6 +127,7 @@ pub struct SimMachine {
     pub space: AddressSpace<Aarch64, SimAccess>,
 }
 
+#[cfg(test)]
 /// Kernel-half window used by the tests for the frame stack: it starts two
 /// pages below a 512 GiB boundary so a few pages cross every table level.
 pub const STACK_WINDOW: VirtRange = VirtRange::new(
@@ -94,11 +135,12 @@ pub const STACK_WINDOW: VirtRange = VirtRange::new(
     1 << 30,
 );
 
+#[cfg(test)]
 impl SimMachine {
     /// A machine with `pages` of RAM at 0x4000_0000; frame 0 is the root table
     /// and `reserved` frames after it are reserved.
     pub fn new(pages: usize, reserved: usize) -> Self {
-        let mut memory = SimMemory::new(PhysAddr(0x4000_0000), pages);
+        let memory = SimMemory::new(PhysAddr(0x4000_0000), pages);
         let ram = memory.range();
         let first_free = PhysAddr(ram.start.0 + ((1 + reserved) * PAGE_SIZE) as u64);
         let usable = PhysRange::new(first_free, ram.size - (first_free.0 - ram.start.0));

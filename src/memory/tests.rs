@@ -386,7 +386,7 @@ fn add_range_refuses_ranges_that_span_a_reservation() {
     use crate::memory::space::AddressSpace;
     use crate::memory::window::PageView;
 
-    let mut memory = SimMemory::new(PhysAddr(0x4000_0000), 64);
+    let memory = SimMemory::new(PhysAddr(0x4000_0000), 64);
     let ram = memory.range();
     let low = PhysRange::new(PhysAddr(ram.start.0 + P), 20 * P);
     let high = PhysRange::new(PhysAddr(ram.start.0 + 30 * P), 34 * P);
@@ -426,7 +426,7 @@ fn a_full_window_refuses_more_frames() {
     use crate::memory::space::AddressSpace;
     use crate::memory::window::PageView;
 
-    let mut memory = SimMemory::new(PhysAddr(0x4000_0000), 600);
+    let memory = SimMemory::new(PhysAddr(0x4000_0000), 600);
     let ram = memory.range();
     let usable = PhysRange::new(PhysAddr(ram.start.0 + P), ram.size - P);
     let one_page = VirtRange::new(VirtAddr(0xffff_0040_0000_0000), P);
