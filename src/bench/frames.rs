@@ -137,7 +137,7 @@ impl StackWindow for LiveWindow<'_> {
         self.window.map_page(index, frame, tables)
     }
 
-    fn unmap_page(&mut self, index: usize, freed_tables: &mut dyn FrameSink) -> PhysAddr {
+    fn unmap_page(&mut self, index: usize, freed_tables: &mut impl FrameSink) -> PhysAddr {
         *self.top = None;
         self.window.unmap_page(index, freed_tables)
     }

@@ -44,7 +44,7 @@ pub trait StackWindow {
 
     /// Unmaps page number `index` (flushing its translation) and returns its frame.
     /// Tables that became empty go to `freed_tables`.
-    fn unmap_page(&mut self, index: usize, freed_tables: &mut dyn FrameSink) -> PhysAddr;
+    fn unmap_page(&mut self, index: usize, freed_tables: &mut impl FrameSink) -> PhysAddr;
 
     /// A pointer to the entries of mapped page number `index`.
     fn page(&mut self, index: usize) -> *mut [u64; ENTRIES_PER_PAGE];

@@ -54,13 +54,12 @@ impl<F: PageTableFormat, A: TableAccess> StackWindow for MappedWindow<'_, F, A> 
         }
     }
 
-    fn unmap_page(&mut self, index: usize, freed_tables: &mut dyn FrameSink) -> PhysAddr {
+    fn unmap_page(&mut self, index: usize, freed_tables: &mut impl FrameSink) -> PhysAddr {
         let mut flush = FlushBatch::<F>::new();
-        let mut sink = DynSink(freed_tables);
         // The frame stack only unmaps pages it mapped.
         let frame = self
             .mapper
-            .unmap(self.address(index), &mut flush, &mut sink);
+            .unmap(self.address(index), &mut flush, freed_tables);
         flush.flush();
         frame.unwrap_or_default()
     }
@@ -96,13 +95,5 @@ impl<F: PageTableFormat, A: TableAccess> StackWindow for MappedWindow<'_, F, A> 
 
     fn capacity_pages(&self) -> usize {
         (self.range.size / PAGE_SIZE as u64) as usize
-    }
-}
-
-struct DynSink<'s>(&'s mut dyn FrameSink);
-
-impl FrameSink for DynSink<'_> {
-    fn free_frame(&mut self, frame: PhysAddr) {
-        self.0.free_frame(frame);
     }
 }
