@@ -16,7 +16,7 @@ use crate::arch::aarch64::layout::{self, KERNEL_STACK_SIZE};
 use crate::memory::frames::{FreeError, OutOfFrames};
 use crate::memory::heap::{GrowingHeap, HeapBacking, OutOfMemory};
 use crate::memory::paging::aarch64::Aarch64;
-use crate::memory::paging::{Attributes, FlushBatch, MapError};
+use crate::memory::paging::{Attributes, MapError};
 use crate::memory::ranges::{RangeAllocator, RangeError};
 use crate::memory::space::{AddressSpace, MapPagesError};
 
@@ -169,22 +169,12 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         with_space(|space| {
             if self.owns_frames {
-                space.unmap_and_free(self.range);
+                space.unmap_and_free(self.range)
             } else {
-                let mut flush = FlushBatch::<Aarch64>::new();
-                let pages = self.range.size / PAGE_SIZE as u64;
-                for page in 0..pages {
-                    let _device_frame = space.unmap(
-                        VirtAddr(self.range.start.0 + page * PAGE_SIZE as u64),
-                        &mut flush,
-                    );
-                }
-                flush.flush();
+                space.unmap_range(self.range)
             }
         });
-        if let Some(vmap) = VMAP.lock().as_mut() {
-            let _freed = vmap.free(self.range);
-        }
+        free_range(self.range);
     }
 }
 
@@ -215,20 +205,9 @@ pub fn map_device(phys: PhysRange) -> Result<Mapping, VmapError> {
     let pages = ((end.0 - first.0) / page) as usize;
     let range = allocate_range(pages)?;
     let mapped = with_space(|space| {
-        for index in 0..pages as u64 {
-            let virt = VirtAddr(range.start.0 + index * page);
-            if let Err(error) =
-                space.map(virt, PhysAddr(first.0 + index * page), Attributes::DEVICE)
-            {
-                let mut flush = FlushBatch::<Aarch64>::new();
-                for undo in 0..index {
-                    let _device_frame =
-                        space.unmap(VirtAddr(range.start.0 + undo * page), &mut flush);
-                }
-                return Err(VmapError::Map(error));
-            }
-        }
-        Ok(())
+        space
+            .map_frames(range.start, first, pages, Attributes::DEVICE)
+            .map_err(VmapError::Map)
     });
     match mapped.unwrap_or(Err(VmapError::NotReady)) {
         Ok(()) => Ok(Mapping {

@@ -306,11 +306,7 @@ extern "C" fn kernel_main() -> ! {
     milestones.report_done();
     milestones.print();
 
-    let command_line = boot.platform.bootargs.unwrap_or("");
-    if command_line
-        .split_whitespace()
-        .any(|word| word == "fault-test")
-    {
+    if command_line_has("fault-test") {
         // Shows (and lets `make test` check) the report of a fault nobody
         // expected: a store to the guard page below the first kernel stack.
         println!(
@@ -320,34 +316,18 @@ extern "C" fn kernel_main() -> ! {
         // SAFETY: not safe at all: this store faults, and the fault stops the kernel.
         unsafe { layout::STACKS.start.as_mut_ptr::<u64>().write_volatile(0) };
     }
-    if command_line
-        .split_whitespace()
-        .any(|word| word == "overflow-test")
-    {
+    if command_line_has("overflow-test") {
         println!("overflow-test: recursing until the kernel stack overflows");
         println!("overflow-test: depth {}", recurse(0));
     }
-    if command_line
-        .split_whitespace()
-        .any(|word| word == "oom-test")
-    {
+    if command_line_has("oom-test") {
         // Shows the allocation-error path: a request the heap window cannot hold.
         println!("oom-test: asking the heap for 1 TiB");
         let hopeless: alloc::vec::Vec<u8> = alloc::vec::Vec::with_capacity(1 << 40);
         println!("oom-test: got {} bytes?", hopeless.capacity());
     }
-    let exit = command_line
-        .split_whitespace()
-        .any(|word| word == "exit=semihosting");
-    let passed = if command_line
-        .split_whitespace()
-        .any(|word| word == "selftest")
-    {
-        selftest::run(boot, &devices)
-    } else {
-        true
-    };
-    if exit {
+    let passed = !command_line_has("selftest") || selftest::run(boot, &devices);
+    if command_line_has("exit=semihosting") {
         semihosting::exit(if passed { 0 } else { 1 });
     }
     println!("idle: the timer keeps ticking (Ctrl-A X quits QEMU)");
@@ -369,15 +349,11 @@ fn recurse(depth: u64) -> u64 {
     recurse(depth + 1) + frame[depth as usize % 128]
 }
 
-/// True when the command line asks for semihosting exits (so a fatal fault
-/// ends QEMU with a failure instead of hanging).
-fn exit_through_semihosting() -> bool {
+/// True when `word` stands alone on the kernel command line (`/chosen/bootargs`).
+fn command_line_has(word: &str) -> bool {
     boot()
         .and_then(|boot| boot.platform.bootargs)
-        .is_some_and(|line| {
-            line.split_whitespace()
-                .any(|word| word == "exit=semihosting")
-        })
+        .is_some_and(|line| line.split_whitespace().any(|candidate| candidate == word))
 }
 
 fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
@@ -397,7 +373,7 @@ fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
         console::print_emergency(format_args!(", in {place}"));
     }
     console::print_emergency(format_args!("\n"));
-    if exit_through_semihosting() {
+    if command_line_has("exit=semihosting") {
         semihosting::exit(3);
     }
     cpu::halt();
@@ -413,7 +389,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
             space.0, space.1, space.2
         ));
     }
-    if exit_through_semihosting() {
+    if command_line_has("exit=semihosting") {
         semihosting::exit(2);
     }
     cpu::halt();

@@ -234,6 +234,46 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
         Ok(())
     }
 
+    /// Maps `pages` frames the caller owns (device registers, say), from `phys`
+    /// on, at `at` on. All or nothing: on error the pages mapped so far are
+    /// unmapped again.
+    pub fn map_frames(
+        &mut self,
+        at: VirtAddr,
+        phys: PhysAddr,
+        pages: usize,
+        attributes: Attributes,
+    ) -> Result<(), MapError> {
+        let page = PAGE_SIZE as u64;
+        for index in 0..pages as u64 {
+            let mapped = self.map(
+                VirtAddr(at.0 + index * page),
+                PhysAddr(phys.0 + index * page),
+                attributes,
+            );
+            if let Err(error) = mapped {
+                self.unmap_range(VirtRange::new(at, index * page));
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Unmaps every mapped page of `range` and flushes once; the frames stay
+    /// the caller's. Returns how many pages were unmapped.
+    pub fn unmap_range(&mut self, range: VirtRange) -> usize {
+        let mut flush = FlushBatch::<F>::new();
+        let pages = range.size / PAGE_SIZE as u64;
+        let unmapped = (0..pages)
+            .filter(|&page| {
+                let virt = VirtAddr(range.start.0 + page * PAGE_SIZE as u64);
+                self.unmap(virt, &mut flush).is_ok()
+            })
+            .count();
+        flush.flush();
+        unmapped
+    }
+
     /// Unmaps every mapped page of `range`, flushes once, then frees their
     /// frames. Returns how many pages were unmapped.
     pub fn unmap_and_free(&mut self, range: VirtRange) -> usize {

@@ -449,3 +449,42 @@ fn a_full_window_refuses_more_frames() {
         "the refusal changed nothing"
     );
 }
+
+#[test]
+fn map_frames_is_all_or_nothing_and_unmap_range_keeps_the_frames() {
+    let mut machine = SimMachine::new(200, 0);
+    let device = PhysAddr(0x900_0000);
+    let base = VirtAddr(0xffff_0080_0000_0000);
+    // A page in the middle is taken: nothing of the run may stay mapped.
+    let free = machine.space.free_frames();
+    let taken = VirtAddr(base.0 + 2 * P);
+    machine
+        .space
+        .map(taken, device, Attributes::DEVICE)
+        .unwrap();
+    assert!(matches!(
+        machine
+            .space
+            .map_frames(base, device, 4, Attributes::DEVICE),
+        Err(MapError::AlreadyMapped { .. })
+    ));
+    assert_eq!(machine.space.mapper().translate(base), None);
+    assert_eq!(machine.space.mapper().translate(VirtAddr(base.0 + P)), None);
+    assert_eq!(machine.space.unmap_range(VirtRange::new(base, 4 * P)), 1);
+    machine
+        .space
+        .map_frames(base, device, 4, Attributes::DEVICE)
+        .unwrap();
+    let (frame, attributes) = machine
+        .space
+        .mapper()
+        .translate(VirtAddr(base.0 + 3 * P))
+        .unwrap();
+    assert_eq!(
+        (frame, attributes),
+        (PhysAddr(device.0 + 3 * P), Attributes::DEVICE)
+    );
+    assert_eq!(machine.space.unmap_range(VirtRange::new(base, 4 * P)), 4);
+    // Device frames are not RAM: none went to the frame stack; tables came back.
+    assert_eq!(machine.space.free_frames(), free);
+}
