@@ -18,7 +18,7 @@
 use core::fmt;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
-use crate::memory::paging::{FrameSink, MapError, OneFrame};
+use crate::memory::paging::{FrameList, FrameSink, MapError, OneFrame};
 
 /// Entries in one page of the stack.
 pub const ENTRIES_PER_PAGE: usize = PAGE_SIZE / core::mem::size_of::<u64>();
@@ -108,21 +108,6 @@ impl fmt::Display for OutOfFrames {
     }
 }
 
-/// Tables the window released, handed out before anything else.
-struct Spares {
-    frames: [PhysAddr; 4],
-    count: usize,
-}
-
-impl FrameSink for Spares {
-    fn free_frame(&mut self, frame: PhysAddr) {
-        // The window never releases more than LEVELS - 1 tables per page, and the
-        // spares are emptied before the next page is released.
-        self.frames[self.count] = frame;
-        self.count += 1;
-    }
-}
-
 /// A stack of free frames stored in the free frames themselves.
 pub struct FrameStack {
     ram: [PhysRange; MAX_RANGES],
@@ -133,7 +118,10 @@ pub struct FrameStack {
     pages: usize,
     /// Entries used in the top page (0 when no page is mapped).
     top_entries: usize,
-    spares: Spares,
+    /// Tables the window released, handed out before anything else. The window
+    /// releases at most LEVELS - 1 tables per page, and they are handed out
+    /// before the next page can be released.
+    spares: FrameList<4>,
     /// Frames used as the window's page tables.
     table_frames: usize,
     /// Frames ever accepted (free or allocated), to report totals.
@@ -156,10 +144,7 @@ impl FrameStack {
             usable_count: 0,
             pages: 0,
             top_entries: 0,
-            spares: Spares {
-                frames: [PhysAddr(0); 4],
-                count: 0,
-            },
+            spares: FrameList::new(),
             table_frames: 0,
             total: 0,
         };
@@ -180,7 +165,7 @@ impl FrameStack {
             0 => 0,
             pages => (pages - 1) * ENTRIES_PER_PAGE + self.top_entries,
         };
-        entries + self.pages + self.spares.count
+        entries + self.pages + self.spares.as_slice().len()
     }
 
     /// Frames given to the stack since it was made (free now or not).
@@ -324,7 +309,7 @@ impl FrameStack {
     /// O(n): for double-free detection and tests. A frame that serves as one of
     /// the window's page tables counts as free: it was freed into the stack.
     pub fn contains(&self, frame: PhysAddr, window: &mut impl StackWindow) -> bool {
-        if self.spares.frames[..self.spares.count].contains(&frame) {
+        if self.spares.as_slice().contains(&frame) {
             return true;
         }
         for index in 0..self.pages {
@@ -346,9 +331,8 @@ impl FrameStack {
 
     /// Takes a free frame, or `None` when there is none. O(1).
     pub fn pop(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
-        if self.spares.count > 0 {
-            self.spares.count -= 1;
-            return Some(self.spares.frames[self.spares.count]);
+        if let Some(table) = self.spares.pop() {
+            return Some(table);
         }
         if self.pages == 0 {
             return None;
@@ -361,9 +345,8 @@ impl FrameStack {
         }
         // The top page is empty: hand out the page itself.
         self.pages -= 1;
-        let spares_before = self.spares.count;
         let frame = window.unmap_page(self.pages, &mut self.spares);
-        self.table_frames -= self.spares.count - spares_before;
+        self.table_frames -= self.spares.as_slice().len();
         self.top_entries = if self.pages > 0 { ENTRIES_PER_PAGE } else { 0 };
         Some(frame)
     }

@@ -8,8 +8,8 @@ use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use crate::memory::frames::{FrameStack, FreeError, OutOfFrames};
 use crate::memory::heap::{HeapBacking, OutOfMemory};
 use crate::memory::paging::{
-    Attributes, FLUSH_BATCH_CAPACITY, FlushBatch, FrameSink, FrameSource, MapError, Mapper,
-    PageTableFormat, TableAccess, UnmapError,
+    Attributes, FLUSH_BATCH_CAPACITY, FlushBatch, FrameList, FrameSink, FrameSource, MapError,
+    Mapper, PageTableFormat, TableAccess, UnmapError,
 };
 use crate::memory::window::{MappedWindow, PageView};
 
@@ -35,36 +35,13 @@ impl fmt::Display for MapPagesError {
     }
 }
 
-struct TablePool {
-    frames: [PhysAddr; POOL_SIZE],
-    count: usize,
-}
-
-impl FrameSource for TablePool {
-    fn allocate_frame(&mut self) -> Option<PhysAddr> {
-        self.count = self.count.checked_sub(1)?;
-        Some(self.frames[self.count])
-    }
-}
-
-/// Collects tables released by an unmap so they can be recycled after it.
-struct Released {
-    frames: [PhysAddr; 8],
-    count: usize,
-}
-
-impl FrameSink for Released {
-    fn free_frame(&mut self, frame: PhysAddr) {
-        self.frames[self.count] = frame;
-        self.count += 1;
-    }
-}
-
 /// A page-table tree together with the frames that back it.
 pub struct AddressSpace<F: PageTableFormat, A: TableAccess> {
     mapper: Mapper<F, A>,
     frames: FrameStack,
-    pool: TablePool,
+    /// Table frames kept at hand so that a mapping never has to pop from the
+    /// frame stack in the middle of a walk.
+    pool: FrameList<POOL_SIZE>,
     stack_window: VirtRange,
     view: PageView,
 }
@@ -78,14 +55,10 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
         stack_window: VirtRange,
         view: PageView,
     ) -> Self {
-        let pool = TablePool {
-            frames: [PhysAddr(0); POOL_SIZE],
-            count: 0,
-        };
         Self {
             mapper,
             frames,
-            pool,
+            pool: FrameList::new(),
             stack_window,
             view,
         }
@@ -117,7 +90,7 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
 
     /// Frames that can still be allocated (stack plus table pool).
     pub fn free_frames(&self) -> usize {
-        self.frames.free_frames() + self.pool.count
+        self.frames.free_frames() + self.pool.as_slice().len()
     }
 
     /// Gives the frames of `range` to the frame stack; see [`FrameStack::add_range`].
@@ -154,13 +127,12 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
     }
 
     fn fill_pool(&mut self) {
-        while self.pool.count < POOL_SIZE {
+        while !self.pool.is_full() {
             let (frames, mut window) = self.window();
             let Some(frame) = frames.pop(&mut window) else {
                 return;
             };
-            self.pool.frames[self.pool.count] = frame;
-            self.pool.count += 1;
+            self.pool.free_frame(frame);
         }
     }
 
@@ -184,21 +156,17 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
         virt: VirtAddr,
         flush: &mut FlushBatch<F>,
     ) -> Result<PhysAddr, UnmapError> {
-        let mut released = Released {
-            frames: [PhysAddr(0); 8],
-            count: 0,
-        };
+        let mut released = FrameList::<8>::new();
         let frame = self.mapper.unmap(virt, flush, &mut released)?;
-        for table in &released.frames[..released.count] {
+        for table in released.as_slice() {
             self.recycle_table(*table);
         }
         Ok(frame)
     }
 
     fn recycle_table(&mut self, table: PhysAddr) {
-        if self.pool.count < POOL_SIZE {
-            self.pool.frames[self.pool.count] = table;
-            self.pool.count += 1;
+        if !self.pool.is_full() {
+            self.pool.free_frame(table);
         } else {
             // A table frame came from the stack, so the stack takes it back.
             let _accepted = self.free_frame(table);

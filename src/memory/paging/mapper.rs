@@ -4,8 +4,8 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use super::{
-    Attributes, Descriptor, ENTRIES_PER_TABLE, FrameSink, FrameSource, PageTableFormat, Table,
-    TableAccess,
+    Attributes, Descriptor, ENTRIES_PER_TABLE, FrameList, FrameSink, FrameSource, PageTableFormat,
+    Table, TableAccess,
 };
 use crate::addr::{PhysAddr, VirtAddr};
 
@@ -288,20 +288,18 @@ impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
         flush.add(virt);
 
         // Release tables that are now empty, bottom-up; never the root.
-        let mut released = [PhysAddr(0); 8];
-        let mut released_count = 0;
+        let mut released = FrameList::<8>::new();
         for level in (1..F::LEVELS).rev() {
             let table = path[level];
             if (0..ENTRIES_PER_TABLE).any(|i| self.read(table, i) != 0) {
                 break;
             }
             self.write(path[level - 1], F::index(virt, level - 1), 0);
-            released[released_count] = table;
-            released_count += 1;
+            released.free_frame(table);
         }
-        if released_count > 0 {
+        if !released.as_slice().is_empty() {
             flush.flush();
-            for table in &released[..released_count] {
+            for table in released.as_slice() {
                 freed_tables.free_frame(*table);
             }
         }

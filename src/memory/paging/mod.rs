@@ -146,6 +146,62 @@ pub trait FrameSink {
     fn free_frame(&mut self, frame: PhysAddr);
 }
 
+/// A few frames held at hand, without a heap: a pool to take page tables from,
+/// or a place to collect the tables an unmap released.
+///
+/// As a [`FrameSink`] it must have room: callers size it for what one mapper
+/// call can release (at most `LEVELS - 1` tables) and empty it in between.
+pub struct FrameList<const N: usize> {
+    frames: [PhysAddr; N],
+    count: usize,
+}
+
+impl<const N: usize> FrameList<N> {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self {
+            frames: [PhysAddr(0); N],
+            count: 0,
+        }
+    }
+
+    /// The frames held, oldest first.
+    pub fn as_slice(&self) -> &[PhysAddr] {
+        &self.frames[..self.count]
+    }
+
+    /// True when no more frames fit.
+    pub fn is_full(&self) -> bool {
+        self.count == N
+    }
+
+    /// Takes the newest frame.
+    pub fn pop(&mut self) -> Option<PhysAddr> {
+        self.count = self.count.checked_sub(1)?;
+        Some(self.frames[self.count])
+    }
+}
+
+impl<const N: usize> Default for FrameList<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> FrameSource for FrameList<N> {
+    fn allocate_frame(&mut self) -> Option<PhysAddr> {
+        self.pop()
+    }
+}
+
+impl<const N: usize> FrameSink for FrameList<N> {
+    fn free_frame(&mut self, frame: PhysAddr) {
+        assert!(self.count < N, "a FrameList of {N} frames overflowed");
+        self.frames[self.count] = frame;
+        self.count += 1;
+    }
+}
+
 /// A [`FrameSource`] that offers at most one frame: the frame stack uses the
 /// frame being freed as a page table when its window needs one.
 pub struct OneFrame(pub Option<PhysAddr>);
