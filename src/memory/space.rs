@@ -247,28 +247,34 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
     pub fn unmap_and_free(&mut self, range: VirtRange) -> usize {
         let mut flush = FlushBatch::<F>::new();
         let mut count = 0;
-        let mut pending = [PhysAddr(0); FLUSH_BATCH_CAPACITY];
+        // As many frames as the batch flushes page by page.
+        let mut pending = FrameList::<FLUSH_BATCH_CAPACITY>::new();
         let pages = (range.size / PAGE_SIZE as u64) as usize;
         for index in 0..pages {
             let virt = VirtAddr(range.start.0 + (index * PAGE_SIZE) as u64);
             let Ok(frame) = self.unmap(virt, &mut flush) else {
                 continue;
             };
-            pending[count % pending.len()] = frame;
+            pending.free_frame(frame);
             count += 1;
-            if count % pending.len() == 0 {
-                self.release(&mut flush, &pending);
+            if pending.is_full() {
+                self.release(&mut flush, &mut pending);
             }
         }
-        self.release(&mut flush, &pending[..count % pending.len()]);
+        self.release(&mut flush, &mut pending);
         count
     }
 
-    fn release(&mut self, flush: &mut FlushBatch<F>, frames: &[PhysAddr]) {
+    /// Flushes, then frees the frames whose translations the flush removed.
+    fn release(
+        &mut self,
+        flush: &mut FlushBatch<F>,
+        pending: &mut FrameList<FLUSH_BATCH_CAPACITY>,
+    ) {
         flush.flush();
-        for frame in frames {
+        while let Some(frame) = pending.pop() {
             // These frames were allocated by this space, so they are valid RAM.
-            let _accepted = self.free_frame(*frame);
+            let _accepted = self.free_frame(frame);
         }
     }
 }
