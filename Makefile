@@ -94,7 +94,7 @@ qemu-test: build qemu $(RPI4_DTB)
 	  IFS='|' read -r name arguments <<< "$$suite"; \
 	  log=$(BUILD)/selftest-$$name.log; \
 	  start=$$(date +%s); \
-	  timeout $(QEMU_TIMEOUT) $(QEMU) $${arguments//+/ } -nographic -mem-prealloc \
+	  timeout $(QEMU_TIMEOUT) $(QEMU) $${arguments//+/ } -nographic -nic none -mem-prealloc \
 	    -semihosting-config enable=on,target=native -kernel $(IMAGE) \
 	    -append "selftest exit=semihosting" </dev/null >$$log 2>&1; \
 	  status=$$?; \
@@ -107,7 +107,7 @@ qemu-test: build qemu $(RPI4_DTB)
 	for crash in $(foreach crash,$(CRASH_TESTS),'$(crash)'); do \
 	  IFS='|' read -r word expected pattern <<< "$$crash"; \
 	  log=$(BUILD)/$$word.log; \
-	  timeout 60 $(QEMU) -M virt -cpu cortex-a72 -m 128M -nographic \
+	  timeout 60 $(QEMU) -M virt -cpu cortex-a72 -m 128M -nographic -nic none \
 	    -semihosting-config enable=on,target=native -kernel $(IMAGE) \
 	    -append "$$word exit=semihosting" </dev/null >$$log 2>&1; status=$$?; \
 	  grep -a -E 'FATAL|PANIC|^memory:' $$log | sed "s/^/  [$$word] /"; \
@@ -135,7 +135,7 @@ bootcost: build qemu
 	printf '%-6s %12s %12s %12s %12s %12s\n' RAM platform frames heap devices report; \
 	echo '{' > $$json; first=1; \
 	for memory in $(BOOTCOST_MEMORY); do \
-	  line=$$(timeout $(QEMU_TIMEOUT) $(QEMU) -M virt -cpu cortex-a72 -m $$memory -nographic -icount shift=0 \
+	  line=$$(timeout $(QEMU_TIMEOUT) $(QEMU) -M virt -cpu cortex-a72 -m $$memory -nographic -nic none -icount shift=0 \
 	    -semihosting-config enable=on,target=native -kernel $(IMAGE) -append "exit=semihosting" </dev/null 2>&1 \
 	    | grep -a '^bootcost:'); \
 	  [ -n "$$line" ] || { echo "no bootcost line at $$memory" >&2; exit 1; }; \

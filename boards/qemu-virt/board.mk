@@ -14,7 +14,9 @@ VIRT_MACHINE = virt,gic-version=$(GIC)$(if $(filter 1,$(EL2)),$(comma)virtualiza
 comma := ,
 
 # The raw image, as every board boots it; -kernel gives x0 = the DTB address.
-qemu_virt_args = -M $(VIRT_MACHINE) -cpu $(CPU) -m $(MEM) -smp $(SMP) -nographic \
+# -nic none: virt's default virtio NIC needs an iPXE ROM (package ipxe-qemu) that
+# a --no-install-recommends QEMU lacks, and the kernel has no network driver.
+qemu_virt_args = -M $(VIRT_MACHINE) -cpu $(CPU) -m $(MEM) -smp $(SMP) -nographic -nic none \
 	-semihosting-config enable=on,target=native -kernel $(IMAGE)
 
 # The in-QEMU suites `make test` runs: "name|QEMU arguments" ('+' for a space).

@@ -4,7 +4,7 @@
 RPI4_DTB := $(BUILD)/rpi4/bcm2711-rpi-4-b.dtb
 
 raspi4b_machine = -M raspi4b -m 2G -dtb $(RPI4_DTB)
-raspi4b_args = $(raspi4b_machine) -nographic \
+raspi4b_args = $(raspi4b_machine) -nographic -nic none \
 	-semihosting-config enable=on,target=native -kernel $(IMAGE)
 
 # Debian's arm64 linux-image package, downloaded with a private apt state so the
