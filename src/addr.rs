@@ -74,9 +74,8 @@ macro_rules! address_type {
         }
 
         impl fmt::Display for $name {
-            /// Hex with `_` every four digits for 64-bit values that do not fit in
-            /// 32 bits, so higher-half addresses stay readable:
-            /// `0xffff_ffff_8000_2b14`.
+            /// Hex with `_` between groups of four digits, so that higher-half
+            /// addresses stay readable: `0x4000_0000`, `0xffff_ffff_8000_2b14`.
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write_grouped_hex(f, self.0)
             }
@@ -109,19 +108,21 @@ impl VirtAddr {
     }
 }
 
-/// Writes `value` as hex, grouped by four digits once it needs more than eight.
+/// Writes `value` as hex with `_` between groups of four digits, counted from
+/// the right and never zero-padded (the way Rust literals are written):
+/// `0x1000`, `0x4000_0000`, `0x1_4000_0000`, `0xffff_ffff_8000_2b14`. One rule
+/// for every address and size, physical or virtual, in every report.
 fn write_grouped_hex(f: &mut fmt::Formatter<'_>, value: u64) -> fmt::Result {
-    if value >> 32 == 0 {
-        return write!(f, "{value:#x}");
+    f.write_str("0x")?;
+    let digits = (64 - value.leading_zeros()).div_ceil(4).max(1);
+    for index in (0..digits).rev() {
+        let digit = (value >> (index * 4)) & 0xf;
+        write!(f, "{digit:x}")?;
+        if index > 0 && index % 4 == 0 {
+            f.write_str("_")?;
+        }
     }
-    write!(
-        f,
-        "0x{:04x}_{:04x}_{:04x}_{:04x}",
-        value >> 48,
-        (value >> 32) & 0xffff,
-        (value >> 16) & 0xffff,
-        value & 0xffff
-    )
+    Ok(())
 }
 
 macro_rules! range_type {
@@ -233,12 +234,20 @@ mod tests {
     use std::string::ToString;
 
     #[test]
-    fn display_groups_high_addresses() {
+    fn display_groups_every_four_digits() {
         assert_eq!(
             VirtAddr(0xffff_ffff_8000_2b14).to_string(),
             "0xffff_ffff_8000_2b14"
         );
-        assert_eq!(PhysAddr(0x4000_0000).to_string(), "0x40000000");
+        assert_eq!(PhysAddr(0x4000_0000).to_string(), "0x4000_0000");
+        assert_eq!(PhysAddr(0x1_4000_0000).to_string(), "0x1_4000_0000");
+        assert_eq!(PhysAddr(0x900_0000).to_string(), "0x900_0000");
+        assert_eq!(PhysAddr(0x1000).to_string(), "0x1000");
+        assert_eq!(PhysAddr(0).to_string(), "0x0");
+        assert_eq!(
+            PhysRange::new(PhysAddr(0x4000_0000), 0x1_0000_0000).to_string(),
+            "[0x4000_0000, 0x1_4000_0000) 4 GiB"
+        );
     }
 
     #[test]
