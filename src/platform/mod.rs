@@ -21,6 +21,7 @@
 //! [`StructureProblem::MisplacedNop`]. `dtc` and QEMU never write NOPs.
 
 mod bounded;
+mod cpus;
 mod devices;
 mod error;
 mod memory;
@@ -36,6 +37,7 @@ use fdt::Fdt;
 use fdt::node::FdtNode;
 
 pub use bounded::{Blank, BoundedList, ListFull};
+pub use cpus::{CPU_CAPACITY, Cpu, CpuList};
 pub use devices::{DEVICE_REGION_CAPACITY, Device, GicVersion, InterruptController, Timer};
 pub use error::{Block, Error, RegionList, StructureProblem};
 pub use memory::{RAM_CAPACITY, RESERVATION_CAPACITY, Reservation, ReservationReason};
@@ -70,6 +72,8 @@ pub struct PlatformDescription<'dtb> {
     /// The first enabled `arm,armv8-timer`/`arm,armv7-timer`, present only
     /// when its interrupts go to [`Self::interrupt_controller`].
     pub timer: Option<Timer>,
+    /// The enabled CPUs under `/cpus`.
+    pub cpus: CpuList<'dtb>,
     ram: RamList,
     reserved: ReservationList<'dtb>,
 }
@@ -116,6 +120,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             serial0: None,
             interrupt_controller: None,
             timer: None,
+            cpus: CpuList::new(),
             ram: RamList::new(),
             reserved: ReservationList::new(),
         };
@@ -236,6 +241,7 @@ impl<'dtb> PlatformDescription<'dtb> {
         }
         collector.serial0_target = alias("serial0")?;
         walk::walk(root, &mut |frame| {
+            self.cpus.visit(frame);
             collector.visit(frame, &mut self.ram, &mut self.reserved)
         })?;
         Ok(collector)

@@ -11,7 +11,7 @@ use super::{Error, NodePath};
 use crate::addr::{PhysAddr, PhysRange};
 
 /// Reads `cells` (1 or 2) big-endian cells as one number.
-fn read_cells(bytes: &[u8], cells: u32) -> Option<u64> {
+pub(super) fn read_cells(bytes: &[u8], cells: u32) -> Option<u64> {
     match cells {
         1 => Some(u64::from(u32::from_be_bytes(bytes.try_into().ok()?))),
         2 => Some(u64::from_be_bytes(bytes.try_into().ok()?)),

@@ -1,8 +1,11 @@
 //! The good fixtures: QEMU `virt` dumps and the hand-made Raspberry Pi 4 tree.
 
+use super::builder::BlobBuilder;
 use super::*;
+use std::format;
 use std::string::ToString;
 use std::vec;
+use std::vec::Vec;
 
 fn assert_qemu_gicv2(description: &PlatformDescription<'_>) {
     let Some(gic) = description.interrupt_controller else {
@@ -124,6 +127,52 @@ fn qemu_virt_smp4() {
     assert_eq!(description.ram(), &[range(0x4000_0000, 0x800_0000)]);
     assert_qemu_console_and_timer(&description);
     assert_qemu_gicv2(&description);
+    assert_eq!(description.cpus.count(), 4);
+    let cpus: Vec<_> = description
+        .cpus
+        .listed()
+        .iter()
+        .map(|cpu| (cpu.path.to_string(), cpu.mpidr, cpu.enable_method))
+        .collect();
+    assert_eq!(
+        cpus,
+        (0..4)
+            .map(|id| (format!("/cpus/cpu@{id}"), Some(id), Some("psci")))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn cpus_are_listed_up_to_the_capacity_and_counted_beyond() {
+    let single = parse(fixture!("virt-128m"));
+    assert_eq!(single.cpus.count(), 1);
+    assert_eq!(single.cpus.listed()[0].mpidr, Some(0));
+    let mut tree = BlobBuilder::new();
+    tree.minimal_root()
+        .begin_node(b"cpus")
+        .cells("#address-cells", &[1])
+        .cells("#size-cells", &[0]);
+    for id in 0..CPU_CAPACITY as u32 + 2 {
+        tree.begin_node(format!("cpu@{id}").as_bytes())
+            .string("device_type", "cpu")
+            .cells("reg", &[id])
+            .string("enable-method", "spin-table")
+            .end_node();
+    }
+    // A CPU whose `reg` cannot be read is counted, without an MPIDR.
+    tree.begin_node(b"cpu@bad")
+        .string("device_type", "cpu")
+        .end_node();
+    tree.end_node().end_node().end();
+    let blob = tree.finish();
+    let description = parse(&blob);
+    assert_eq!(description.cpus.count(), CPU_CAPACITY + 3);
+    assert_eq!(description.cpus.listed().len(), CPU_CAPACITY);
+    assert_eq!(description.cpus.listed()[7].mpidr, Some(7));
+    assert_eq!(
+        description.cpus.listed()[7].enable_method,
+        Some("spin-table")
+    );
 }
 
 #[test]
