@@ -136,7 +136,7 @@ bootcost: build qemu
 	echo '{' > $$json; first=1; \
 	for memory in $(BOOTCOST_MEMORY); do \
 	  line=$$(timeout $(QEMU_TIMEOUT) $(QEMU) -M virt -cpu cortex-a72 -m $$memory -nographic -nic none -icount shift=0 \
-	    -semihosting-config enable=on,target=native -kernel $(IMAGE) -append "exit=semihosting" </dev/null 2>&1 \
+	    -semihosting-config enable=on,target=native -kernel $(IMAGE) -append "bootcost exit=semihosting" </dev/null 2>&1 \
 	    | grep -a '^bootcost:'); \
 	  [ -n "$$line" ] || { echo "no bootcost line at $$memory" >&2; exit 1; }; \
 	  set -- $$(sed -E 's/.*platform=([0-9]+) frames=([0-9]+) heap=([0-9]+) devices=([0-9]+) report=([0-9]+).*/\1 \2 \3 \4 \5/' <<< "$$line"); \

@@ -1,10 +1,10 @@
 //! The boot report, the boot-cost milestones and the seed's example.
 
 use crate::addr::{ByteSize, PAGE_SIZE};
-use crate::arch::aarch64::{layout, timer};
+use crate::arch::aarch64::{cpu, layout, timer};
 use crate::kernel::devices::{self, Devices};
 use crate::kernel::{Boot, memory};
-use crate::println;
+use crate::{print, println};
 
 /// Counter ticks at fixed points of the boot.
 #[derive(Clone, Copy, Debug, Default)]
@@ -45,8 +45,33 @@ impl Milestones {
     pub fn report_done(&mut self) {
         self.report = timer::counter();
     }
-    /// Prints the milestones as counter ticks since entry.
+    /// Prints how long each phase of the boot took, in milliseconds.
     pub fn print(&self) {
+        let frequency = timer::frequency();
+        let phases = [
+            ("platform", self.entry, self.platform),
+            ("frames", self.platform, self.frames),
+            ("heap", self.frames, self.heap),
+            ("devices", self.heap, self.devices),
+            ("report", self.devices, self.report),
+        ];
+        print!("boot time: ");
+        for (name, from, to) in phases {
+            print!(
+                "{name} {}, ",
+                Milliseconds::new(to.saturating_sub(from), frequency)
+            );
+        }
+        println!(
+            "total {} (devices include the wait for {} timer ticks)",
+            Milliseconds::new(self.report.saturating_sub(self.entry), frequency),
+            devices::BOOT_TICKS
+        );
+    }
+
+    /// Prints the milestones as raw counter ticks since entry, the form that
+    /// `make bootcost` reads (command-line word `bootcost`).
+    pub fn print_ticks(&self) {
         let since = |t: u64| t.saturating_sub(self.entry);
         println!(
             "bootcost: platform={} frames={} heap={} devices={} report={} (counter ticks since entry, {} Hz)",
@@ -57,6 +82,24 @@ impl Milestones {
             since(self.report),
             timer::frequency()
         );
+    }
+}
+
+/// A count of counter ticks shown as milliseconds with one decimal.
+struct Milliseconds {
+    tenths: u64,
+}
+
+impl Milliseconds {
+    fn new(ticks: u64, frequency: u64) -> Self {
+        let tenths = (u128::from(ticks) * 10_000 / u128::from(frequency.max(1))) as u64;
+        Self { tenths }
+    }
+}
+
+impl core::fmt::Display for Milliseconds {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}.{} ms", self.tenths / 10, self.tenths % 10)
     }
 }
 
@@ -80,6 +123,7 @@ pub fn print(boot: &Boot, devices: &Devices) {
             boot.removed_nops
         );
     }
+    print_cpus(platform);
     match (&platform.console, devices::console_uart(platform)) {
         (Some(named), Some(used)) if named.path.as_str() != used.path.as_str() => println!(
             "console:   {} ({}) has no driver here; using {} ({})",
@@ -130,6 +174,36 @@ pub fn print(boot: &Boot, devices: &Devices) {
             devices::BOOT_TICKS
         ),
         None => println!("timer:     not running"),
+    }
+}
+
+/// The CPUs the device tree lists: the boot CPU runs the kernel, the others
+/// stay parked where the firmware left them.
+fn print_cpus(platform: &crate::platform::PlatformDescription<'_>) {
+    let cpus = &platform.cpus;
+    let boot_cpu = cpu::affinity();
+    println!(
+        "cpus:      {} in the device tree; the kernel runs on MPIDR {:#x}, the others stay parked",
+        cpus.count(),
+        boot_cpu
+    );
+    for listed in cpus.listed() {
+        let role = if listed.mpidr == Some(boot_cpu) {
+            "running the kernel"
+        } else {
+            "parked"
+        };
+        match listed.mpidr {
+            Some(mpidr) => print!("  {}: MPIDR {mpidr:#x}", listed.path),
+            None => print!("  {}: MPIDR unreadable", listed.path),
+        }
+        println!(
+            ", enable-method {}: {role}",
+            listed.enable_method.unwrap_or("(none)")
+        );
+    }
+    if cpus.count() > cpus.listed().len() {
+        println!("  … and {} more", cpus.count() - cpus.listed().len());
     }
 }
 
