@@ -142,11 +142,11 @@ extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) 
     };
     match memory::allocate_kernel_stack() {
         Ok(stack) => {
-            let top = VirtAddr(stack.stack.start.0 + stack.stack.size);
-            let _ = boot;
-            // SAFETY: `top` ends a mapped, unused kernel stack; `kernel_main`
-            // never returns, so nothing on the boot stack is needed again.
-            unsafe { switch_stack(top, kernel_main) }
+            let top = stack.stack.start.0 + stack.stack.size;
+            // SAFETY: `top` ends a mapped, unused kernel stack (64 KiB, so
+            // 16-byte aligned); `kernel_main` never returns, so nothing on the
+            // boot stack is needed again.
+            unsafe { run_on_stack(top, kernel_main, boot) }
         }
         Err(error) => {
             println!("boot failed: no kernel stack: {error}");
@@ -155,17 +155,17 @@ extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) 
     }
 }
 
-/// Moves the stack pointer to `top` and jumps to `next`.
-///
-/// # Safety
-///
-/// `top` must be the 16-byte aligned end of a mapped stack that nothing uses.
-unsafe fn switch_stack(top: VirtAddr, next: extern "C" fn() -> !) -> ! {
-    // SAFETY: forwarded from the caller; `next` does not return.
-    unsafe {
-        core::arch::asm!("mov sp, {top}", "br {next}", top = in(reg) top.0, next = in(reg) next,
-            options(noreturn));
-    }
+#[expect(
+    improper_ctypes,
+    reason = "only a pointer to `Boot` crosses; the assembly passes it on unread"
+)]
+unsafe extern "C" {
+    /// `boot.s`: moves the stack pointer to `top`, then calls `next(boot)`
+    /// with a fresh frame chain (a backtrace ends there).
+    ///
+    /// Safety: `top` must be the 16-byte aligned end of a mapped stack that
+    /// nothing uses; nothing on the current stack is needed again.
+    fn run_on_stack(top: u64, next: extern "C" fn(&'static Boot) -> !, boot: &'static Boot) -> !;
 }
 
 /// Size of the flattened device tree header.
@@ -294,8 +294,7 @@ fn start_early_console(platform: &PlatformDescription<'_>) {
 }
 
 /// Runs on the first kernel stack, with the heap available.
-extern "C" fn kernel_main() -> ! {
-    let Some(boot) = boot() else { cpu::halt() };
+extern "C" fn kernel_main(boot: &'static Boot) -> ! {
     let mut milestones = boot.milestones;
     memory::init_vmap();
     milestones.heap_ready();
@@ -305,6 +304,9 @@ extern "C" fn kernel_main() -> ! {
     report::seed_example();
     milestones.report_done();
     milestones.print();
+    if command_line_has("bootcost") {
+        milestones.print_ticks();
+    }
 
     if command_line_has("fault-test") {
         // Shows (and lets `make test` check) the report of a fault nobody

@@ -229,6 +229,11 @@ at_el1:
     br      x0
 
 running_high:
+    // The frame chain starts here: a debugger's backtrace ends at kernel_entry.
+    .cfi_startproc
+    .cfi_undefined x30
+    mov     x29, xzr
+    mov     x30, xzr
     ldr     x0, =__boot_stack_top
     mov     sp, x0
     ldr     x0, =exception_vectors
@@ -250,6 +255,21 @@ running_high:
 park:
     wfe
     b       park
+    .cfi_endproc
+
+// run_on_stack(top: x0, next: x1, argument: x2) -> !: calls next(argument) on
+// the stack that ends at top. The frame chain restarts here too, so a
+// backtrace from next ends at this function.
+.global run_on_stack
+run_on_stack:
+    .cfi_startproc
+    .cfi_undefined x30
+    mov     sp, x0
+    mov     x29, xzr
+    mov     x0, x2
+    blr     x1
+    b       park
+    .cfi_endproc
 
 // Invalidates the data cache lines of [x0, x1) to the point of coherency.
 invalidate_dcache_range:

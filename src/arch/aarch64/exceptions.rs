@@ -46,6 +46,10 @@ pub enum Cause {
 }
 
 /// Installs the function that reports a fatal exception and stops (once).
+///
+/// Never inlined: it is `kernel_entry`'s first call, so a debugger's
+/// `hbreak kernel_entry` stops on that line rather than in inlined lock code.
+#[inline(never)]
 pub fn set_fatal_handler(handler: fn(&Fault, Cause) -> !) {
     FATAL_HANDLER.call_once(|| handler);
 }
