@@ -312,8 +312,8 @@ pub fn run(settings: &Settings, report: &mut Report) {
         trace: (0..random_ops).map(|_| rng.next_u64() as u32).collect(),
     };
     let competitors = [
-        ("stack", "frames"),
-        ("stack (live)", "frames_live"),
+        ("frames", "frames"),
+        ("frames_live", "frames_live"),
         ("bitmap", "bitmap"),
         ("buddy", "buddy"),
     ];
@@ -330,7 +330,7 @@ pub fn run(settings: &Settings, report: &mut Report) {
     measure(settings, &ram, &plan, "buddy", Buddy::build, report);
 
     report.section(&format!(
-        "frames: {} MiB of simulated RAM; stack = AddressSpace (ThroughTableAccess), stack (live) = FrameStack with the top page's pointer kept",
+        "frames: {} MiB of simulated RAM; frames = AddressSpace (ThroughTableAccess), frames_live = FrameStack with the top page's pointer kept",
         ram_bytes >> 20
     ));
     let rows = [

@@ -87,11 +87,13 @@ impl Report {
             let _ = writeln!(out, "\n== {title} ==");
             let Some(first) = rows.first() else { continue };
             let mut header = format!("{:<34} {:>8}", "figure", "unit");
+            let subject = &first.cells[0].0;
             for (index, (name, _)) in first.cells.iter().enumerate() {
+                // Each competitor's heading says which way its ratio divides.
                 let heading = if index == 0 {
                     name.clone()
                 } else {
-                    format!("{name} (ratio)")
+                    format!("{name} ({subject}/{name})")
                 };
                 let _ = write!(header, " {heading:>24}");
             }

@@ -3,7 +3,8 @@
 //!
 //! It shows what the tree says, so it leaves out what exists only at boot: the
 //! kernel image, the blob's own placement and the boot page tables. On a bad
-//! tree it prints the named error on stderr, nothing on stdout, and exits 1.
+//! tree it prints the named error on stderr, nothing on stdout, and exits 1
+//! (`make inspect` then reports that as its own failure, status 2).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -95,6 +96,17 @@ fn text(platform: &PlatformDescription<'_>) -> String {
         Some(gic) => device(&mut out, "interrupts:", gic.device()),
         None => out.push_str("interrupts: (none supported)\n"),
     }
+    let _ = writeln!(out, "cpus:       {}", platform.cpus.count());
+    for cpu in platform.cpus.listed() {
+        let _ = writeln!(
+            out,
+            "            {}: MPIDR {}, enable-method {}",
+            cpu.path,
+            cpu.mpidr
+                .map_or("unreadable".to_owned(), |mpidr| format!("{mpidr:#x}")),
+            cpu.enable_method.unwrap_or("(none)")
+        );
+    }
     if let Some(timer) = &platform.timer {
         let _ = writeln!(
             out,
@@ -160,9 +172,29 @@ fn json(platform: &PlatformDescription<'_>) -> String {
                 list(device.regions.iter().map(region).collect())
             )
         });
+    let cpus = list(
+        platform
+            .cpus
+            .listed()
+            .iter()
+            .map(|cpu| {
+                format!(
+                    "{{\"path\": {}, \"mpidr\": {}, \"enable_method\": {}}}",
+                    string(cpu.path.as_str()),
+                    cpu.mpidr
+                        .map_or("null".to_owned(), |mpidr| format!("\"{mpidr:#x}\"")),
+                    cpu.enable_method.map_or("null".to_owned(), string)
+                )
+            })
+            .collect(),
+    );
+    let cpus = format!(
+        "{{\"count\": {}, \"listed\": {cpus}}}",
+        platform.cpus.count()
+    );
     let model = platform.model.map_or("null".to_owned(), string);
     format!(
-        "{{\"model\": {model},\n \"ram\": {ram},\n \"reserved\": {reserved},\n \"usable\": {usable},\n \"console\": {console},\n \"interrupt_controller\": {controller}}}"
+        "{{\"model\": {model},\n \"ram\": {ram},\n \"reserved\": {reserved},\n \"usable\": {usable},\n \"console\": {console},\n \"interrupt_controller\": {controller},\n \"cpus\": {cpus}}}"
     )
 }
 
@@ -210,8 +242,12 @@ mod tests {
  "reserved": [{"base": "0x48000000", "size": "0x201800", "reason": "initrd"}, {"base": "0x4f000000", "size": "0x100000", "reason": "reserved-memory:firmware@4f000000"}],
  "usable": [{"base": "0x40000000", "size": "0x8000000"}, {"base": "0x48202000", "size": "0x6dfe000"}, {"base": "0x4f100000", "size": "0xf00000"}],
  "console": {"path": "/pl011@9000000", "compatible": "arm,pl011", "base": "0x9000000", "size": "0x1000"},
- "interrupt_controller": {"path": "/intc@8000000", "compatible": "arm,cortex-a15-gic", "regions": [{"base": "0x8000000", "size": "0x10000"}, {"base": "0x8010000", "size": "0x10000"}]}}"#
+ "interrupt_controller": {"path": "/intc@8000000", "compatible": "arm,cortex-a15-gic", "regions": [{"base": "0x8000000", "size": "0x10000"}, {"base": "0x8010000", "size": "0x10000"}]},
+ "cpus": {"count": 0, "listed": []}}"#
         );
+        let blob = fixture("virt-smp4");
+        let platform = PlatformDescription::from_dtb_as_written(&blob).unwrap();
+        assert!(json(&platform).ends_with(r#""cpus": {"count": 4, "listed": [{"path": "/cpus/cpu@0", "mpidr": "0x0", "enable_method": "psci"}, {"path": "/cpus/cpu@1", "mpidr": "0x1", "enable_method": "psci"}, {"path": "/cpus/cpu@2", "mpidr": "0x2", "enable_method": "psci"}, {"path": "/cpus/cpu@3", "mpidr": "0x3", "enable_method": "psci"}]}}"#));
     }
 
     #[test]
