@@ -182,10 +182,14 @@ pub fn print(boot: &Boot, devices: &Devices) {
 fn print_cpus(platform: &crate::platform::PlatformDescription<'_>) {
     let cpus = &platform.cpus;
     let boot_cpu = cpu::affinity();
+    if cpus.count() <= 1 {
+        println!("cpus:      1, MPIDR {boot_cpu:#x}, running the kernel");
+        return;
+    }
     println!(
-        "cpus:      {} in the device tree; the kernel runs on MPIDR {:#x}, the others stay parked",
+        "cpus:      {} in the device tree; the kernel runs on MPIDR {boot_cpu:#x}, the other {} stay parked",
         cpus.count(),
-        boot_cpu
+        cpus.count() - 1
     );
     for listed in cpus.listed() {
         let role = if listed.mpidr == Some(boot_cpu) {
