@@ -104,15 +104,15 @@ qemu-test: build qemu $(RPI4_DTB)
 	  else failed=$$((failed+1)); verdict="FAILED (exit $$status$$( [ $$status = 124 ] && echo ', timeout'))"; fi; \
 	  echo "qemu suite $$name: $$verdict: $${summary:-no summary} ($$(( $$(date +%s) - start )) s, log $$log)"; \
 	done; \
-	for crash in $(foreach crash,$(CRASH_TESTS),'$(crash)'); do \
-	  IFS='|' read -r word expected pattern <<< "$$crash"; \
-	  log=$(BUILD)/$$word.log; \
-	  timeout 60 $(QEMU) -M virt -cpu cortex-a72 -m 128M -nographic -nic none \
+	for crash in $(foreach crash,$(CHECKED_RUNS),'$(crash)'); do \
+	  IFS='|' read -r word expected pattern memory <<< "$$crash"; \
+	  log=$(BUILD)/$$word.log; start=$$(date +%s); \
+	  timeout $(QEMU_TIMEOUT) $(QEMU) -M virt -cpu cortex-a72 -m $${memory:-128M} -nographic -nic none \
 	    -semihosting-config enable=on,target=native -kernel $(IMAGE) \
 	    -append "$$word exit=semihosting" </dev/null >$$log 2>&1; status=$$?; \
-	  grep -a -E 'FATAL|PANIC|^memory:' $$log | sed "s/^/  [$$word] /"; \
+	  grep -a -E 'FATAL|PANIC|^memory:|^stress: [0-9]+ operations,' $$log | sed "s/^/  [$$word] /"; \
 	  if [ $$status = $$expected ] && grep -a -q -E "$$pattern" $$log; then passed=$$((passed+1)); \
-	    echo "qemu suite $$word: ok: reported, and QEMU ended with status $$status"; \
+	    echo "qemu suite $$word: ok: reported, and QEMU ended with status $$status ($$(( $$(date +%s) - start )) s)"; \
 	  else failed=$$((failed+1)); echo "qemu suite $$word: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \
 	done; \
 	echo "qemu: $$passed passed, $$failed failed"; \

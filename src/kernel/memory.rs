@@ -178,6 +178,20 @@ impl Drop for Mapping {
     }
 }
 
+/// A range of `pages` pages in the vmap window, with nothing mapped in it.
+pub fn allocate_vmap_range(pages: usize) -> Result<VirtRange, VmapError> {
+    allocate_range(pages)
+}
+
+/// Returns a range from [`allocate_vmap_range`] (whose pages are unmapped).
+pub fn free_vmap_range(range: VirtRange) -> Result<(), VmapError> {
+    VMAP.lock()
+        .as_mut()
+        .ok_or(VmapError::NotReady)?
+        .free(range)
+        .map_err(VmapError::Range)
+}
+
 fn allocate_range(pages: usize) -> Result<VirtRange, VmapError> {
     VMAP.lock()
         .as_mut()

@@ -13,6 +13,7 @@ pub mod devices;
 pub mod memory;
 pub mod report;
 pub mod selftest;
+pub mod stress;
 
 use core::fmt;
 
@@ -328,7 +329,19 @@ extern "C" fn kernel_main(boot: &'static Boot) -> ! {
         let hopeless: alloc::vec::Vec<u8> = alloc::vec::Vec::with_capacity(1 << 40);
         println!("oom-test: got {} bytes?", hopeless.capacity());
     }
-    let passed = !command_line_has("selftest") || selftest::run(boot, &devices);
+    let mut passed = !command_line_has("selftest") || selftest::run(boot, &devices);
+    if command_line_has("stress") {
+        let seed = command_line_value("stress-seed")
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(stress::DEFAULT_SEED);
+        println!(
+            "stress: {} operations from seed {seed}",
+            stress::FULL_OPERATIONS
+        );
+        let report = stress::run(boot, stress::FULL_OPERATIONS, seed);
+        println!("{report}");
+        passed &= report.passed();
+    }
     if command_line_has("exit=semihosting") {
         semihosting::exit(if passed { 0 } else { 1 });
     }
@@ -349,6 +362,15 @@ fn recurse(depth: u64) -> u64 {
     // SAFETY: a volatile write to a local array keeps it from being optimised out.
     unsafe { (&raw mut frame[127]).write_volatile(depth) };
     recurse(depth + 1) + frame[depth as usize % 128]
+}
+
+/// The value of the first `name=value` word on the kernel command line.
+fn command_line_value(name: &str) -> Option<&'static str> {
+    boot()?
+        .platform
+        .bootargs?
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
 }
 
 /// True when `word` stands alone on the kernel command line (`/chosen/bootargs`).

@@ -14,7 +14,7 @@ use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use crate::arch::aarch64::exceptions::expect_fault;
 use crate::arch::aarch64::{cpu, layout, timer};
 use crate::kernel::devices::{self, Devices};
-use crate::kernel::{Boot, memory, report};
+use crate::kernel::{Boot, memory, report, stress};
 use crate::memory::frames::FreeError;
 use crate::memory::paging::{Attributes, MemoryKind};
 use crate::println;
@@ -71,6 +71,10 @@ const TESTS: &[(&str, Test)] = &[
     ("fault: guard page below the kernel stack", guard_page_fault),
     ("fault: access above the heap top", unmapped_heap_fault),
     ("timer: interrupts keep ticking", timer_ticks),
+    (
+        "stress: a short seeded mix to exhaustion loses nothing",
+        short_stress,
+    ),
 ];
 
 /// Runs every test, prints one line each and a summary; true when all passed.
@@ -406,5 +410,13 @@ fn timer_ticks(_: &Boot, devices: &Devices) -> Outcome {
     let now = devices::ticks();
     ensure!(now >= start + 5, "{} ticks in half a second", now - start);
     ensure!(now >= devices::BOOT_TICKS, "only {now} ticks in all");
+    Ok(())
+}
+
+fn short_stress(boot: &Boot, _: &Devices) -> Outcome {
+    let report = stress::run(boot, stress::SHORT_OPERATIONS, stress::DEFAULT_SEED);
+    println!("          {report}");
+    ensure!(report.exhaustions > 0, "the run never reached exhaustion");
+    ensure!(report.passed(), "{report}");
     Ok(())
 }

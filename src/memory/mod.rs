@@ -9,6 +9,7 @@ pub mod heap;
 pub mod paging;
 pub mod ranges;
 pub mod space;
+pub mod stress;
 pub mod window;
 
 #[cfg(any(test, feature = "sim"))]
