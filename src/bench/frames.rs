@@ -11,7 +11,7 @@ use std::time::Instant;
 use kernel::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
 use kernel::memory::frames::{ENTRIES_PER_PAGE, FrameStack, StackWindow};
 use kernel::memory::paging::aarch64::Aarch64;
-use kernel::memory::paging::{FrameSink, MapError, Mapper, OneFrame};
+use kernel::memory::paging::{FrameSink, FrameSource, MapError, Mapper, UnmapError};
 use kernel::memory::space::AddressSpace;
 use kernel::memory::window::{MappedWindow, PageView};
 
@@ -23,7 +23,7 @@ use kernel::memory::sim::{SimAccess, SimMemory};
 
 /// The kernel's frame-stack window (`arch::aarch64::layout::FRAME_STACK`, which
 /// is compiled for AArch64 only).
-pub const FRAME_STACK_WINDOW: VirtRange = VirtRange::new(VirtAddr(0xffff_0040_0000_0000), 16 << 30);
+pub const FRAME_STACK_WINDOW: VirtRange = VirtRange::new(VirtAddr(0xffff_0100_0000_0000), 16 << 30);
 
 const SEED: u64 = 0x5eed_f4a3e5;
 
@@ -109,7 +109,7 @@ impl FrameAllocator for KernelStack {
 
     fn bytes_in_free_frames(&self) -> usize {
         let frames = self.space.frames();
-        (frames.window_pages() + frames.table_frames()) * PAGE_SIZE
+        (frames.window_page_count() + frames.table_frame_count()) * PAGE_SIZE
     }
 }
 
@@ -127,19 +127,31 @@ struct LiveWindow<'w> {
 }
 
 impl StackWindow for LiveWindow<'_> {
+    fn missing_tables(&mut self, index: usize) -> Result<usize, MapError> {
+        self.window.missing_tables(index)
+    }
+
     fn map_page(
         &mut self,
         index: usize,
         frame: PhysAddr,
-        tables: &mut OneFrame,
+        tables: &mut impl FrameSource,
     ) -> Result<(), MapError> {
         *self.top = None;
         self.window.map_page(index, frame, tables)
     }
 
-    fn unmap_page(&mut self, index: usize, freed_tables: &mut impl FrameSink) -> PhysAddr {
+    fn unmap_page(&mut self, index: usize) -> Result<PhysAddr, UnmapError> {
         *self.top = None;
-        self.window.unmap_page(index, freed_tables)
+        self.window.unmap_page(index)
+    }
+
+    fn idle_tables(&mut self, index: usize) -> usize {
+        self.window.idle_tables(index)
+    }
+
+    fn release_idle_tables(&mut self, index: usize, freed_tables: &mut impl FrameSink) -> usize {
+        self.window.release_idle_tables(index, freed_tables)
     }
 
     fn page(&mut self, index: usize) -> *mut [u64; ENTRIES_PER_PAGE] {
@@ -153,7 +165,7 @@ impl StackWindow for LiveWindow<'_> {
         }
     }
 
-    fn page_frame(&mut self, index: usize) -> PhysAddr {
+    fn page_frame(&mut self, index: usize) -> Option<PhysAddr> {
         self.window.page_frame(index)
     }
 
@@ -221,7 +233,7 @@ impl FrameAllocator for LiveStack {
     }
 
     fn bytes_in_free_frames(&self) -> usize {
-        (self.stack.window_pages() + self.stack.table_frames()) * PAGE_SIZE
+        (self.stack.window_page_count() + self.stack.table_frame_count()) * PAGE_SIZE
     }
 }
 

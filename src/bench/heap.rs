@@ -82,7 +82,7 @@ pub struct KernelHeap {
 
 impl Heap for KernelHeap {
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        self.heap.allocate(layout, &mut self.space)
+        self.heap.allocate(layout, &mut self.space).ok()
     }
 
     unsafe fn deallocate(&mut self, block: NonNull<u8>, layout: Layout) {

@@ -3,23 +3,26 @@
 //! heap here (on the kernel heap in the kernel).
 
 use kernel::addr::{VirtAddr, VirtRange};
-use kernel::memory::ranges::RangeAllocator;
+use kernel::memory::ranges::{AllocatedRange, RangeAllocator};
 
 use crate::harness::{Rng, Settings, median_of, time_per_op};
 use crate::report::{Report, Unit};
 
-/// The kernel's vmap window (`arch::aarch64::layout::VMAP`).
+/// The kernel's vmap window (`arch::aarch64::layout::VMAP`), with the kernel's
+/// one guard page after each range.
 const VMAP_WINDOW: VirtRange = VirtRange::new(VirtAddr(0xffff_0080_0000_0000), 256 << 30);
+const GUARD_PAGES: usize = 1;
 
 const SEED: u64 = 0x007a_46e5;
 
 /// One sample: fill to `live` ranges, churn as many steps untimed, then time
 /// `steps` steps of freeing a random live range and allocating a new one.
 fn sample(live: usize, trace: &[(u32, usize)]) -> f64 {
-    let mut ranges = RangeAllocator::new(VMAP_WINDOW);
+    let mut ranges =
+        RangeAllocator::new(VMAP_WINDOW, GUARD_PAGES).expect("setup: the first record");
     let (fill, rest) = trace.split_at(live);
     let (churn, timed) = rest.split_at(live.min(rest.len() / 2));
-    let mut held: Vec<VirtRange> = fill
+    let mut held: Vec<AllocatedRange> = fill
         .iter()
         .map(|&(_, pages)| {
             ranges
@@ -29,7 +32,7 @@ fn sample(live: usize, trace: &[(u32, usize)]) -> f64 {
         .collect();
     let mut failures = 0usize;
     let mut step =
-        |ranges: &mut RangeAllocator, held: &mut Vec<VirtRange>, pick: u32, pages: usize| {
+        |ranges: &mut RangeAllocator, held: &mut Vec<AllocatedRange>, pick: u32, pages: usize| {
             let victim = held.swap_remove(pick as usize % held.len());
             let freed = ranges.free(victim).is_ok();
             match ranges.allocate(pages) {

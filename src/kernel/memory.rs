@@ -14,10 +14,10 @@ use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
 use crate::arch::aarch64::fixmap::FixmapAccess;
 use crate::arch::aarch64::layout::{self, KERNEL_STACK_SIZE};
 use crate::memory::frames::{FreeError, OutOfFrames};
-use crate::memory::heap::{GrowingHeap, HeapBacking, OutOfMemory};
+use crate::memory::heap::{GrowingHeap, HeapBacking};
 use crate::memory::paging::aarch64::Aarch64;
 use crate::memory::paging::{Attributes, MapError};
-use crate::memory::ranges::{RangeAllocator, RangeError};
+use crate::memory::ranges::{AllocatedRange, RangeAllocator, RangeError};
 use crate::memory::space::{AddressSpace, MapPagesError};
 
 /// The kernel half of the address space with its frame stack.
@@ -33,9 +33,14 @@ pub fn install(space: KernelSpace) {
     *SPACE.lock() = Some(space);
 }
 
-/// Creates the vmap range allocator (its metadata lives on the heap).
+/// Unmapped pages after each vmap range, so that a run past the end of one
+/// mapping (device registers, say) faults instead of reaching the next.
+pub const VMAP_GUARD_PAGES: usize = 1;
+
+/// Creates the vmap range allocator (its metadata lives on the heap). Without
+/// heap for its first record, vmap stays unavailable (`NotReady`).
 pub fn init_vmap() {
-    *VMAP.lock() = Some(RangeAllocator::new(layout::VMAP));
+    *VMAP.lock() = RangeAllocator::new(layout::VMAP, VMAP_GUARD_PAGES).ok();
 }
 
 /// Runs `operation` on the kernel address space, or returns `None` before
@@ -44,9 +49,15 @@ pub fn with_space<R>(operation: impl FnOnce(&mut KernelSpace) -> R) -> Option<R>
     SPACE.lock().as_mut().map(operation)
 }
 
-/// Frames that can still be allocated.
-pub fn free_frames() -> usize {
-    with_space(|space| space.free_frames()).unwrap_or(0)
+/// How many frames can still be allocated.
+pub fn free_frame_count() -> usize {
+    with_space(|space| space.free_frame_count()).unwrap_or(0)
+}
+
+/// How many frees the kernel address space made on its own behalf were refused
+/// (see [`AddressSpace::refused_free_count`]): lost frames, 0 when healthy.
+pub fn refused_free_count() -> usize {
+    with_space(|space| space.refused_free_count()).unwrap_or(0)
 }
 
 /// Bytes mapped for the heap so far.
@@ -68,12 +79,12 @@ pub fn vmap_free_bytes() -> u64 {
 struct SpaceBacking;
 
 impl HeapBacking for SpaceBacking {
-    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), OutOfMemory> {
-        SPACE
-            .lock()
-            .as_mut()
-            .ok_or(OutOfMemory)?
-            .map_pages(at, pages)
+    type Error = VmapError;
+
+    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), VmapError> {
+        let mut space = SPACE.lock();
+        let space = space.as_mut().ok_or(VmapError::NotReady)?;
+        Ok(space.map_pages(at, pages)?)
     }
 }
 
@@ -138,8 +149,10 @@ impl From<MapPagesError> for VmapError {
 }
 
 /// A mapped range of the vmap window. Dropping it unmaps the pages, flushes once,
-/// frees the frames it owns and returns the range.
+/// frees the frames it owns and returns the range; none of that needs memory.
 pub struct Mapping {
+    /// `None` only while the drop returns it.
+    allocated: Option<AllocatedRange>,
     range: VirtRange,
     /// Offset of the first byte the caller asked for within the first page.
     offset: u64,
@@ -174,25 +187,16 @@ impl Drop for Mapping {
                 space.unmap_range(self.range)
             }
         });
-        free_range(self.range);
+        if let Some(allocated) = self.allocated.take() {
+            free_range(allocated);
+        }
     }
 }
 
-/// A range of `pages` pages in the vmap window, with nothing mapped in it.
-pub fn allocate_vmap_range(pages: usize) -> Result<VirtRange, VmapError> {
-    allocate_range(pages)
-}
-
-/// Returns a range from [`allocate_vmap_range`] (whose pages are unmapped).
-pub fn free_vmap_range(range: VirtRange) -> Result<(), VmapError> {
-    VMAP.lock()
-        .as_mut()
-        .ok_or(VmapError::NotReady)?
-        .free(range)
-        .map_err(VmapError::Range)
-}
-
-fn allocate_range(pages: usize) -> Result<VirtRange, VmapError> {
+/// A range of `pages` pages in the vmap window, with nothing mapped in it, and
+/// an unmapped guard page after it. Fails when the window is exhausted or the
+/// heap cannot hold the range's bookkeeping.
+pub fn allocate_range(pages: usize) -> Result<AllocatedRange, VmapError> {
     VMAP.lock()
         .as_mut()
         .ok_or(VmapError::NotReady)?
@@ -200,10 +204,15 @@ fn allocate_range(pages: usize) -> Result<VirtRange, VmapError> {
         .map_err(VmapError::Range)
 }
 
-fn free_range(range: VirtRange) {
-    if let Some(vmap) = VMAP.lock().as_mut() {
-        let _freed = vmap.free(range);
-    }
+/// Returns a range from [`allocate_range`] (its pages must be unmapped). Never
+/// needs memory.
+pub fn free_range(allocated: AllocatedRange) {
+    let mut vmap = VMAP.lock();
+    let vmap = vmap
+        .as_mut()
+        .expect("a vmap range is freed only after vmap handed it out");
+    vmap.free(allocated)
+        .expect("the vmap allocator takes back every range it handed out");
 }
 
 /// Maps the device registers at `phys` (any alignment) as device memory in the
@@ -217,7 +226,8 @@ pub fn map_device(phys: PhysRange) -> Result<Mapping, VmapError> {
         .filter(|_| phys.size > 0);
     let end = end.ok_or(VmapError::BadPhysicalRange(phys))?;
     let pages = ((end.0 - first.0) / page) as usize;
-    let range = allocate_range(pages)?;
+    let allocated = allocate_range(pages)?;
+    let range = allocated.range();
     let mapped = with_space(|space| {
         space
             .map_frames(range.start, first, pages, Attributes::DEVICE)
@@ -225,12 +235,13 @@ pub fn map_device(phys: PhysRange) -> Result<Mapping, VmapError> {
     });
     match mapped.unwrap_or(Err(VmapError::NotReady)) {
         Ok(()) => Ok(Mapping {
+            allocated: Some(allocated),
             range,
             offset: phys.start.0 - first.0,
             owns_frames: false,
         }),
         Err(error) => {
-            free_range(range);
+            free_range(allocated);
             Err(error)
         }
     }
@@ -239,7 +250,8 @@ pub fn map_device(phys: PhysRange) -> Result<Mapping, VmapError> {
 /// The seed's utility: allocates `pages` frames and a virtual range, maps them
 /// read-write and returns the mapping (which frees all of it when dropped).
 pub fn allocate_pages(pages: usize) -> Result<Mapping, VmapError> {
-    let range = allocate_range(pages)?;
+    let allocated = allocate_range(pages)?;
+    let range = allocated.range();
     let mapped = with_space(|space| {
         space
             .map_new_pages(range.start, pages, Attributes::KERNEL_DATA)
@@ -247,12 +259,13 @@ pub fn allocate_pages(pages: usize) -> Result<Mapping, VmapError> {
     });
     match mapped.unwrap_or(Err(VmapError::NotReady)) {
         Ok(()) => Ok(Mapping {
+            allocated: Some(allocated),
             range,
             offset: 0,
             owns_frames: true,
         }),
         Err(error) => {
-            free_range(range);
+            free_range(allocated);
             Err(error)
         }
     }
@@ -348,7 +361,7 @@ pub fn try_counts() -> Option<(usize, u64, usize)> {
     let frames = SPACE
         .try_lock()?
         .as_ref()
-        .map_or(0, |space| space.free_frames());
+        .map_or(0, |space| space.free_frame_count());
     let heap = HEAP.try_lock()?;
     Some((frames, heap.mapped_bytes(), heap.used_bytes()))
 }

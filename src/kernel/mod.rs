@@ -253,8 +253,14 @@ fn bring_up(
     for range in platform.usable() {
         match space.add_free_range(range) {
             Ok(frames) => frames_at_boot += frames,
-            // Lose these frames, not the boot; the report says so.
-            Err(error) => refused_ranges = (refused_ranges.0 + 1, refused_ranges.1.or(Some(error))),
+            // Lose the rest of the range, not the boot; the report says so.
+            Err(refused) => {
+                frames_at_boot += refused.accepted;
+                refused_ranges = (
+                    refused_ranges.0 + 1,
+                    refused_ranges.1.or(Some(refused.error)),
+                );
+            }
         }
     }
     memory::install(space);

@@ -139,7 +139,7 @@ pub fn print(boot: &Boot, devices: &Devices) {
         println!("reserved:  {} ({})", reservation.range, reservation.reason);
     }
     let (free, mapped, _) = memory::try_counts().unwrap_or_default();
-    let window_pages = memory::with_space(|space| space.frames().window_pages()).unwrap_or(0);
+    let window_pages = memory::with_space(|space| space.frames().window_page_count()).unwrap_or(0);
     println!(
         "frames:    {free} free of {} ({}); {window_pages} of the free frames hold the stack itself",
         boot.frames_at_boot,
@@ -214,7 +214,7 @@ fn print_cpus(platform: &crate::platform::PlatformDescription<'_>) {
 /// The seed's example: allocate 16 frames and 16 pages of virtual space, map,
 /// flush, write and read back, unmap, free; the free-frame count must return.
 pub fn seed_example() -> bool {
-    let before = memory::free_frames();
+    let before = memory::free_frame_count();
     let ok = match memory::allocate_pages(16) {
         Ok(mapping) => {
             let words = 16 * PAGE_SIZE / 8;
@@ -239,7 +239,7 @@ pub fn seed_example() -> bool {
             false
         }
     };
-    let after = memory::free_frames();
+    let after = memory::free_frame_count();
     println!(
         "seed:      free frames before {before}, after {after}{}",
         if before == after { "" } else { "  <-- LEAK" }

@@ -111,8 +111,8 @@ fn platform_found(boot: &Boot, devices: &Devices) -> Outcome {
 
 fn frames_drain_and_refill(_: &Boot, _: &Devices) -> Outcome {
     for round in 0..2 {
-        let mut taken: Vec<PhysAddr> = Vec::with_capacity(memory::free_frames() + 64);
-        let before = memory::free_frames();
+        let mut taken: Vec<PhysAddr> = Vec::with_capacity(memory::free_frame_count() + 64);
+        let before = memory::free_frame_count();
         let drained = memory::with_space(|space| {
             while taken.len() < taken.capacity() {
                 match space.allocate_frame() {
@@ -120,7 +120,7 @@ fn frames_drain_and_refill(_: &Boot, _: &Devices) -> Outcome {
                     None => break,
                 }
             }
-            let empty = space.free_frames() == 0;
+            let empty = space.free_frame_count() == 0;
             (empty, space.free_frames_from(&taken))
         });
         let (empty, refilled) = drained.ok_or("no memory system")?;
@@ -136,7 +136,7 @@ fn frames_drain_and_refill(_: &Boot, _: &Devices) -> Outcome {
             "round {round}: drained {} of {before}",
             taken.len()
         );
-        let after = memory::free_frames();
+        let after = memory::free_frame_count();
         ensure!(
             after == before,
             "round {round}: {before} free before, {after} after"
@@ -146,7 +146,7 @@ fn frames_drain_and_refill(_: &Boot, _: &Devices) -> Outcome {
 }
 
 fn frames_refuse_bad_frees(boot: &Boot, _: &Devices) -> Outcome {
-    let before = memory::free_frames();
+    let before = memory::free_frame_count();
     let image = boot.image.start;
     ensure!(
         memory::free_frame(image) == Err(FreeError::Reserved(image)),
@@ -165,7 +165,7 @@ fn frames_refuse_bad_frees(boot: &Boot, _: &Devices) -> Outcome {
         memory::free_frame(odd) == Err(FreeError::Unaligned(odd)),
         "unaligned accepted"
     );
-    ensure!(memory::free_frames() == before, "the count changed");
+    ensure!(memory::free_frame_count() == before, "the count changed");
     Ok(())
 }
 
@@ -202,7 +202,7 @@ fn heap_collections(_: &Boot, _: &Devices) -> Outcome {
 
 fn heap_grows(_: &Boot, _: &Devices) -> Outcome {
     const CHUNK: usize = 1 << 20;
-    let free_bytes = memory::free_frames() * PAGE_SIZE;
+    let free_bytes = memory::free_frame_count() * PAGE_SIZE;
     let past_64_mib = 64 * CHUNK + CHUNK;
     let (target, why) = if past_64_mib <= free_bytes / 2 {
         (past_64_mib, "past 64 MiB")
@@ -238,7 +238,7 @@ fn heap_grows(_: &Boot, _: &Devices) -> Outcome {
 }
 
 fn heap_exhaustion(_: &Boot, _: &Devices) -> Outcome {
-    let before = memory::free_frames();
+    let before = memory::free_frame_count();
     let allocator = memory::KernelAllocator;
     let sizes = [layout::HEAP.size as usize, (before + 16) * PAGE_SIZE];
     for size in sizes {
@@ -248,10 +248,10 @@ fn heap_exhaustion(_: &Boot, _: &Devices) -> Outcome {
         ensure!(block.is_null(), "{size} bytes were handed out");
     }
     ensure!(
-        memory::free_frames() == before,
+        memory::free_frame_count() == before,
         "{} frames free before, {} after",
         before,
-        memory::free_frames()
+        memory::free_frame_count()
     );
     let small = Box::new(42u32);
     ensure!(*small == 42, "the heap still works");
@@ -270,7 +270,9 @@ fn vmap_ranges(_: &Boot, _: &Devices) -> Outcome {
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
     ensure!(
-        memory::vmap_free_bytes() == before - 36 * PAGE_SIZE as u64,
+        // 1 + 2 + ... + 8 pages, each followed by its guard pages.
+        memory::vmap_free_bytes()
+            == before - (36 + 8 * memory::VMAP_GUARD_PAGES) as u64 * PAGE_SIZE as u64,
         "vmap accounting"
     );
     drop(mappings);

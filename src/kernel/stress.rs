@@ -13,6 +13,7 @@ use core::ptr::NonNull;
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::kernel::{Boot, memory};
 use crate::memory::frames::{FreeError, OutOfFrames};
+use crate::memory::ranges::AllocatedRange;
 use crate::memory::stress::{self, Limits, MemorySystem, Report, Words};
 use crate::println;
 
@@ -33,9 +34,10 @@ struct KernelMemory;
 
 impl MemorySystem for KernelMemory {
     type Mapping = memory::Mapping;
+    type Range = AllocatedRange;
 
     fn free_frame_count(&mut self) -> usize {
-        memory::free_frames()
+        memory::free_frame_count()
     }
 
     fn allocate_frame(&mut self) -> Option<PhysAddr> {
@@ -81,12 +83,12 @@ impl MemorySystem for KernelMemory {
         memory::heap_mapped_bytes()
     }
 
-    fn allocate_range(&mut self, pages: usize) -> Option<VirtRange> {
-        memory::allocate_vmap_range(pages).ok()
+    fn allocate_range(&mut self, pages: usize) -> Option<AllocatedRange> {
+        memory::allocate_range(pages).ok()
     }
 
-    fn free_range(&mut self, range: VirtRange) -> bool {
-        memory::free_vmap_range(range).is_ok()
+    fn free_range(&mut self, range: AllocatedRange) {
+        memory::free_range(range);
     }
 
     fn range_free_bytes(&mut self) -> u64 {
@@ -123,7 +125,7 @@ impl MemorySystem for KernelMemory {
 /// Runs `operations` stress operations from `seed` over the kernel's memory
 /// system, printing progress on long runs, and returns the report.
 pub fn run(boot: &Boot, operations: u64, seed: u64) -> Report {
-    let limits = Limits::for_free_frames(memory::free_frames());
+    let limits = Limits::for_free_frames(memory::free_frame_count());
     let words = Words::new(seed)
         .take(operations as usize)
         .enumerate()

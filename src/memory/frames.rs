@@ -5,20 +5,24 @@
 //!
 //! - **push** writes an entry into the top page; when that page is full, the frame
 //!   being freed is mapped as the next page of the window instead of being
-//!   recorded (if the window needs a page table first, the frame becomes that
-//!   table);
-//! - **pop** takes the top entry; when the top page has no entries left, it is
-//!   unmapped and handed out itself, and page tables the window no longer needs
-//!   are handed out next.
+//!   recorded. If the window needs page tables for that page, they are built
+//!   from spare frames held beside the stack; until enough spares are at hand,
+//!   freed frames wait there as spares, free and ready to be handed out;
+//! - **pop** hands out a spare first, then the top entry; when the top page has
+//!   no entries left, it is unmapped and handed out itself. Its page tables stay
+//!   in place as idle tables (so a push and a pop across a table boundary do
+//!   not rebuild a table each time) and are handed out on the next pop that
+//!   finds the new top page empty too.
 //!
-//! So every free frame can be allocated (the stack eats its own pages), the
-//! bookkeeping costs no memory that could be handed out, and both operations are
-//! O(1). Every page below the top one is full.
+//! So every free frame can be allocated (the stack eats its own pages and
+//! tables), the bookkeeping costs no memory that could be handed out, and both
+//! operations are O(1). Every page below the top one is full. Only tables that
+//! serve mapped pages are not free; they come back when their pages go.
 
 use core::fmt;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
-use crate::memory::paging::{FrameList, FrameSink, MapError, OneFrame};
+use crate::memory::paging::{FrameList, FrameSink, FrameSource, MapError, UnmapError};
 
 /// Entries in one page of the stack.
 pub const ENTRIES_PER_PAGE: usize = PAGE_SIZE / core::mem::size_of::<u64>();
@@ -26,31 +30,48 @@ pub const ENTRIES_PER_PAGE: usize = PAGE_SIZE / core::mem::size_of::<u64>();
 /// Most RAM or usable ranges a frame stack checks frees against.
 pub const MAX_RANGES: usize = 160;
 
+/// Spare frames held beside the stack: at least the page tables one window page
+/// can need (`LEVELS - 1`, three on both targets), plus room for one more level.
+const SPARES: usize = 4;
+
 /// The virtual window that holds the stack's pages.
 ///
 /// The kernel implements it with its page tables and the window's virtual
 /// addresses; the host tests with the same mapper over simulated memory.
+/// Implementors promise that the window's page tables serve the window alone.
 pub trait StackWindow {
-    /// Maps `frame` as page number `index` of the window, or, when the window
-    /// lacks a page table there, makes the frame in `tables` (the frame being
-    /// freed) that table instead and leaves the page unmapped (`tables` is then
-    /// empty). The frame stack never allocates from itself while it changes.
+    /// How many page tables must be made before page number `index` can be
+    /// mapped. Fails when the page cannot be mapped at all (something is mapped
+    /// there already: the window is misconfigured).
+    fn missing_tables(&mut self, index: usize) -> Result<usize, MapError>;
+
+    /// Maps `frame` as page number `index`, taking the missing tables from
+    /// `tables` (which holds at least [`missing_tables`](Self::missing_tables)
+    /// frames). The frame stack never allocates from itself while it changes.
     fn map_page(
         &mut self,
         index: usize,
         frame: PhysAddr,
-        tables: &mut OneFrame,
+        tables: &mut impl FrameSource,
     ) -> Result<(), MapError>;
 
-    /// Unmaps page number `index` (flushing its translation) and returns its frame.
-    /// Tables that became empty go to `freed_tables`.
-    fn unmap_page(&mut self, index: usize, freed_tables: &mut impl FrameSink) -> PhysAddr;
+    /// Unmaps page number `index` (flushing its translation) and returns its
+    /// frame. Every page table stays, empty ones included.
+    fn unmap_page(&mut self, index: usize) -> Result<PhysAddr, UnmapError>;
+
+    /// How many page tables on the way to page number `index` serve no mapped
+    /// page (the idle tables).
+    fn idle_tables(&mut self, index: usize) -> usize;
+
+    /// Unlinks the idle tables on the way to page number `index`, flushes, and
+    /// hands them to `freed_tables`. Returns how many there were.
+    fn release_idle_tables(&mut self, index: usize, freed_tables: &mut impl FrameSink) -> usize;
 
     /// A pointer to the entries of mapped page number `index`.
     fn page(&mut self, index: usize) -> *mut [u64; ENTRIES_PER_PAGE];
 
-    /// The frame that backs mapped page number `index`.
-    fn page_frame(&mut self, index: usize) -> PhysAddr;
+    /// The frame that backs page number `index`, or `None` when it is unmapped.
+    fn page_frame(&mut self, index: usize) -> Option<PhysAddr>;
 
     /// True when `frame` serves as one of the window's page tables on the way to
     /// pages `0..=last_page`.
@@ -108,6 +129,22 @@ impl fmt::Display for OutOfFrames {
     }
 }
 
+/// [`FrameStack::add_range`] met a frame it refused: the frames before it were
+/// accepted, the rest of the range was not.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RangeRefused {
+    /// Frames of the range accepted before the refusal.
+    pub accepted: usize,
+    /// Why the first refused frame was refused.
+    pub error: FreeError,
+}
+
+impl fmt::Display for RangeRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (after {} frames)", self.error, self.accepted)
+    }
+}
+
 /// A stack of free frames stored in the free frames themselves.
 pub struct FrameStack {
     ram: [PhysRange; MAX_RANGES],
@@ -118,12 +155,17 @@ pub struct FrameStack {
     pages: usize,
     /// Entries used in the top page (0 when no page is mapped).
     top_entries: usize,
-    /// Tables the window released, handed out before anything else. The window
-    /// releases at most LEVELS - 1 tables per page, and they are handed out
-    /// before the next page can be released.
-    spares: FrameList<4>,
-    /// Frames used as the window's page tables.
-    table_frames: usize,
+    /// Free frames held beside the stack, handed out before anything else:
+    /// frames waiting to become the tables of the next window page, and idle
+    /// tables the window released. Never more than `LEVELS - 1`: a push adds
+    /// one only while fewer are held than the next page needs, and a pop
+    /// releases tables only when no spare is left.
+    spares: FrameList<SPARES>,
+    /// Frames linked as the window's page tables, idle ones included.
+    tables: usize,
+    /// Window tables that serve no mapped page: all on the way to page `pages`.
+    /// They are free.
+    idle_tables: usize,
     /// Frames ever accepted (free or allocated), to report totals.
     total: usize,
 }
@@ -145,7 +187,8 @@ impl FrameStack {
             pages: 0,
             top_entries: 0,
             spares: FrameList::new(),
-            table_frames: 0,
+            tables: 0,
+            idle_tables: 0,
             total: 0,
         };
         for range in ram.into_iter().take(MAX_RANGES) {
@@ -159,39 +202,42 @@ impl FrameStack {
         stack
     }
 
-    /// Frames that [`pop`](Self::pop) can still hand out.
-    pub fn free_frames(&self) -> usize {
+    /// How many frames [`pop`](Self::pop) can still hand out: entries, window
+    /// pages, spares and idle tables.
+    pub fn free_frame_count(&self) -> usize {
         let entries = match self.pages {
             0 => 0,
             pages => (pages - 1) * ENTRIES_PER_PAGE + self.top_entries,
         };
-        entries + self.pages + self.spares.as_slice().len()
+        entries + self.pages + self.spares.as_slice().len() + self.idle_tables
     }
 
-    /// Frames given to the stack since it was made (free now or not).
-    pub fn total_frames(&self) -> usize {
+    /// How many frames were given to the stack since it was made (free now or not).
+    pub fn total_frame_count(&self) -> usize {
         self.total
     }
 
-    /// Pages the window maps now.
-    pub fn window_pages(&self) -> usize {
+    /// How many pages the window maps now.
+    pub fn window_page_count(&self) -> usize {
         self.pages
     }
 
-    /// Frames that currently serve as the window's page tables (not free).
-    pub fn table_frames(&self) -> usize {
-        self.table_frames
+    /// How many frames serve as page tables of mapped window pages now (not
+    /// free; they come back as the pages go).
+    pub fn table_frame_count(&self) -> usize {
+        self.tables - self.idle_tables
     }
 
     /// Gives every frame of `range` to the stack (the range is shrunk to whole
-    /// frames). Returns the number of frames accepted; stops at the first refusal.
+    /// frames). Returns the number of frames accepted; stops at the first
+    /// refusal, which says how many frames were accepted before it.
     /// The range is checked once, and entries are written a page at a time, so
     /// this costs little more than the stores.
     pub fn add_range(
         &mut self,
         range: PhysRange,
         window: &mut impl StackWindow,
-    ) -> Result<usize, FreeError> {
+    ) -> Result<usize, RangeRefused> {
         let page = PAGE_SIZE as u64;
         let Some(start) = range.start.align_up(page) else {
             return Ok(0);
@@ -201,16 +247,19 @@ impl FrameStack {
             return Ok(0);
         }
         let last = PhysAddr(end.0 - page);
-        self.check(start)?;
-        self.check(last)?;
+        let refused = |accepted| move |error| RangeRefused { accepted, error };
+        self.check(start).map_err(refused(0))?;
+        self.check(last).map_err(refused(0))?;
         let one_usable_range = self.usable[..self.usable_count]
             .iter()
             .any(|usable| usable.contains(start) && usable.contains(last));
         let mut frame = start;
         while frame < end {
+            let accepted = ((frame.0 - start.0) / page) as usize;
             if !one_usable_range {
                 // The range spans a hole: check every frame.
-                self.push_checked(frame, window, false)?;
+                self.push_checked(frame, window, false)
+                    .map_err(refused(accepted))?;
                 self.total += 1;
                 frame = PhysAddr(frame.0 + page);
             } else if self.pages > 0 && self.top_entries < ENTRIES_PER_PAGE {
@@ -226,7 +275,8 @@ impl FrameStack {
                 self.total += count;
                 frame = PhysAddr(frame.0 + count as u64 * page);
             } else {
-                self.push_checked(frame, window, false)?;
+                self.push_checked(frame, window, false)
+                    .map_err(refused(accepted))?;
                 self.total += 1;
                 frame = PhysAddr(frame.0 + page);
             }
@@ -264,22 +314,26 @@ impl FrameStack {
         if self.pages == window.capacity_pages() {
             return Err(FreeError::WindowFull(frame));
         }
-        let mut table_source = OneFrame(Some(frame));
-        match window.map_page(self.pages, frame, &mut table_source) {
-            Ok(()) if table_source.0.is_some() => {
-                self.pages += 1;
-                self.top_entries = 0;
-                Ok(())
-            }
-            // The frame became a table of the window; the next free maps a page.
-            Ok(()) | Err(MapError::OutOfTableFrames { .. }) if table_source.0.is_none() => {
-                self.table_frames += 1;
-                Ok(())
-            }
-            // Any other failure means the window is misconfigured; the frame
-            // stays unused rather than corrupting the stack.
-            Ok(()) | Err(_) => Err(FreeError::WindowFull(frame)),
+        // The frame becomes the next window page once its tables are at hand.
+        let missing = window
+            .missing_tables(self.pages)
+            .map_err(|_| FreeError::WindowFull(frame))?;
+        let at_hand = self.spares.as_slice().len();
+        if at_hand < missing {
+            // Fewer than LEVELS - 1 spares are held, so there is room.
+            self.spares.push(frame);
+            return Ok(());
         }
+        window
+            .map_page(self.pages, frame, &mut self.spares)
+            .expect("a free window page maps with its missing tables at hand");
+        debug_assert_eq!(at_hand - self.spares.as_slice().len(), missing);
+        // The idle tables lay on the way to this page: they serve it now.
+        self.tables += missing;
+        self.idle_tables = 0;
+        self.pages += 1;
+        self.top_entries = 0;
+        Ok(())
     }
 
     fn check(&self, frame: PhysAddr) -> Result<(), FreeError> {
@@ -305,9 +359,10 @@ impl FrameStack {
         }
     }
 
-    /// True when `frame` is free now: an entry, a window page or a spare table.
-    /// O(n): for double-free detection and tests. A frame that serves as one of
-    /// the window's page tables counts as free: it was freed into the stack.
+    /// True when `frame` is in the stack now: an entry, a window page, a spare
+    /// or a window table. O(n): for double-free detection and tests. A frame
+    /// that serves as one of the window's page tables was freed into the stack,
+    /// so a second free of it is a double free too.
     pub fn contains(&self, frame: PhysAddr, window: &mut impl StackWindow) -> bool {
         if self.spares.as_slice().contains(&frame) {
             return true;
@@ -325,28 +380,42 @@ impl FrameStack {
                 return true;
             }
         }
-        (0..self.pages).any(|index| window.page_frame(index) == frame)
+        (0..self.pages).any(|index| window.page_frame(index) == Some(frame))
             || window.is_table(frame, self.pages)
     }
 
     /// Takes a free frame, or `None` when there is none. O(1).
     pub fn pop(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
-        if let Some(table) = self.spares.pop() {
-            return Some(table);
+        if let Some(spare) = self.spares.pop() {
+            return Some(spare);
         }
-        if self.pages == 0 {
-            return None;
-        }
-        if self.top_entries > 0 {
+        if self.pages > 0 && self.top_entries > 0 {
             self.top_entries -= 1;
             let page = window.page(self.pages - 1);
             // SAFETY: page `pages - 1` is mapped and entry `top_entries` was written.
             return Some(PhysAddr(unsafe { (*page)[self.top_entries] }));
         }
-        // The top page is empty: hand out the page itself.
+        if self.idle_tables > 0 {
+            // The top page (if any) is empty and still mapped, so only the idle
+            // tables beyond it are released; they become spares.
+            let released = window.release_idle_tables(self.pages, &mut self.spares);
+            assert_eq!(
+                released, self.idle_tables,
+                "the frame-stack window's tables serve the window alone"
+            );
+            self.tables -= released;
+            self.idle_tables = 0;
+            return self.spares.pop();
+        }
+        if self.pages == 0 {
+            return None;
+        }
+        // The top page is empty: hand out the page itself; its tables stay idle.
         self.pages -= 1;
-        let frame = window.unmap_page(self.pages, &mut self.spares);
-        self.table_frames -= self.spares.as_slice().len();
+        let frame = window
+            .unmap_page(self.pages)
+            .expect("every window page below `pages` is mapped");
+        self.idle_tables = window.idle_tables(self.pages);
         self.top_entries = if self.pages > 0 { ENTRIES_PER_PAGE } else { 0 };
         Some(frame)
     }
@@ -357,7 +426,7 @@ impl FrameStack {
         frames: &mut [PhysAddr],
         window: &mut impl StackWindow,
     ) -> Result<(), OutOfFrames> {
-        let available = self.free_frames();
+        let available = self.free_frame_count();
         if frames.len() > available {
             return Err(OutOfFrames {
                 requested: frames.len(),
@@ -365,8 +434,9 @@ impl FrameStack {
             });
         }
         for slot in frames.iter_mut() {
-            // Cannot fail: enough frames were counted above.
-            *slot = self.pop(window).unwrap_or_default();
+            *slot = self
+                .pop(window)
+                .expect("free_frame_count counts only frames that pop hands out");
         }
         Ok(())
     }

@@ -12,15 +12,26 @@ use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange};
 /// often for small allocations.
 pub const MIN_GROWTH: usize = 16 * PAGE_SIZE;
 
-/// No memory could back new heap pages.
+/// Why the heap could not satisfy an allocation.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct OutOfMemory;
+pub enum HeapError<E> {
+    /// The heap window has no room left for the growth the request needs.
+    WindowFull {
+        /// Bytes the request needed mapped.
+        needed: usize,
+    },
+    /// The backing could not map the new pages; its reason.
+    Backing(E),
+}
 
 /// Backs new heap pages with memory.
 pub trait HeapBacking {
+    /// Why pages could not be mapped.
+    type Error;
+
     /// Maps `pages` fresh read-write pages at `at` (page-aligned, inside the heap
     /// window, currently unmapped). All or nothing: on `Err` nothing stays mapped.
-    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), OutOfMemory>;
+    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), Self::Error>;
 }
 
 /// A heap that grows on demand inside a fixed virtual window.
@@ -61,18 +72,21 @@ impl GrowingHeap {
     }
 
     /// Allocates `layout`, growing the heap through `backing` when no free block
-    /// fits. Returns `None` when the window or the memory behind it is exhausted;
-    /// it never panics.
-    pub fn allocate(
+    /// fits. Fails when the window or the memory behind it is exhausted, and
+    /// says which; it never panics.
+    pub fn allocate<B: HeapBacking>(
         &mut self,
         layout: Layout,
-        backing: &mut impl HeapBacking,
-    ) -> Option<NonNull<u8>> {
+        backing: &mut B,
+    ) -> Result<NonNull<u8>, HeapError<B::Error>> {
         if let Ok(block) = self.heap.allocate_first_fit(layout) {
-            return Some(block);
+            return Ok(block);
         }
-        self.grow_for(layout, backing)?;
-        self.heap.allocate_first_fit(layout).ok()
+        let needed = self.grow_for(layout, backing)?;
+        // The growth alone fits the block, so this cannot fail; say so if it does.
+        self.heap
+            .allocate_first_fit(layout)
+            .map_err(|()| HeapError::WindowFull { needed })
     }
 
     /// Frees a block returned by [`allocate`](Self::allocate).
@@ -87,21 +101,35 @@ impl GrowingHeap {
     }
 
     /// Maps enough new pages at the top that `layout` fits in them alone, even if
-    /// the free block below cannot be merged with them.
-    fn grow_for(&mut self, layout: Layout, backing: &mut impl HeapBacking) -> Option<()> {
+    /// the free block below cannot be merged with them. Returns the bytes mapped.
+    fn grow_for<B: HeapBacking>(
+        &mut self,
+        layout: Layout,
+        backing: &mut B,
+    ) -> Result<usize, HeapError<B::Error>> {
         // The block may need `align` bytes of padding, plus room for the
         // allocator's hole headers on either side of it.
-        let slack = layout
+        let too_big = HeapError::WindowFull {
+            needed: layout.size(),
+        };
+        let bytes = layout
             .align()
-            .checked_add(4 * core::mem::size_of::<usize>())?;
-        let needed = layout.size().checked_add(slack)?;
-        let bytes = needed.max(MIN_GROWTH).checked_next_multiple_of(PAGE_SIZE)?;
+            .checked_add(4 * core::mem::size_of::<usize>())
+            .and_then(|slack| layout.size().checked_add(slack))
+            .and_then(|needed| needed.max(MIN_GROWTH).checked_next_multiple_of(PAGE_SIZE))
+            .ok_or(too_big)?;
         let available = self.window.size - self.mapped;
         if bytes as u64 > available {
-            return None;
+            return Err(HeapError::WindowFull { needed: bytes });
         }
-        let top = self.window.start.checked_add(self.mapped)?;
-        backing.map_pages(top, bytes / PAGE_SIZE).ok()?;
+        let top = self
+            .window
+            .start
+            .checked_add(self.mapped)
+            .ok_or(HeapError::WindowFull { needed: bytes })?;
+        backing
+            .map_pages(top, bytes / PAGE_SIZE)
+            .map_err(HeapError::Backing)?;
         if self.mapped == 0 {
             // SAFETY: the window's first `bytes` are now mapped read-write and
             // owned by this heap alone.
@@ -112,6 +140,6 @@ impl GrowingHeap {
             unsafe { self.heap.extend(bytes) };
         }
         self.mapped += bytes as u64;
-        Some(())
+        Ok(bytes)
     }
 }

@@ -5,17 +5,16 @@
 use core::fmt;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use crate::memory::frames::{FrameStack, FreeError, OutOfFrames};
-use crate::memory::heap::{HeapBacking, OutOfMemory};
+use crate::memory::frames::{FrameStack, FreeError, OutOfFrames, RangeRefused};
+use crate::memory::heap::HeapBacking;
 use crate::memory::paging::{
-    Attributes, FLUSH_BATCH_CAPACITY, FlushBatch, FrameList, FrameSink, FrameSource, MapError,
-    Mapper, PageTableFormat, TableAccess, UnmapError,
+    Attributes, FLUSH_BATCH_CAPACITY, FlushBatch, FrameList, MapError, Mapper, PageTableFormat,
+    TableAccess, UnmapError,
 };
 use crate::memory::window::{MappedWindow, PageView};
 
-/// Table frames kept at hand so that a mapping never has to pop from the frame
-/// stack in the middle of a walk: enough for one page's worth of new tables.
-const POOL_SIZE: usize = 3;
+/// Most page tables one mapping can need (`LEVELS - 1` on every format).
+const TABLES_PER_PAGE: usize = 8;
 
 /// Why a run of pages could not be mapped. Nothing stays mapped or allocated.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -36,14 +35,17 @@ impl fmt::Display for MapPagesError {
 }
 
 /// A page-table tree together with the frames that back it.
+///
+/// Every free frame lives in the frame stack: the tables a mapping needs are
+/// taken from it just before the walk, and the tables an unmap releases go
+/// back to it, checked like every other free.
 pub struct AddressSpace<F: PageTableFormat, A: TableAccess> {
     mapper: Mapper<F, A>,
     frames: FrameStack,
-    /// Table frames kept at hand so that a mapping never has to pop from the
-    /// frame stack in the middle of a walk.
-    pool: FrameList<POOL_SIZE>,
     stack_window: VirtRange,
     view: PageView,
+    /// Frees the space made on its own behalf that the frame stack refused.
+    refused_frees: usize,
 }
 
 impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
@@ -58,9 +60,9 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
         Self {
             mapper,
             frames,
-            pool: FrameList::new(),
             stack_window,
             view,
+            refused_frees: 0,
         }
     }
 
@@ -88,13 +90,21 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
         self.stack_window
     }
 
-    /// Frames that can still be allocated (stack plus table pool).
-    pub fn free_frames(&self) -> usize {
-        self.frames.free_frames() + self.pool.as_slice().len()
+    /// How many frames can still be allocated.
+    pub fn free_frame_count(&self) -> usize {
+        self.frames.free_frame_count()
+    }
+
+    /// How many frees the space made on its own behalf (frames of pages it
+    /// unmapped, page tables it released, frames of a failed mapping) the
+    /// frame stack refused. Each is a lost frame and a bug; 0 in a healthy
+    /// kernel.
+    pub fn refused_free_count(&self) -> usize {
+        self.refused_frees
     }
 
     /// Gives the frames of `range` to the frame stack; see [`FrameStack::add_range`].
-    pub fn add_free_range(&mut self, range: crate::addr::PhysRange) -> Result<usize, FreeError> {
+    pub fn add_free_range(&mut self, range: crate::addr::PhysRange) -> Result<usize, RangeRefused> {
         let (frames, mut window) = self.window();
         frames.add_range(range, &mut window)
     }
@@ -102,9 +112,7 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
     /// One free frame, or `None` when memory is exhausted.
     pub fn allocate_frame(&mut self) -> Option<PhysAddr> {
         let (frames, mut window) = self.window();
-        frames
-            .pop(&mut window)
-            .or_else(|| self.pool.allocate_frame())
+        frames.pop(&mut window)
     }
 
     /// Fills `out` with free frames, all or nothing.
@@ -126,51 +134,55 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
         frames.push_many(list, &mut window)
     }
 
-    fn fill_pool(&mut self) {
-        while !self.pool.is_full() {
-            let (frames, mut window) = self.window();
-            let Some(frame) = frames.pop(&mut window) else {
-                return;
-            };
-            self.pool.free_frame(frame);
+    /// Frees a frame the space itself took; a refusal is counted, since no
+    /// caller could act on it.
+    fn give_back(&mut self, frame: PhysAddr) {
+        if self.free_frame(frame).is_err() {
+            self.refused_frees += 1;
         }
     }
 
-    /// Maps `frame` at `virt`. Tables come from the pool, refilled from the frame
-    /// stack beforehand. No flush is needed for a new mapping.
+    /// Maps `frame` at `virt`. The tables the walk needs are taken from the
+    /// frame stack first, so the walk never pops in its middle; when there are
+    /// not enough, nothing changes. No flush is needed for a new mapping.
     pub fn map(
         &mut self,
         virt: VirtAddr,
         frame: PhysAddr,
         attributes: Attributes,
     ) -> Result<(), MapError> {
-        self.fill_pool();
-        self.mapper.map(virt, frame, attributes, &mut self.pool)
+        if !virt.is_page_aligned() || !frame.is_page_aligned() {
+            return Err(MapError::Unaligned { virt, phys: frame });
+        }
+        let missing = self.mapper.missing_tables(virt)?;
+        let mut tables = FrameList::<TABLES_PER_PAGE>::new();
+        while tables.as_slice().len() < missing {
+            let Some(table) = self.allocate_frame() else {
+                while let Some(table) = tables.pop() {
+                    self.give_back(table);
+                }
+                return Err(MapError::OutOfTableFrames { virt });
+            };
+            tables.push(table);
+        }
+        self.mapper.map(virt, frame, attributes, &mut tables)
     }
 
     /// Unmaps the page at `virt` and returns its frame (still owned by the
     /// caller). The page joins `flush`, which the caller flushes before reusing
-    /// the frame. Emptied tables go back to the pool or the frame stack.
+    /// the frame. Emptied tables go back to the frame stack.
     pub fn unmap(
         &mut self,
         virt: VirtAddr,
         flush: &mut FlushBatch<F>,
     ) -> Result<PhysAddr, UnmapError> {
-        let mut released = FrameList::<8>::new();
+        let mut released = FrameList::<TABLES_PER_PAGE>::new();
         let frame = self.mapper.unmap(virt, flush, &mut released)?;
-        for table in released.as_slice() {
-            self.recycle_table(*table);
+        // The mapper flushed the released tables already.
+        while let Some(table) = released.pop() {
+            self.give_back(table);
         }
         Ok(frame)
-    }
-
-    fn recycle_table(&mut self, table: PhysAddr) {
-        if !self.pool.is_full() {
-            self.pool.free_frame(table);
-        } else {
-            // A table frame came from the stack, so the stack takes it back.
-            let _accepted = self.free_frame(table);
-        }
     }
 
     /// Allocates `pages` frames and maps them at `at` onwards with `attributes`.
@@ -187,10 +199,10 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
             let result = match self.allocate_frame() {
                 None => Err(MapPagesError::OutOfFrames(OutOfFrames {
                     requested: pages,
-                    available: index + self.free_frames(),
+                    available: index + self.free_frame_count(),
                 })),
                 Some(frame) => self.map(virt, frame, attributes).map_err(|error| {
-                    let _accepted = self.free_frame(frame);
+                    self.give_back(frame);
                     MapPagesError::Map(error)
                 }),
             };
@@ -255,7 +267,7 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
             let Ok(frame) = self.unmap(virt, &mut flush) else {
                 continue;
             };
-            pending.free_frame(frame);
+            pending.push(frame);
             count += 1;
             if pending.is_full() {
                 self.release(&mut flush, &mut pending);
@@ -273,15 +285,15 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
     ) {
         flush.flush();
         while let Some(frame) = pending.pop() {
-            // These frames were allocated by this space, so they are valid RAM.
-            let _accepted = self.free_frame(frame);
+            self.give_back(frame);
         }
     }
 }
 
 impl<F: PageTableFormat, A: TableAccess> HeapBacking for AddressSpace<F, A> {
-    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), OutOfMemory> {
+    type Error = MapPagesError;
+
+    fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), MapPagesError> {
         self.map_new_pages(at, pages, Attributes::KERNEL_DATA)
-            .map_err(|_| OutOfMemory)
     }
 }

@@ -6,16 +6,14 @@ use std::vec::Vec;
 use proptest::prelude::*;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use crate::memory::frames::{ENTRIES_PER_PAGE, FreeError, OutOfFrames};
+use crate::memory::frames::{ENTRIES_PER_PAGE, FreeError, OutOfFrames, RangeRefused};
 use crate::memory::paging::aarch64::{Aarch64, tlb_counter};
 use crate::memory::paging::{Attributes, FlushBatch, MapError, UnmapError};
 use crate::memory::sim::SimMachine;
 
 const P: u64 = PAGE_SIZE as u64;
 
-/// Frames the window keeps as tables when its first pages cross the L0, L1 and
-/// L2 boundaries (see `STACK_WINDOW`): three for the first page, three more
-/// when page 2 crosses into the next 512 GiB.
+/// Takes every free frame of the machine.
 fn drain(machine: &mut SimMachine) -> Vec<PhysAddr> {
     let mut taken = Vec::new();
     while let Some(frame) = machine.space.allocate_frame() {
@@ -29,21 +27,21 @@ fn stack_grows_across_pages_and_eats_itself_to_empty() {
     // 3 window pages' worth of entries plus some.
     let pages = 3 * ENTRIES_PER_PAGE + 100;
     let mut machine = SimMachine::new(pages, 4);
-    let total = machine.space.frames().total_frames();
-    let free = machine.space.free_frames();
-    let tables = machine.space.frames().table_frames();
+    let total = machine.space.frames().total_frame_count();
+    let free = machine.space.free_frame_count();
+    let tables = machine.space.frames().table_frame_count();
     assert_eq!(
         free + tables,
         total,
         "every frame is free or a window table"
     );
-    assert!(machine.space.frames().window_pages() >= 3);
+    assert!(machine.space.frames().window_page_count() >= 3);
 
     let taken = drain(&mut machine);
     let unique: HashSet<_> = taken.iter().copied().collect();
     assert_eq!(unique.len(), taken.len(), "no frame handed out twice");
-    assert_eq!(machine.space.free_frames(), 0);
-    assert_eq!(machine.space.frames().window_pages(), 0);
+    assert_eq!(machine.space.free_frame_count(), 0);
+    assert_eq!(machine.space.frames().window_page_count(), 0);
     // Eating its own pages returns every table as well.
     assert_eq!(taken.len(), total);
     assert_eq!(machine.space.allocate_frame(), None);
@@ -52,7 +50,7 @@ fn stack_grows_across_pages_and_eats_itself_to_empty() {
         machine.space.free_frame(*frame).unwrap();
     }
     assert_eq!(
-        machine.space.free_frames() + machine.space.frames().table_frames(),
+        machine.space.free_frame_count() + machine.space.frames().table_frame_count(),
         total
     );
 }
@@ -62,7 +60,7 @@ fn refusals_leave_the_stack_unchanged() {
     let mut machine = SimMachine::new(600, 4);
     let ram = machine.memory.range();
     let frame = machine.space.allocate_frame().unwrap();
-    let before = machine.space.free_frames();
+    let before = machine.space.free_frame_count();
     let cases = [
         (
             PhysAddr(frame.0 + 8),
@@ -79,15 +77,15 @@ fn refusals_leave_the_stack_unchanged() {
     for (address, error) in cases {
         assert_eq!(machine.space.free_frame(address), Err(error));
     }
-    assert_eq!(machine.space.free_frames(), before);
+    assert_eq!(machine.space.free_frame_count(), before);
     machine.space.free_frame(frame).unwrap();
     assert_eq!(
         machine.space.free_frame(frame),
         Err(FreeError::DoubleFree(frame))
     );
     // A frame that currently serves as a window page is free too. Of an empty
-    // stack, the first three frees become the window's tables, the fourth its
-    // first page.
+    // stack, the first three frees wait as spares and become the window's
+    // tables when the fourth becomes its first page.
     let taken = drain(&mut machine);
     machine
         .space
@@ -108,7 +106,7 @@ fn refusals_leave_the_stack_unchanged() {
 #[test]
 fn batch_allocation_is_all_or_nothing() {
     let mut machine = SimMachine::new(300, 1);
-    let free = machine.space.free_frames();
+    let free = machine.space.free_frame_count();
     let mut too_many = std::vec![PhysAddr(0); free + 1];
     assert_eq!(
         machine.space.allocate_frames(&mut too_many),
@@ -117,20 +115,20 @@ fn batch_allocation_is_all_or_nothing() {
             available: free
         })
     );
-    assert_eq!(machine.space.free_frames(), free);
+    assert_eq!(machine.space.free_frame_count(), free);
     let mut some = [PhysAddr(0); 16];
     machine.space.allocate_frames(&mut some).unwrap();
     assert_eq!(some.iter().collect::<HashSet<_>>().len(), 16);
-    assert_eq!(machine.space.free_frames(), free - 16);
+    assert_eq!(machine.space.free_frame_count(), free - 16);
     machine.space.free_frames_from(&some).unwrap();
-    assert_eq!(machine.space.free_frames(), free);
+    assert_eq!(machine.space.free_frame_count(), free);
 }
 
 #[test]
 fn mapper_maps_translates_and_releases_tables() {
     let mut machine = SimMachine::new(400, 0);
-    let free = machine.space.free_frames();
-    let base = VirtAddr(0xffff_0100_0000_0000 - 2 * P);
+    let free = machine.space.free_frame_count();
+    let base = VirtAddr(0xffff_0200_0000_0000 - 2 * P);
     machine
         .space
         .map_new_pages(base, 4, Attributes::KERNEL_DATA)
@@ -168,7 +166,7 @@ fn mapper_maps_translates_and_releases_tables() {
         flushes_after - flushes_before
     );
     assert_eq!(
-        machine.space.free_frames(),
+        machine.space.free_frame_count(),
         free,
         "pages and tables all came back"
     );
@@ -198,21 +196,21 @@ fn flush_batch_flushes_once_and_falls_back_to_everything() {
 #[test]
 fn map_new_pages_is_all_or_nothing() {
     let mut machine = SimMachine::new(64, 0);
-    let free = machine.space.free_frames();
-    let base = VirtAddr(0xffff_0100_0000_0000);
+    let free = machine.space.free_frame_count();
+    let base = VirtAddr(0xffff_0200_0000_0000);
     assert!(
         machine
             .space
             .map_new_pages(base, free + 1, Attributes::KERNEL_DATA)
             .is_err()
     );
-    assert_eq!(machine.space.free_frames(), free);
+    assert_eq!(machine.space.free_frame_count(), free);
     assert_eq!(machine.space.mapper().translate(base), None);
 }
 
 mod heap {
     use super::*;
-    use crate::memory::heap::{GrowingHeap, HeapBacking, MIN_GROWTH, OutOfMemory};
+    use crate::memory::heap::{GrowingHeap, HeapBacking, HeapError, MIN_GROWTH};
     use core::alloc::Layout;
 
     /// Host memory standing in for the heap window; "mapping" only checks that
@@ -223,12 +221,18 @@ mod heap {
         grows: usize,
     }
 
+    /// The frame budget is spent.
+    #[derive(Debug, PartialEq)]
+    struct OutOfBudget;
+
     impl HeapBacking for Budget {
-        fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), OutOfMemory> {
+        type Error = OutOfBudget;
+
+        fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), OutOfBudget> {
             assert_eq!(at, self.next, "the heap grows at its top");
             assert!(at.is_page_aligned());
             if pages > self.frames_left {
-                return Err(OutOfMemory);
+                return Err(OutOfBudget);
             }
             self.frames_left -= pages;
             self.next = VirtAddr(at.0 + (pages * PAGE_SIZE) as u64);
@@ -279,16 +283,20 @@ mod heap {
             grows: 0,
         };
         let layout = Layout::from_size_align(100 * PAGE_SIZE, 8).unwrap();
-        assert!(
-            heap.allocate(layout, &mut backing).is_none(),
+        assert_eq!(
+            heap.allocate(layout, &mut backing),
+            Err(HeapError::Backing(OutOfBudget)),
             "beyond the frame budget"
         );
         let window_overflow = Layout::from_size_align(2 << 20, 8).unwrap();
         assert!(
-            heap.allocate(window_overflow, &mut backing).is_none(),
+            matches!(
+                heap.allocate(window_overflow, &mut backing),
+                Err(HeapError::WindowFull { .. })
+            ),
             "beyond the window"
         );
-        assert!(heap.allocate(Layout::new::<u64>(), &mut backing).is_some());
+        assert!(heap.allocate(Layout::new::<u64>(), &mut backing).is_ok());
     }
 
     proptest! {
@@ -338,7 +346,7 @@ proptest! {
     #[test]
     fn frame_model(ops in proptest::collection::vec((0u8..4, 1usize..40, any::<usize>()), 1..400)) {
         let mut machine = SimMachine::new(2 * ENTRIES_PER_PAGE + 77, 3);
-        let total = machine.space.frames().total_frames();
+        let total = machine.space.frames().total_frame_count();
         let mut allocated: Vec<PhysAddr> = Vec::new();
         let mut owned: HashSet<PhysAddr> = HashSet::new();
         for (op, count, pick) in ops {
@@ -370,7 +378,7 @@ proptest! {
                 }
             }
             prop_assert_eq!(
-                machine.space.free_frames() + allocated.len() + machine.space.frames().table_frames(),
+                machine.space.free_frame_count() + allocated.len() + machine.space.frames().table_frame_count(),
                 total
             );
         }
@@ -401,20 +409,29 @@ fn add_range_refuses_ranges_that_span_a_reservation() {
     let hole = PhysAddr(ram.start.0 + 21 * P);
     assert_eq!(
         space.add_free_range(ram),
-        Err(FreeError::Reserved(ram.start))
+        Err(RangeRefused {
+            accepted: 0,
+            error: FreeError::Reserved(ram.start)
+        })
     );
     let spanning = PhysRange::new(low.start, 40 * P);
     assert_eq!(
         space.add_free_range(spanning),
-        Err(FreeError::Reserved(hole))
+        Err(RangeRefused {
+            accepted: 20,
+            error: FreeError::Reserved(hole)
+        })
     );
     assert_eq!(
-        space.frames().total_frames(),
+        space.frames().total_frame_count(),
         20,
         "the frames before the hole were accepted"
     );
     assert_eq!(space.add_free_range(high), Ok(34));
-    assert_eq!(space.free_frames() + space.frames().table_frames(), 54);
+    assert_eq!(
+        space.free_frame_count() + space.frames().table_frame_count(),
+        54
+    );
 }
 
 #[test]
@@ -444,7 +461,7 @@ fn a_full_window_refuses_more_frames() {
     let next = fits.end().unwrap();
     assert_eq!(space.free_frame(next), Err(FreeError::WindowFull(next)));
     assert_eq!(
-        space.free_frames(),
+        space.free_frame_count(),
         1 + ENTRIES_PER_PAGE,
         "the refusal changed nothing"
     );
@@ -454,9 +471,9 @@ fn a_full_window_refuses_more_frames() {
 fn map_frames_is_all_or_nothing_and_unmap_range_keeps_the_frames() {
     let mut machine = SimMachine::new(200, 0);
     let device = PhysAddr(0x900_0000);
-    let base = VirtAddr(0xffff_0080_0000_0000);
+    let base = VirtAddr(0xffff_0200_0000_0000);
     // A page in the middle is taken: nothing of the run may stay mapped.
-    let free = machine.space.free_frames();
+    let free = machine.space.free_frame_count();
     let taken = VirtAddr(base.0 + 2 * P);
     machine
         .space
@@ -486,5 +503,311 @@ fn map_frames_is_all_or_nothing_and_unmap_range_keeps_the_frames() {
     );
     assert_eq!(machine.space.unmap_range(VirtRange::new(base, 4 * P)), 4);
     // Device frames are not RAM: none went to the frame stack; tables came back.
-    assert_eq!(machine.space.free_frames(), free);
+    assert_eq!(machine.space.free_frame_count(), free);
+}
+
+#[test]
+fn freed_frames_can_be_allocated_after_total_exhaustion() {
+    let mut machine = SimMachine::new(600, 0);
+    let taken = drain(&mut machine);
+    machine.space.free_frame(taken[0]).unwrap();
+    machine.space.free_frame(taken[1]).unwrap();
+    assert_eq!(
+        machine.space.free_frame_count(),
+        2,
+        "both freed frames are free"
+    );
+    assert_eq!(machine.space.frames().table_frame_count(), 0);
+    let again: HashSet<_> = drain(&mut machine).into_iter().collect();
+    assert_eq!(again, HashSet::from([taken[0], taken[1]]));
+}
+
+#[test]
+fn every_free_frame_is_refused_as_a_double_free_after_map_and_unmap() {
+    let mut machine = SimMachine::new(1024, 0);
+    let free = machine.space.free_frame_count();
+    let base = VirtAddr(0xffff_0200_0000_0000);
+    machine
+        .space
+        .map_new_pages(base, 1, Attributes::KERNEL_DATA)
+        .unwrap();
+    assert_eq!(machine.space.unmap_and_free(VirtRange::new(base, P)), 1);
+    assert_eq!(machine.space.free_frame_count(), free);
+    // Nothing is handed out: a free of any usable frame is a double free.
+    let ram = machine.memory.range();
+    for index in 1..machine.memory.frames() as u64 {
+        let frame = PhysAddr(ram.start.0 + index * P);
+        assert_eq!(
+            machine.space.free_frame(frame),
+            Err(FreeError::DoubleFree(frame))
+        );
+    }
+    assert_eq!(machine.space.free_frame_count(), free);
+}
+
+#[test]
+fn push_pop_across_a_table_boundary_keeps_the_table() {
+    // Page 2 of the window is the first one past a 512 GiB boundary: mapping it
+    // needs three new tables. Refill until it is the (empty) top page.
+    let mut machine = SimMachine::new(3 * ENTRIES_PER_PAGE, 0);
+    let taken = drain(&mut machine);
+    let mut frees = taken.iter();
+    while machine.space.frames().window_page_count() < 3 {
+        machine.space.free_frame(*frees.next().unwrap()).unwrap();
+    }
+    let free = machine.space.free_frame_count();
+    let page = VirtAddr(crate::memory::sim::STACK_WINDOW.start.0 + 2 * P);
+    let table = last_level_table(&mut machine, page).expect("page 2 is mapped");
+    for _ in 0..4 {
+        // The pop hands out page 2 itself; its three tables stay, idle but free.
+        let frame = machine.space.allocate_frame().unwrap();
+        assert_eq!(last_level_table(&mut machine, page), Some(table));
+        assert_eq!(machine.space.free_frame_count(), free - 1 + 3);
+        machine.space.free_frame(frame).unwrap();
+        assert_eq!(last_level_table(&mut machine, page), Some(table));
+    }
+    // Draining still hands out every frame freed, the idle tables included.
+    let freed = taken.len() - frees.len();
+    assert_eq!(drain(&mut machine).len(), freed);
+    assert_eq!(machine.space.frames().table_frame_count(), 0);
+}
+
+/// The last-level table on the walk to `virt`, if the walk gets that far.
+fn last_level_table(machine: &mut SimMachine, virt: VirtAddr) -> Option<PhysAddr> {
+    use crate::memory::paging::{Descriptor, PageTableFormat};
+    let mapper = machine.space.mapper();
+    let mut table = mapper.root();
+    for level in 0..Aarch64::LEVELS - 1 {
+        let entry = mapper.access_table(table)[Aarch64::index(virt, level)];
+        match Aarch64::decode(entry, level) {
+            Descriptor::Table(next) => table = next,
+            _ => return None,
+        }
+    }
+    Some(table)
+}
+
+std::thread_local! {
+    static HEAP_REFUSES: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// The host tests' global allocator: the system allocator, except that it
+/// returns null on a thread inside [`without_heap`], as an exhausted kernel
+/// heap does.
+struct ExhaustibleHeap;
+
+// SAFETY: forwards to the system allocator, or returns null (allowed).
+unsafe impl core::alloc::GlobalAlloc for ExhaustibleHeap {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        if HEAP_REFUSES.with(core::cell::Cell::get) {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, block: *mut u8, layout: core::alloc::Layout) {
+        // SAFETY: forwarded from the caller; every block came from `System`.
+        unsafe { std::alloc::System.dealloc(block, layout) }
+    }
+}
+
+#[global_allocator]
+static HOST_HEAP: ExhaustibleHeap = ExhaustibleHeap;
+
+/// Runs `operation` with every heap allocation on this thread failing.
+pub(crate) fn without_heap<R>(operation: impl FnOnce() -> R) -> R {
+    HEAP_REFUSES.with(|refuses| refuses.set(true));
+    let result = operation();
+    HEAP_REFUSES.with(|refuses| refuses.set(false));
+    result
+}
+
+/// The seeded mix over simulated RAM: frames single and batched, heap blocks,
+/// and vmap-style ranges with pages mapped, written and read back. Small RAM,
+/// so every kind of allocation runs out again and again, the frames also in
+/// the middle of a heap growth and of a map.
+mod mix {
+    use super::*;
+    use crate::memory::heap::{GrowingHeap, HeapBacking, HeapError};
+    use crate::memory::ranges::{AllocatedRange, RangeAllocator, RangeError};
+    use crate::memory::space::MapPagesError;
+    use core::alloc::Layout;
+    use core::ptr::NonNull;
+
+    /// Grows the heap with frames of the simulated machine (the heap's bytes
+    /// are host memory; the frames stand for what backs them).
+    struct FrameBacking<'m> {
+        machine: &'m mut SimMachine,
+        taken: Vec<PhysAddr>,
+    }
+
+    impl HeapBacking for FrameBacking<'_> {
+        type Error = OutOfFrames;
+
+        fn map_pages(&mut self, _at: VirtAddr, pages: usize) -> Result<(), OutOfFrames> {
+            let mut frames = std::vec![PhysAddr(0); pages];
+            self.machine.space.allocate_frames(&mut frames)?;
+            self.taken.extend(frames);
+            Ok(())
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Frame,
+        Frames(usize),
+        FreeFrame(usize),
+        FreeFrames(usize),
+        Heap(usize, u32),
+        FreeHeap(usize),
+        Map(usize),
+        Unmap(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => Just(Op::Frame),
+            2 => (1usize..80).prop_map(Op::Frames),
+            2 => any::<usize>().prop_map(Op::FreeFrame),
+            1 => (1usize..40).prop_map(Op::FreeFrames),
+            2 => ((1usize..40_000), 0u32..13).prop_map(|(size, align)| Op::Heap(size, align)),
+            1 => any::<usize>().prop_map(Op::FreeHeap),
+            2 => (1usize..48).prop_map(Op::Map),
+            1 => any::<usize>().prop_map(Op::Unmap),
+        ]
+    }
+
+    const VMAP: VirtRange = VirtRange::new(VirtAddr(0xffff_0200_0000_0000), 256 * P);
+
+    /// Records a frame as handed out; fails if it already was.
+    fn take(out: &mut HashSet<PhysAddr>, frame: PhysAddr) -> Result<(), TestCaseError> {
+        prop_assert!(out.insert(frame), "{frame} handed out twice");
+        Ok(())
+    }
+
+    fn pattern(page: VirtAddr) -> u64 {
+        page.0 ^ 0x5eed_5eed
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn everything_comes_back(ops in proptest::collection::vec(op(), 1..600)) {
+            let mut machine = SimMachine::new(700, 2);
+            let start_frames = machine.space.free_frame_count();
+            let mut ranges = RangeAllocator::new(VMAP, 1).unwrap();
+            let (start_bytes, start_ranges) = (ranges.free_bytes(), ranges.free_range_count());
+            let mut heap_memory = std::vec![0u8; (8 << 20) + PAGE_SIZE];
+            let heap_start = VirtAddr::from_ptr(heap_memory.as_mut_ptr()).align_up(P).unwrap();
+            let mut heap = GrowingHeap::new(VirtRange::new(heap_start, 8 << 20));
+            let mut heap_frames = Vec::new();
+
+            let mut out: HashSet<PhysAddr> = HashSet::new();
+            let mut frames: Vec<PhysAddr> = Vec::new();
+            let mut blocks: Vec<(NonNull<u8>, Layout)> = Vec::new();
+            let mut mapped: Vec<AllocatedRange> = Vec::new();
+
+            for op in ops {
+                match op {
+                    Op::Frame => match machine.space.allocate_frame() {
+                        Some(frame) => { take(&mut out, frame)?; frames.push(frame); }
+                        None => prop_assert_eq!(machine.space.free_frame_count(), 0),
+                    },
+                    Op::Frames(count) => {
+                        let mut batch = std::vec![PhysAddr(0); count];
+                        match machine.space.allocate_frames(&mut batch) {
+                            Ok(()) => for frame in batch { take(&mut out, frame)?; frames.push(frame); },
+                            Err(_) => prop_assert!(count > machine.space.free_frame_count()),
+                        }
+                    }
+                    Op::FreeFrame(pick) if !frames.is_empty() => {
+                        let frame = frames.swap_remove(pick % frames.len());
+                        out.remove(&frame);
+                        prop_assert_eq!(machine.space.free_frame(frame), Ok(()));
+                        prop_assert_eq!(machine.space.free_frame(frame), Err(FreeError::DoubleFree(frame)));
+                    }
+                    Op::FreeFrames(count) => {
+                        let batch: Vec<_> = frames.drain(..count.min(frames.len())).collect();
+                        for frame in &batch { out.remove(frame); }
+                        prop_assert_eq!(machine.space.free_frames_from(&batch), Ok(()));
+                    }
+                    Op::Heap(size, align) => {
+                        let layout = Layout::from_size_align(size, 1 << align).unwrap();
+                        let mut backing = FrameBacking { machine: &mut machine, taken: Vec::new() };
+                        let result = heap.allocate(layout, &mut backing);
+                        for frame in backing.taken { take(&mut out, frame)?; heap_frames.push(frame); }
+                        match result {
+                            Ok(block) => {
+                                // SAFETY: the block is `size` bytes we own.
+                                unsafe { block.as_ptr().write_bytes(0xa5, size) };
+                                blocks.push((block, layout));
+                            }
+                            Err(HeapError::Backing(_) | HeapError::WindowFull { .. }) => {}
+                        }
+                    }
+                    Op::FreeHeap(pick) if !blocks.is_empty() => {
+                        let (block, layout) = blocks.swap_remove(pick % blocks.len());
+                        // SAFETY: allocated from this heap with `layout`, not used after.
+                        unsafe { heap.deallocate(block, layout) };
+                    }
+                    Op::Map(pages) => {
+                        let allocated = match ranges.allocate(pages) {
+                            Ok(allocated) => allocated,
+                            Err(RangeError::Exhausted { .. }) => continue,
+                            Err(error) => return Err(TestCaseError::fail(error.to_string())),
+                        };
+                        let range = allocated.range();
+                        match machine.space.map_new_pages(range.start, pages, Attributes::KERNEL_DATA) {
+                            Ok(()) => {
+                                for index in 0..pages as u64 {
+                                    let page = VirtAddr(range.start.0 + index * P);
+                                    let (frame, _) = machine.space.mapper().translate(page).unwrap();
+                                    take(&mut out, frame)?;
+                                    // SAFETY: the frame is simulated RAM mapped for us.
+                                    unsafe { machine.memory.word(frame).write_volatile(pattern(page)) };
+                                }
+                                mapped.push(allocated);
+                            }
+                            Err(MapPagesError::OutOfFrames(_) | MapPagesError::Map(MapError::OutOfTableFrames { .. })) => {
+                                prop_assert_eq!(machine.space.mapper().translate(range.start), None);
+                                prop_assert_eq!(ranges.free(allocated), Ok(()));
+                            }
+                            Err(error) => return Err(TestCaseError::fail(error.to_string())),
+                        }
+                    }
+                    Op::Unmap(pick) if !mapped.is_empty() => {
+                        let allocated = mapped.swap_remove(pick % mapped.len());
+                        let range = allocated.range();
+                        for index in 0..range.size / P {
+                            let page = VirtAddr(range.start.0 + index * P);
+                            let (frame, _) = machine.space.mapper().translate(page).unwrap();
+                            // SAFETY: as above; the page is still mapped.
+                            prop_assert_eq!(unsafe { machine.memory.word(frame).read_volatile() }, pattern(page));
+                            out.remove(&frame);
+                        }
+                        prop_assert_eq!(machine.space.unmap_and_free(range), (range.size / P) as usize);
+                        prop_assert_eq!(ranges.free(allocated), Ok(()));
+                    }
+                    Op::FreeFrame(_) | Op::FreeHeap(_) | Op::Unmap(_) => {}
+                }
+                prop_assert_eq!(machine.space.refused_free_count(), 0);
+            }
+            // Everything goes back.
+            prop_assert_eq!(machine.space.free_frames_from(&frames), Ok(()));
+            for (block, layout) in blocks {
+                // SAFETY: allocated from this heap with `layout`, not used after.
+                unsafe { heap.deallocate(block, layout) };
+            }
+            for allocated in mapped {
+                machine.space.unmap_and_free(allocated.range());
+                prop_assert_eq!(ranges.free(allocated), Ok(()));
+            }
+            prop_assert_eq!(machine.space.free_frame_count() + heap_frames.len(), start_frames);
+            prop_assert_eq!(heap.used_bytes(), 0);
+            prop_assert_eq!((ranges.free_bytes(), ranges.free_range_count()), (start_bytes, start_ranges));
+            prop_assert_eq!(machine.space.refused_free_count(), 0);
+        }
+    }
 }

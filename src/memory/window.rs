@@ -4,7 +4,8 @@ use crate::addr::PhysAddr;
 use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange};
 use crate::memory::frames::{ENTRIES_PER_PAGE, StackWindow};
 use crate::memory::paging::{
-    Attributes, FlushBatch, FrameSink, MapError, Mapper, OneFrame, PageTableFormat, TableAccess,
+    Attributes, FlushBatch, FrameSink, FrameSource, MapError, Mapper, PageTableFormat, TableAccess,
+    UnmapError,
 };
 
 /// How the frame stack reaches the pages of its window.
@@ -17,6 +18,10 @@ pub enum PageView {
 }
 
 /// A [`StackWindow`] that maps the stack's pages at `range` with `mapper`.
+///
+/// The tables on the way to `range` must serve the window alone (no other
+/// mapping may share them; the kernel gives the window its own level-0 entry),
+/// so that the frame stack's count of its tables stays exact.
 pub struct MappedWindow<'m, F: PageTableFormat, A: TableAccess> {
     /// The mapper of the tree that holds the window.
     pub mapper: &'m mut Mapper<F, A>,
@@ -33,58 +38,62 @@ impl<F: PageTableFormat, A: TableAccess> MappedWindow<'_, F, A> {
 }
 
 impl<F: PageTableFormat, A: TableAccess> StackWindow for MappedWindow<'_, F, A> {
+    fn missing_tables(&mut self, index: usize) -> Result<usize, MapError> {
+        self.mapper.missing_tables(self.address(index))
+    }
+
     fn map_page(
         &mut self,
         index: usize,
         frame: PhysAddr,
-        tables: &mut OneFrame,
+        tables: &mut impl FrameSource,
     ) -> Result<(), MapError> {
-        let virt = self.address(index);
-        match self
-            .mapper
-            .map(virt, frame, Attributes::KERNEL_DATA, &mut OneFrame(None))
-        {
-            Err(MapError::OutOfTableFrames { .. }) => match self.mapper.create_tables(virt, tables)
-            {
-                // One table per frame: a missing next level waits for the next one.
-                Ok(()) | Err(MapError::OutOfTableFrames { .. }) => Ok(()),
-                Err(error) => Err(error),
-            },
-            result => result,
-        }
+        self.mapper
+            .map(self.address(index), frame, Attributes::KERNEL_DATA, tables)
     }
 
-    fn unmap_page(&mut self, index: usize, freed_tables: &mut impl FrameSink) -> PhysAddr {
+    fn unmap_page(&mut self, index: usize) -> Result<PhysAddr, UnmapError> {
         let mut flush = FlushBatch::<F>::new();
-        // The frame stack only unmaps pages it mapped.
         let frame = self
             .mapper
-            .unmap(self.address(index), &mut flush, freed_tables);
+            .unmap_keeping_tables(self.address(index), &mut flush);
         flush.flush();
-        frame.unwrap_or_default()
+        frame
+    }
+
+    fn idle_tables(&mut self, index: usize) -> usize {
+        self.mapper.idle_tables(self.address(index))
+    }
+
+    fn release_idle_tables(&mut self, index: usize, freed_tables: &mut impl FrameSink) -> usize {
+        let mut flush = FlushBatch::<F>::new();
+        self.mapper
+            .release_idle_tables(self.address(index), &mut flush, freed_tables)
     }
 
     fn page(&mut self, index: usize) -> *mut [u64; ENTRIES_PER_PAGE] {
         match self.view {
             PageView::Live => self.address(index).as_mut_ptr(),
             PageView::ThroughTableAccess => {
-                let frame = self.page_frame(index);
+                let frame = self
+                    .page_frame(index)
+                    .expect("the frame stack reads only window pages it mapped");
                 self.mapper.access().table(frame)
             }
         }
     }
 
-    fn page_frame(&mut self, index: usize) -> PhysAddr {
+    fn page_frame(&mut self, index: usize) -> Option<PhysAddr> {
         self.mapper
             .translate(self.address(index))
             .map(|(frame, _)| frame)
-            .unwrap_or_default()
     }
 
     fn is_table(&mut self, frame: PhysAddr, last_page: usize) -> bool {
         // Pages of one last-level table share every table on their path, so one
         // walk per 2 MiB of window (plus the last page) sees them all.
         let per_table = crate::memory::paging::ENTRIES_PER_TABLE;
+        let last_page = last_page.min(self.capacity_pages().saturating_sub(1));
         let first = self.address(0).0 / (per_table * PAGE_SIZE) as u64;
         let last = self.address(last_page).0 / (per_table * PAGE_SIZE) as u64;
         (first..=last).any(|block| {

@@ -4,12 +4,16 @@
 //! `0xffff_0000_0000_0000..=0xffff_ffff_ffff_ffff` (256 TiB). Each window gets
 //! its own aligned range so that a stray address names the window it hit.
 //!
+//! The frame-stack window has a level-0 entry (512 GiB) to itself: its page
+//! tables serve it alone, so the frame stack can count them as its own and
+//! hand them out when its pages go, with no other window depending on them.
+//!
 //! | window      | start                   | size    | contents                              |
 //! |-------------|-------------------------|---------|---------------------------------------|
 //! | heap        | `0xffff_0000_0000_0000` | 256 GiB | kernel heap, grows upward on demand   |
-//! | frame stack | `0xffff_0040_0000_0000` | 16 GiB  | free-frame stack pages (8 TiB of RAM) |
 //! | vmap        | `0xffff_0080_0000_0000` | 256 GiB | virtual ranges: MMIO, vmap            |
 //! | stacks      | `0xffff_00c0_0000_0000` | 1 GiB   | kernel stacks, guard page below each  |
+//! | frame stack | `0xffff_0100_0000_0000` | 16 GiB  | free-frame stack pages (8 TiB of RAM) |
 //! | image       | `0xffff_ffff_8000_0000` | 8 MiB   | kernel text, rodata, data, bss        |
 //! | fixmap      | `0xffff_ffff_bfe0_0000` | 2 MiB   | table access slot, early console, DTB |
 
@@ -20,7 +24,8 @@ const GIB: u64 = 1 << 30;
 /// The kernel heap window: reserved far beyond any RAM; grows on demand.
 pub const HEAP: VirtRange = VirtRange::new(VirtAddr(0xffff_0000_0000_0000), 256 * GIB);
 /// The frame stack's window: 8 bytes per free frame, so 16 GiB covers 8 TiB.
-pub const FRAME_STACK: VirtRange = VirtRange::new(VirtAddr(0xffff_0040_0000_0000), 16 * GIB);
+/// Alone in its level-0 entry (see the module documentation).
+pub const FRAME_STACK: VirtRange = VirtRange::new(VirtAddr(0xffff_0100_0000_0000), 16 * GIB);
 /// The window served by the virtual range allocator (device mappings, vmap).
 pub const VMAP: VirtRange = VirtRange::new(VirtAddr(0xffff_0080_0000_0000), 256 * GIB);
 /// Kernel stacks, each with an unmapped guard page below it.
@@ -36,9 +41,9 @@ pub const KERNEL_STACK_SIZE: u64 = 64 << 10;
 /// Every window with its name, for the boot report and fault reports.
 pub const WINDOWS: [(&str, VirtRange); 6] = [
     ("heap", HEAP),
-    ("frame stack", FRAME_STACK),
     ("vmap", VMAP),
     ("kernel stacks", STACKS),
+    ("frame stack", FRAME_STACK),
     ("kernel image", IMAGE),
     ("fixmap", FIXMAP),
 ];
@@ -66,5 +71,17 @@ mod tests {
         }
         assert_eq!(window_of(VirtAddr(0xffff_0080_0000_1000)), Some("vmap"));
         assert_eq!(window_of(VirtAddr(0x1000)), None);
+    }
+
+    #[test]
+    fn the_frame_stack_window_shares_no_level_0_entry() {
+        let level_0 = |address: u64| (address >> 39) & 0x1ff;
+        let first = level_0(FRAME_STACK.start.0);
+        let last = level_0(FRAME_STACK.last().unwrap().0);
+        assert_eq!(first, last, "one level-0 entry");
+        for (name, range) in WINDOWS.iter().filter(|(name, _)| *name != "frame stack") {
+            let (start, end) = (level_0(range.start.0), level_0(range.last().unwrap().0));
+            assert!(!(start..=end).contains(&first), "{name} shares it");
+        }
     }
 }

@@ -96,6 +96,9 @@ impl<F: PageTableFormat> FlushBatch<F> {
 
     /// Records that the translation of `page` changed.
     pub fn add(&mut self, page: VirtAddr) {
+        if self.count > 0 && self.pages[self.count - 1] == page {
+            return;
+        }
         if self.count < FLUSH_BATCH_CAPACITY {
             self.pages[self.count] = page;
             self.count += 1;
@@ -256,6 +259,34 @@ impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
         Ok(table)
     }
 
+    /// Tables that [`map`](Self::map) would have to create for `virt`. Fails
+    /// with `AlreadyMapped` when the walk meets a block mapping or `virt` is
+    /// mapped already, so that a caller can take exactly this many frames first.
+    pub fn missing_tables(&mut self, virt: VirtAddr) -> Result<usize, MapError> {
+        let (path, depth) = self.path(virt);
+        let level = depth - 1;
+        match F::decode(self.read(path[level], F::index(virt, level)), level) {
+            Descriptor::Invalid => Ok(F::LEVELS - depth),
+            existing => Err(MapError::AlreadyMapped { virt, existing }),
+        }
+    }
+
+    /// The tables on the walk to `virt`, root first, and how many there are:
+    /// the walk stops at the first entry that is not a table.
+    fn path(&mut self, virt: VirtAddr) -> ([PhysAddr; 8], usize) {
+        let mut path = [self.root; 8];
+        let mut depth = 1;
+        while depth < F::LEVELS {
+            let level = depth - 1;
+            match F::decode(self.read(path[level], F::index(virt, level)), level) {
+                Descriptor::Table(next) => path[depth] = next,
+                Descriptor::Invalid | Descriptor::Leaf(..) => break,
+            }
+            depth += 1;
+        }
+        (path, depth)
+    }
+
     /// Unmaps the page at `virt` and returns its frame.
     ///
     /// The page is added to `flush`; the caller must flush the batch before the
@@ -267,43 +298,82 @@ impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
         flush: &mut FlushBatch<F>,
         freed_tables: &mut impl FrameSink,
     ) -> Result<PhysAddr, UnmapError> {
+        let frame = self.unmap_keeping_tables(virt, flush)?;
+        self.release_idle_tables(virt, flush, freed_tables);
+        Ok(frame)
+    }
+
+    /// Unmaps the page at `virt` and returns its frame, leaving every table in
+    /// place (empty ones included). The page is added to `flush`.
+    pub fn unmap_keeping_tables(
+        &mut self,
+        virt: VirtAddr,
+        flush: &mut FlushBatch<F>,
+    ) -> Result<PhysAddr, UnmapError> {
         let virt = virt.align_down(crate::addr::PAGE_SIZE as u64);
-        let mut path = [PhysAddr(0); 8];
-        let mut table = self.root;
-        for (level, slot) in path.iter_mut().enumerate().take(F::LEVELS - 1) {
-            *slot = table;
-            table = match F::decode(self.read(table, F::index(virt, level)), level) {
-                Descriptor::Table(next) => next,
-                Descriptor::Invalid => return Err(UnmapError::NotMapped(virt)),
-                Descriptor::Leaf(..) => return Err(UnmapError::BlockMapping(virt)),
+        let (path, depth) = self.path(virt);
+        if depth < F::LEVELS {
+            let level = depth - 1;
+            return match F::decode(self.read(path[level], F::index(virt, level)), level) {
+                Descriptor::Leaf(..) => Err(UnmapError::BlockMapping(virt)),
+                Descriptor::Invalid | Descriptor::Table(_) => Err(UnmapError::NotMapped(virt)),
             };
         }
         let last = F::LEVELS - 1;
-        path[last] = table;
         let index = F::index(virt, last);
-        let Descriptor::Leaf(frame, _) = F::decode(self.read(table, index), last) else {
+        let Descriptor::Leaf(frame, _) = F::decode(self.read(path[last], index), last) else {
             return Err(UnmapError::NotMapped(virt));
         };
-        self.write(table, index, 0);
+        self.write(path[last], index, 0);
         flush.add(virt);
+        Ok(frame)
+    }
 
-        // Release tables that are now empty, bottom-up; never the root.
-        let mut released = FrameList::<8>::new();
-        for level in (1..F::LEVELS).rev() {
-            let table = path[level];
-            if (0..ENTRIES_PER_TABLE).any(|i| self.read(table, i) != 0) {
+    /// Tables (never the root) on the walk to `virt` that serve no mapping: the
+    /// last one holds nothing, each one above holds only the link to the next.
+    /// These are the tables [`release_idle_tables`](Self::release_idle_tables)
+    /// would release.
+    pub fn idle_tables(&mut self, virt: VirtAddr) -> usize {
+        let (path, depth) = self.path(virt);
+        let mut idle = 0;
+        for level in (1..depth).rev() {
+            // The link to the idle table below is the one entry allowed.
+            let link = (idle > 0).then(|| F::index(virt, level));
+            let busy = (0..ENTRIES_PER_TABLE)
+                .any(|index| Some(index) != link && self.read(path[level], index) != 0);
+            if busy {
                 break;
             }
+            idle += 1;
+        }
+        idle
+    }
+
+    /// Unlinks the [`idle_tables`](Self::idle_tables) on the walk to `virt`,
+    /// flushes `flush` together with them (the walk caches may hold them) and
+    /// hands them to `freed_tables`. Returns how many were released.
+    pub fn release_idle_tables(
+        &mut self,
+        virt: VirtAddr,
+        flush: &mut FlushBatch<F>,
+        freed_tables: &mut impl FrameSink,
+    ) -> usize {
+        let idle = self.idle_tables(virt);
+        if idle == 0 {
+            return 0;
+        }
+        let (path, depth) = self.path(virt);
+        let mut released = FrameList::<8>::new();
+        for level in (depth - idle..depth).rev() {
             self.write(path[level - 1], F::index(virt, level - 1), 0);
-            released.free_frame(table);
+            released.push(path[level]);
         }
-        if !released.as_slice().is_empty() {
-            flush.flush();
-            for table in released.as_slice() {
-                freed_tables.free_frame(*table);
-            }
+        flush.add(virt.align_down(crate::addr::PAGE_SIZE as u64));
+        flush.flush();
+        for table in released.as_slice() {
+            freed_tables.put(*table);
         }
-        Ok(frame)
+        idle
     }
 
     /// True when `frame` is one of the tables (other than the root) on the walk

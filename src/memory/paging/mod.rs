@@ -6,7 +6,8 @@
 //! - [`TableAccess`] turns the physical address of a table into a pointer (a
 //!   fixmap slot in the kernel, a simulated page in the host tests);
 //! - [`FrameSource`] and [`FrameSink`] say where new tables come from and where
-//!   empty ones go (the kernel's frame stack, or the frame being pushed onto it).
+//!   empty ones go (frames taken from the kernel's frame stack for one call, or
+//!   the stack's own spare frames).
 
 pub mod aarch64;
 mod mapper;
@@ -143,7 +144,7 @@ pub trait FrameSource {
 /// Where the mapper returns frames of tables that became empty.
 pub trait FrameSink {
     /// Takes ownership of `frame`; the TLB no longer references it.
-    fn free_frame(&mut self, frame: PhysAddr);
+    fn put(&mut self, frame: PhysAddr);
 }
 
 /// A few frames held at hand, without a heap: a pool to take page tables from,
@@ -175,6 +176,17 @@ impl<const N: usize> FrameList<N> {
         self.count == N
     }
 
+    /// Adds `frame` to the list.
+    ///
+    /// # Panics
+    ///
+    /// When the list is full: callers size a list for what they put in it.
+    pub fn push(&mut self, frame: PhysAddr) {
+        assert!(self.count < N, "a FrameList of {N} frames overflowed");
+        self.frames[self.count] = frame;
+        self.count += 1;
+    }
+
     /// Takes the newest frame.
     pub fn pop(&mut self) -> Option<PhysAddr> {
         self.count = self.count.checked_sub(1)?;
@@ -195,19 +207,7 @@ impl<const N: usize> FrameSource for FrameList<N> {
 }
 
 impl<const N: usize> FrameSink for FrameList<N> {
-    fn free_frame(&mut self, frame: PhysAddr) {
-        assert!(self.count < N, "a FrameList of {N} frames overflowed");
-        self.frames[self.count] = frame;
-        self.count += 1;
-    }
-}
-
-/// A [`FrameSource`] that offers at most one frame: the frame stack uses the
-/// frame being freed as a page table when its window needs one.
-pub struct OneFrame(pub Option<PhysAddr>);
-
-impl FrameSource for OneFrame {
-    fn allocate_frame(&mut self) -> Option<PhysAddr> {
-        self.0.take()
+    fn put(&mut self, frame: PhysAddr) {
+        self.push(frame);
     }
 }
