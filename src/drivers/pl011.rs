@@ -1,4 +1,4 @@
-//! ARM PrimeCell PL011 UART (ARM DDI 0183): polled byte output and input.
+//! ARM PrimeCell PL011 UART (ARM DDI 0183): polled byte output.
 //!
 //! The baud rate is left as firmware or QEMU set it; `init` only sets the frame
 //! format (8N1, FIFOs on), enables the transmitter and receiver, and masks every
@@ -31,8 +31,6 @@ register_bitfields! [
         TXFE OFFSET(7) NUMBITS(1) [],
         /// Transmit FIFO full: with FIFOs enabled, set when the FIFO is full.
         TXFF OFFSET(5) NUMBITS(1) [],
-        /// Receive FIFO empty: with FIFOs enabled, set when the FIFO is empty.
-        RXFE OFFSET(4) NUMBITS(1) [],
         /// UART busy: set while transmitting data, until all bits, including stop
         /// bits, have left the shift register.
         BUSY OFFSET(3) NUMBITS(1) []
@@ -183,17 +181,6 @@ impl Pl011 {
         }
     }
 
-    /// The next received byte, or `None` at once when none is waiting.
-    ///
-    /// Receive errors (framing, parity, break, overrun) are not reported: the
-    /// byte is returned as the UART received it.
-    pub fn read_byte(&mut self) -> Option<u8> {
-        if self.registers.fr.is_set(FR::RXFE) {
-            return None;
-        }
-        // DATA is eight bits wide, so the narrowing keeps the whole character.
-        Some(self.registers.dr.read(DR::DATA) as u8)
-    }
 }
 
 impl fmt::Write for Pl011 {

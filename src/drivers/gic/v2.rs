@@ -170,14 +170,6 @@ impl GicV2 {
             .write(GICD_CTLR::EnableGrp0::SET + GICD_CTLR::EnableGrp1::SET);
     }
 
-    /// Sets the priority of `intid`: lower values are more urgent, and only
-    /// values below the priority mask (0xff after init) are ever signaled. SGIs
-    /// and PPIs are set for the calling CPU only. Special INTIDs are ignored.
-    pub fn set_priority(&mut self, intid: u32, priority: u8) {
-        if intid < FIRST_SPECIAL_INTID {
-            self.distributor.ipriorityr[intid as usize].set(priority);
-        }
-    }
 
     /// The GICD_ITARGETSR bit of the calling CPU. A uniprocessor GIC reads the
     /// banked bytes as zero and ignores targets; CPU interface 0 is then right.
@@ -218,11 +210,6 @@ impl InterruptController for GicV2 {
         }
     }
 
-    fn disable(&mut self, intid: u32) {
-        if let Some((index, mask)) = bit_position(intid) {
-            self.distributor.icenabler[index].set(mask);
-        }
-    }
 
     fn acknowledge(&mut self) -> Option<u32> {
         let iar = self.cpu_interface.iar.extract();

@@ -156,16 +156,6 @@ impl GicV3 {
         self.wait_for_distributor_write();
     }
 
-    /// Sets the priority of `intid`: lower values are more urgent, and only
-    /// values below the priority mask (0xff after init) are ever signaled. SGIs
-    /// and PPIs are set in this CPU's redistributor. Special INTIDs are ignored.
-    pub fn set_priority(&mut self, intid: u32, priority: u8) {
-        if intid < FIRST_SPI {
-            self.redistributor.sgi.ipriorityr[intid as usize].set(priority);
-        } else if intid < FIRST_SPECIAL_INTID {
-            self.distributor.ipriorityr[intid as usize].set(priority);
-        }
-    }
 
     /// GICD_IROUTER's value for "deliver to the CPU that created `self`".
     fn route_to_this_cpu(&self) -> FieldValue<u64, GICD_IROUTER::Register> {
@@ -283,18 +273,6 @@ impl InterruptController for GicV3 {
         }
     }
 
-    /// Returns once the GIC has applied the change.
-    fn disable(&mut self, intid: u32) {
-        if let Some((index, mask)) = bit_position(intid) {
-            if intid < FIRST_SPI {
-                self.redistributor.sgi.icenabler0.set(mask);
-                self.wait_for_redistributor_write();
-            } else {
-                self.distributor.icenabler[index].set(mask);
-                self.wait_for_distributor_write();
-            }
-        }
-    }
 
     fn acknowledge(&mut self) -> Option<u32> {
         // INTID is 24 bits wide, so the narrowing keeps it whole.
