@@ -95,11 +95,17 @@ pub fn init(platform: &PlatformDescription<'_>) -> Devices {
     {
         // SAFETY: `virt` maps this PL011's registers for good; the early
         // instance in the fixmap is dropped by `install`.
-        let mut pl011 = unsafe { Pl011::new(virt) };
-        pl011.init();
-        console::install(pl011);
-        // SAFETY: the early console, the slot's only user, was just replaced.
-        unsafe { fixmap::unmap(fixmap::CONSOLE_SLOT) };
+        match unsafe { Pl011::new(virt) } {
+            Ok(mut pl011) => {
+                pl011.init();
+                console::install(pl011);
+                // SAFETY: the early console, the slot's only user, was just replaced.
+                unsafe { fixmap::unmap(fixmap::CONSOLE_SLOT) };
+            }
+            Err(error) => devices
+                .problems
+                .push(alloc::format!("console (PL011): {error}")),
+        }
     }
     start_interrupts(platform, &mut devices);
     devices
@@ -124,7 +130,7 @@ fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
         ));
         return;
     };
-    let controller: Box<dyn InterruptController + Send> = match gic.version() {
+    let controller: Result<Box<dyn InterruptController + Send>, _> = match gic.version() {
         GicVersion::V2 => {
             let (Some(distributor), Some(cpu_interface)) = (
                 map(devices, "GICv2 distributor", first),
@@ -133,9 +139,12 @@ fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
                 return;
             };
             // SAFETY: both blocks are mapped for good and used only by this driver.
-            let mut gic = unsafe { GicV2::new(distributor, cpu_interface) };
-            gic.init_distributor();
-            Box::new(gic)
+            let gic = unsafe { GicV2::new(distributor, cpu_interface) };
+            gic.map(|mut gic| {
+                gic.init_distributor();
+                Box::new(gic) as Box<_>
+            })
+            .map_err(|error| alloc::format!("GICv2: {error}"))
         }
         GicVersion::V3 => {
             let (Some(distributor), Some(redistributors)) = (
@@ -145,16 +154,19 @@ fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
                 return;
             };
             // SAFETY: both blocks are mapped for good and used only by this driver.
-            match unsafe { GicV3::new(distributor, redistributors, second.size as usize) } {
-                Ok(mut gic) => {
-                    gic.init_distributor();
-                    Box::new(gic)
-                }
-                Err(error) => {
-                    devices.problems.push(alloc::format!("GICv3: {error}"));
-                    return;
-                }
-            }
+            let gic = unsafe { GicV3::new(distributor, redistributors, second.size as usize) };
+            gic.map(|mut gic| {
+                gic.init_distributor();
+                Box::new(gic) as Box<_>
+            })
+            .map_err(|error| alloc::format!("GICv3: {error}"))
+        }
+    };
+    let mut controller = match controller {
+        Ok(controller) => controller,
+        Err(problem) => {
+            devices.problems.push(problem);
+            return;
         }
     };
     devices.gic = Some(gic.version());
@@ -162,7 +174,6 @@ fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
         devices.problems.push("no timer in the device tree".into());
         return;
     };
-    let mut controller = controller;
     controller.init_cpu_interface();
     controller.enable(intid);
     *CONTROLLER.lock() = Some(controller);

@@ -277,20 +277,20 @@ fn start_early_console(platform: &PlatformDescription<'_>) {
     let Some(registers) = console.regions.first() else {
         return;
     };
-    let offset = registers.start.0 % PAGE_SIZE as u64;
+    // One fixmap slot holds the whole 4 KiB register block only when it starts
+    // a page, and `Pl011::new` refuses anything else: such a PL011 gets no early
+    // console (the vmap attempt later records the refusal among the problems).
+    if !registers.start.is_aligned(PAGE_SIZE as u64) {
+        return;
+    }
     // SAFETY: the console slot is free during early boot; device memory.
-    unsafe {
-        fixmap::map(
-            fixmap::CONSOLE_SLOT,
-            registers.start.align_down(PAGE_SIZE as u64),
-            Attributes::DEVICE,
-        )
-    };
-    let base = VirtAddr(fixmap::slot_address(fixmap::CONSOLE_SLOT).0 + offset);
-    // SAFETY: `base` maps the PL011's registers; it is the only instance.
-    let mut uart = unsafe { Pl011::new(base) };
-    uart.init();
-    console::install(uart);
+    unsafe { fixmap::map(fixmap::CONSOLE_SLOT, registers.start, Attributes::DEVICE) };
+    // SAFETY: the slot maps the PL011's page-aligned register block, one page;
+    // this is the only instance.
+    if let Ok(mut uart) = unsafe { Pl011::new(fixmap::slot_address(fixmap::CONSOLE_SLOT)) } {
+        uart.init();
+        console::install(uart);
+    }
 }
 
 /// Runs on the first kernel stack, with the heap available.

@@ -13,6 +13,10 @@ use core::alloc::{GlobalAlloc, Layout};
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use crate::arch::aarch64::exceptions::expect_fault;
 use crate::arch::aarch64::{cpu, layout, timer};
+use crate::drivers::Misaligned;
+use crate::drivers::gic::v2::GicV2;
+use crate::drivers::gic::v3::{self, GicV3};
+use crate::drivers::pl011::Pl011;
 use crate::kernel::devices::{self, Devices};
 use crate::kernel::{Boot, memory, report};
 use crate::memory::frames::FreeError;
@@ -59,6 +63,10 @@ const TESTS: &[(&str, Test)] = &[
     (
         "mmio: device mappings are device memory, never executable",
         mmio_attributes,
+    ),
+    (
+        "mmio: drivers refuse misaligned register blocks",
+        mmio_refuses_misaligned,
     ),
     (
         "paging: no page is writable and executable",
@@ -292,6 +300,31 @@ fn mmio_attributes(_: &Boot, devices: &Devices) -> Outcome {
             layout::VMAP.contains(device.virt),
             "{} outside the vmap window",
             device.name
+        );
+    }
+    Ok(())
+}
+
+fn mmio_refuses_misaligned(_: &Boot, _: &Devices) -> Outcome {
+    let aligned = layout::VMAP.start;
+    let misaligned = VirtAddr(aligned.0 + 0x40);
+    let expected = Some(Misaligned {
+        address: misaligned,
+    });
+    // SAFETY: this call and those below are refused on alignment before they
+    // read or write any register, and nothing refused is kept.
+    let pl011 = unsafe { Pl011::new(misaligned) }.err();
+    ensure!(pl011 == expected, "PL011 at {misaligned}: {pl011:?}");
+    // SAFETY: see above.
+    let gic_v2 = unsafe { GicV2::new(aligned, misaligned) }.err();
+    ensure!(gic_v2 == expected, "GICv2 CPU interface: {gic_v2:?}");
+    let region = v3::REDISTRIBUTOR_SIZE;
+    for (distributor, redistributors) in [(misaligned, aligned), (aligned, misaligned)] {
+        // SAFETY: see above.
+        let gic_v3 = unsafe { GicV3::new(distributor, redistributors, region) }.err();
+        ensure!(
+            gic_v3 == expected.map(v3::Error::Misaligned),
+            "GICv3 at {distributor}, {redistributors}: {gic_v3:?}"
         );
     }
     Ok(())
