@@ -133,7 +133,7 @@ extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) 
             } else {
                 // No console to report on: try the debugger or emulator, which
                 // prints this when semihosting is enabled (else `hlt` traps).
-                let mut text = report::LineBuffer::new();
+                let mut text = crate::text::LineBuffer::new();
                 let _ = fmt::Write::write_fmt(&mut text, format_args!("boot failed: {error}\n"));
                 semihosting::write(text.as_str());
             }

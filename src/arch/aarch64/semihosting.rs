@@ -22,11 +22,12 @@ pub fn exit(code: u32) -> ! {
 const SYS_WRITE0: u64 = 0x04;
 
 /// Writes `text` to the host's console (QEMU: its standard error), truncated
-/// to 255 bytes. Without semihosting enabled the `hlt` traps as an undefined
-/// instruction: use this only as a last resort before stopping.
+/// to at most 255 bytes between characters. Without semihosting enabled the
+/// `hlt` traps as an undefined instruction: use this only as a last resort
+/// before stopping.
 pub fn write(text: &str) {
     let mut buffer = [0u8; 256];
-    let length = text.len().min(buffer.len() - 1);
+    let length = text.floor_char_boundary(buffer.len() - 1);
     buffer[..length].copy_from_slice(&text.as_bytes()[..length]);
     // SAFETY: the call only reads the NUL-terminated buffer; it may change x0,
     // which is declared clobbered.
