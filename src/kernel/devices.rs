@@ -6,9 +6,8 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use spin::Mutex;
-
 use crate::addr::{PhysRange, VirtAddr};
+use crate::arch::aarch64::irq_lock::IrqSafeMutex;
 use crate::arch::aarch64::{cpu, fixmap, timer};
 use crate::drivers::gic::InterruptController;
 use crate::drivers::gic::v2::GicV2;
@@ -25,7 +24,9 @@ pub const BOOT_TICKS: u64 = 10;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
 static TIMER_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
-static CONTROLLER: Mutex<Option<Box<dyn InterruptController + Send>>> = Mutex::new(None);
+/// IRQ-safe: the IRQ handler takes it.
+static CONTROLLER: IrqSafeMutex<Option<Box<dyn InterruptController + Send>>> =
+    IrqSafeMutex::new(None);
 
 /// One device register block and where it is mapped.
 #[derive(Clone, Copy, Debug)]

@@ -12,13 +12,14 @@ use core::alloc::{GlobalAlloc, Layout};
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use crate::arch::aarch64::exceptions::expect_fault;
+use crate::arch::aarch64::irq_lock::IrqSafeMutex;
 use crate::arch::aarch64::{cpu, layout, timer};
 use crate::drivers::Misaligned;
 use crate::drivers::gic::v2::GicV2;
 use crate::drivers::gic::v3::{self, GicV3};
 use crate::drivers::pl011::Pl011;
 use crate::kernel::devices::{self, Devices};
-use crate::kernel::{Boot, memory, report};
+use crate::kernel::{Boot, console, memory, report};
 use crate::memory::frames::FreeError;
 use crate::memory::paging::{Attributes, MemoryKind};
 use crate::println;
@@ -76,6 +77,14 @@ const TESTS: &[(&str, Test)] = &[
     ("fault: guard page below the kernel stack", guard_page_fault),
     ("fault: access above the heap top", unmapped_heap_fault),
     ("timer: interrupts keep ticking", timer_ticks),
+    (
+        "locks: IRQ-safe locks mask the timer while held",
+        irq_safe_locks,
+    ),
+    (
+        "locks: the console lock is IRQ-safe",
+        console_lock_masks_irqs,
+    ),
 ];
 
 /// Runs every test, prints one line each and a summary; true when all passed.
@@ -432,4 +441,74 @@ fn timer_ticks(_: &Boot, devices: &Devices) -> Outcome {
     ensure!(now >= start + 5, "{} ticks in half a second", now - start);
     ensure!(now >= devices::BOOT_TICKS, "only {now} ticks in all");
     Ok(())
+}
+
+/// Spins for `periods` timer-tick periods.
+fn spin_for_ticks(periods: u64) {
+    let until = timer::counter() + periods * timer::frequency() / devices::TICK_HZ;
+    while timer::counter() < until {
+        core::hint::spin_loop();
+    }
+}
+
+fn irq_safe_locks(_: &Boot, devices: &Devices) -> Outcome {
+    static LOCK: IrqSafeMutex<u64> = IrqSafeMutex::new(0);
+    static INNER: IrqSafeMutex<()> = IrqSafeMutex::new(());
+    ensure!(devices.timer_intid.is_some(), "the timer is not running");
+    ensure!(!cpu::irqs_masked(), "IRQs are masked before the test");
+    let before = devices::ticks();
+    {
+        let mut held = LOCK.lock();
+        ensure!(
+            cpu::irqs_masked(),
+            "IRQs are not masked while the lock is held"
+        );
+        spin_for_ticks(3);
+        *held = devices::ticks();
+        // Nested: releasing an inner lock keeps the outer one's mask.
+        drop(INNER.lock());
+        ensure!(cpu::irqs_masked(), "releasing a nested lock unmasked IRQs");
+    }
+    let while_held = *LOCK.lock();
+    ensure!(
+        while_held == before,
+        "{} timer IRQs were taken while the lock was held",
+        while_held - before
+    );
+    ensure!(!cpu::irqs_masked(), "IRQs stay masked after the release");
+    // The tick that came while the lock was held is taken now.
+    spin_for_ticks(2);
+    ensure!(devices::ticks() > before, "no tick after the release");
+    // Locking with IRQs already masked leaves them masked.
+    let saved = cpu::mask_irqs();
+    drop(LOCK.lock());
+    let still_masked = cpu::irqs_masked();
+    cpu::restore_irqs(saved);
+    ensure!(
+        still_masked,
+        "the release unmasked IRQs the caller had masked"
+    );
+    Ok(())
+}
+
+/// Formats as nothing, and records whether IRQs were masked when formatted.
+struct MaskProbe(core::cell::Cell<Option<bool>>);
+
+impl core::fmt::Display for MaskProbe {
+    fn fmt(&self, _: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.set(Some(cpu::irqs_masked()));
+        Ok(())
+    }
+}
+
+fn console_lock_masks_irqs(_: &Boot, _: &Devices) -> Outcome {
+    ensure!(!cpu::irqs_masked(), "IRQs are masked before the test");
+    let probe = MaskProbe(core::cell::Cell::new(None));
+    // The console formats its arguments while it holds its lock.
+    console::print(format_args!("{probe}"));
+    match probe.0.get() {
+        Some(true) => Ok(()),
+        Some(false) => Err("IRQs were unmasked while the console lock was held".into()),
+        None => Err("the console did not format its arguments".into()),
+    }
 }
