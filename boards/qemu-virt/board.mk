@@ -28,4 +28,5 @@ VIRT_SUITES = \
 CRASH_TESTS = \
 	fault-test|3|FATAL.data.abort:.write.to.0xffff_00c0_0000_0000.\(translation.fault,.level.3\).*guard.page \
 	oom-test|2|memory.allocation.of.1099511627776.bytes.failed \
+	space-lock-test|2|heap.growth.while.the.address.space.lock.is.held \
 	overflow-test|3|FATAL.kernel.stack.overflow:.data.abort:.write.to.0xffff_00c0_0000_0.*guard.page

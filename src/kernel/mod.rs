@@ -326,6 +326,13 @@ extern "C" fn kernel_main() -> ! {
         let hopeless: alloc::vec::Vec<u8> = alloc::vec::Vec::with_capacity(1 << 40);
         println!("oom-test: got {} bytes?", hopeless.capacity());
     }
+    if command_line_has("space-lock-test") {
+        // Shows that code holding the address space cannot grow the heap
+        // silently: the growth finds the lock held and panics.
+        println!("space-lock-test: growing the heap inside with_space");
+        let beyond = memory::heap_mapped_bytes() as usize + (1 << 20);
+        memory::with_space(|_| alloc::vec::Vec::<u8>::with_capacity(beyond).capacity());
+    }
     let passed = !command_line_has("selftest") || selftest::run(boot, &devices);
     if command_line_has("exit=semihosting") {
         semihosting::exit(if passed { 0 } else { 1 });
