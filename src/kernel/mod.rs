@@ -15,6 +15,7 @@ pub mod report;
 pub mod selftest;
 
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Once;
 
@@ -231,6 +232,9 @@ fn bring_up(
     let blob: &'static [u8] = blob;
     let mut platform =
         PlatformDescription::from_dtb(blob, Some(device_tree)).map_err(BootError::Platform)?;
+    if has_word(platform.bootargs, "exit=semihosting") {
+        semihosting::allow_exit();
+    }
     start_early_console(&platform);
     platform
         .reserve(image, ReservationReason::KernelImage)
@@ -306,7 +310,11 @@ extern "C" fn kernel_main() -> ! {
     milestones.report_done();
     milestones.print();
 
-    if command_line_has("fault-test") {
+    if command_line_has("fault-in-fault-test") {
+        // The fault below is reported, then the report itself faults.
+        FAULT_WHILE_REPORTING.store(true, Ordering::SeqCst);
+    }
+    if command_line_has("fault-test") || command_line_has("fault-in-fault-test") {
         // Shows (and lets `make test` check) the report of a fault nobody
         // expected: a store to the guard page below the first kernel stack.
         println!(
@@ -358,14 +366,26 @@ fn recurse(depth: u64) -> u64 {
 
 /// True when `word` stands alone on the kernel command line (`/chosen/bootargs`).
 fn command_line_has(word: &str) -> bool {
-    boot()
-        .and_then(|boot| boot.platform.bootargs)
-        .is_some_and(|line| line.split_whitespace().any(|candidate| candidate == word))
+    has_word(boot().and_then(|boot| boot.platform.bootargs), word)
 }
 
+/// True when `word` stands alone on `line`.
+fn has_word(line: Option<&str>, word: &str) -> bool {
+    line.is_some_and(|line| line.split_whitespace().any(|candidate| candidate == word))
+}
+
+/// Set by `fault-in-fault-test`: the fatal handler faults after its report.
+static FAULT_WHILE_REPORTING: AtomicBool = AtomicBool::new(false);
+
 fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
-    let place = fault.address.map_or("", memory::describe);
     match cause {
+        Cause::InsideFatalHandler { first } => {
+            // Touch as little as possible: no window lookup, no command line.
+            console::print_emergency(format_args!(
+                "\nFATAL fault inside the fault handler: {fault} (while reporting: {first})\n"
+            ));
+            exceptions::stop();
+        }
         Cause::Unexpected => console::print_emergency(format_args!("\nFATAL {fault}")),
         Cause::StackOverflow => {
             console::print_emergency(format_args!("\nFATAL kernel stack overflow: {fault}"));
@@ -376,14 +396,20 @@ fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
             ));
         }
     }
-    if !place.is_empty() {
-        console::print_emergency(format_args!(", in {place}"));
+    if let Some(address) = fault.address {
+        console::print_emergency(format_args!(", in {}", memory::describe(address)));
     }
     console::print_emergency(format_args!("\n"));
-    if command_line_has("exit=semihosting") {
-        semihosting::exit(3);
+    if FAULT_WHILE_REPORTING.load(Ordering::SeqCst) {
+        // SAFETY: not safe at all: this store to the guard page below the
+        // emergency stack faults inside the fatal handler, on purpose.
+        unsafe {
+            exceptions::emergency_stack_guard()
+                .as_mut_ptr::<u64>()
+                .write_volatile(0)
+        };
     }
-    cpu::halt();
+    exceptions::stop();
 }
 
 #[panic_handler]
@@ -396,7 +422,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
             space.0, space.1, space.2
         ));
     }
-    if command_line_has("exit=semihosting") {
+    if semihosting::exit_allowed() {
         semihosting::exit(2);
     }
     cpu::halt();

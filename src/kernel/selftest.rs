@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use core::alloc::{GlobalAlloc, Layout};
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
-use crate::arch::aarch64::exceptions::expect_fault;
+use crate::arch::aarch64::exceptions::{self, expect_fault};
 use crate::arch::aarch64::irq_lock::IrqSafeMutex;
 use crate::arch::aarch64::{cpu, layout, timer};
 use crate::drivers::Misaligned;
@@ -75,6 +75,10 @@ const TESTS: &[(&str, Test)] = &[
     ),
     ("paging: TTBR0 and page 0 are unmapped", lower_half_empty),
     ("fault: guard page below the kernel stack", guard_page_fault),
+    (
+        "fault: guard page below the emergency stack",
+        emergency_guard_page_fault,
+    ),
     ("fault: access above the heap top", unmapped_heap_fault),
     ("timer: interrupts keep ticking", timer_ticks),
     (
@@ -423,6 +427,16 @@ fn guard_page_fault(_: &Boot, _: &Devices) -> Outcome {
         true,
         "kernel stacks, guard page",
     )
+}
+
+fn emergency_guard_page_fault(_: &Boot, _: &Devices) -> Outcome {
+    let guard = exceptions::emergency_stack_guard();
+    let page = PAGE_SIZE as u64;
+    ensure!(
+        cpu::translate_read(guard.0 + page).is_some(),
+        "the emergency stack above its guard page is not mapped"
+    );
+    check_fault(VirtAddr(guard.0 + 0x800), true, "kernel image")
 }
 
 fn unmapped_heap_fault(_: &Boot, _: &Devices) -> Outcome {

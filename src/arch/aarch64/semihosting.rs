@@ -1,6 +1,23 @@
 //! Arm semihosting: how the in-kernel tests tell QEMU (or a debugger) the result.
 //! Only call this when the host enabled semihosting; otherwise `hlt` traps.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once the kernel knows that the host serves semihosting exits.
+static EXIT_ALLOWED: AtomicBool = AtomicBool::new(false);
+
+/// Records that the host serves [`exit`] (the command line said so). Call it
+/// as early as the command line is known: the fault and panic paths read this
+/// flag, not the command line, which they may be unable to read.
+pub fn allow_exit() {
+    EXIT_ALLOWED.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`allow_exit`] was called.
+pub fn exit_allowed() -> bool {
+    EXIT_ALLOWED.load(Ordering::SeqCst)
+}
+
 /// SYS_EXIT_EXTENDED: exit with a status code.
 const SYS_EXIT_EXTENDED: u64 = 0x20;
 /// ADP_Stopped_ApplicationExit.
