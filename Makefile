@@ -111,7 +111,7 @@ qemu-test: build qemu $(RPI4_DTB)
 	    -semihosting-config enable=on,target=native -kernel $(IMAGE) \
 	    -append "$$word exit=semihosting" </dev/null >$$log 2>&1; status=$$?; \
 	  grep -a -E 'FATAL|PANIC|^memory:|^stress: [0-9]+ operations,' $$log | sed "s/^/  [$$word] /"; \
-	  if [ $$status = $$expected ] && grep -a -q -E "$$pattern" $$log; then passed=$$((passed+1)); \
+	  if [ $$status = $$expected ] && grep -a -z -q -E "$$pattern" $$log; then passed=$$((passed+1)); \
 	    echo "qemu suite $$word: ok: reported, and QEMU ended with status $$status ($$(( $$(date +%s) - start )) s)"; \
 	  else failed=$$((failed+1)); echo "qemu suite $$word: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \
 	done; \

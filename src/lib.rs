@@ -13,6 +13,7 @@
 //!   address space, virtual ranges, growing heap. Host-tested over simulated RAM;
 //! - [`arch`]: the architecture layers (AArch64: boot, layout, traps, timer);
 //! - `drivers` (AArch64): PL011 UART and GICv2/v3, register-typed;
+//! - [`text`]: formatting without the heap (a fixed line buffer);
 //! - `kernel` (bare metal only): the boot flow, console, device bring-up, boot
 //!   report and the in-kernel self-tests.
 //!
@@ -34,3 +35,4 @@ pub mod drivers;
 pub mod kernel;
 pub mod memory;
 pub mod platform;
+pub mod text;

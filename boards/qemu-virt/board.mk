@@ -26,12 +26,15 @@ VIRT_SUITES = \
 	virt-gicv2-el1-4g-smp4|-M+virt,gic-version=2+-cpu+cortex-a72+-m+4G+-smp+4
 
 # Runs whose report is checked: "command-line word|QEMU exit status|regex|RAM"
-# (no spaces: `.` stands for one; RAM defaults to 128M). 3 = fatal fault,
-# 2 = panic (src/kernel/mod.rs). The crash runs must stop with their report; the
-# stress run must end with nothing lost.
+# (no spaces: `.` stands for one; RAM defaults to 128M). The regex is matched
+# against the whole log, so `.*` may span lines: that is how a run checks two
+# reports in order. 3 = fatal fault, 2 = panic (src/kernel/mod.rs). The crash
+# runs must stop with their report; the stress run must end with nothing lost.
 CHECKED_RUNS = $(CRASH_TESTS) \
-	stress|0|^stress:.1000000.operations,.[1-9][0-9]*.exhaustions,.0.lost|1G
+	stress|0|stress:.1000000.operations,.[1-9][0-9]*.exhaustions,.0.lost|1G
 CRASH_TESTS = \
 	fault-test|3|FATAL.data.abort:.write.to.0xffff_00c0_0000_0000.\(translation.fault,.level.3\).*guard.page \
+	fault-in-fault-test|3|FATAL.data.abort:.write.to.0xffff_00c0_0000_0000.*guard.page.*FATAL.fault.inside.the.fault.handler:.data.abort:.write \
 	oom-test|2|memory.allocation.of.1099511627776.bytes.failed \
+	space-lock-test|2|heap.growth.while.the.address.space.lock.is.held \
 	overflow-test|3|FATAL.kernel.stack.overflow:.data.abort:.write.to.0xffff_00c0_0000_0.*guard.page

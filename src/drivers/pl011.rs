@@ -1,4 +1,4 @@
-//! ARM PrimeCell PL011 UART (ARM DDI 0183): polled byte output and input.
+//! ARM PrimeCell PL011 UART (ARM DDI 0183): polled byte output.
 //!
 //! The baud rate is left as firmware or QEMU set it; `init` only sets the frame
 //! format (8N1, FIFOs on), enables the transmitter and receiver, and masks every
@@ -10,7 +10,7 @@ use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::{register_bitfields, register_structs};
 
-use super::mmio::Mmio;
+use super::mmio::{Misaligned, Mmio, register};
 use crate::addr::VirtAddr;
 
 /// Bytes to map for one PL011: its registers fill one 4 KiB page.
@@ -31,8 +31,6 @@ register_bitfields! [
         TXFE OFFSET(7) NUMBITS(1) [],
         /// Transmit FIFO full: with FIFOs enabled, set when the FIFO is full.
         TXFF OFFSET(5) NUMBITS(1) [],
-        /// Receive FIFO empty: with FIFOs enabled, set when the FIFO is empty.
-        RXFE OFFSET(4) NUMBITS(1) [],
         /// UART busy: set while transmitting data, until all bits, including stop
         /// bits, have left the shift register.
         BUSY OFFSET(3) NUMBITS(1) []
@@ -121,18 +119,23 @@ pub struct Pl011 {
 impl Pl011 {
     /// Takes the PL011 whose registers are mapped at `base`. Touches no register.
     ///
+    /// # Errors
+    ///
+    /// [`Misaligned`] when `base` is not page-aligned: the PL011's 4 KiB block
+    /// starts a page.
+    ///
     /// # Safety
     ///
-    /// `base` must be the virtual address of this PL011's register block, mapped
-    /// as device memory over [`REGISTER_BLOCK_SIZE`] bytes and page-aligned. The
-    /// mapping must stay valid for as long as the returned driver lives, and no
-    /// other driver instance may use the same registers meanwhile.
-    #[must_use = "dropping the driver gives up its registers"]
-    pub unsafe fn new(base: VirtAddr) -> Self {
-        Self {
+    /// Unless it is refused, `base` must be the virtual address of this PL011's
+    /// register block, mapped as device memory over [`REGISTER_BLOCK_SIZE`]
+    /// bytes. The mapping must stay valid for as long as the returned driver
+    /// lives, and no other driver instance may use the same registers
+    /// meanwhile.
+    pub unsafe fn new(base: VirtAddr) -> Result<Self, Misaligned> {
+        Ok(Self {
             // SAFETY: the caller's promise above is exactly `Mmio::new`'s contract.
-            registers: unsafe { Mmio::new(base) },
-        }
+            registers: unsafe { Mmio::new(base) }?,
+        })
     }
 
     /// Sets 8 data bits, no parity, one stop bit with FIFOs enabled, enables the
@@ -143,14 +146,12 @@ impl Pl011 {
     /// The baud-rate divisors are not touched.
     pub fn init(&mut self) {
         self.flush();
-        self.registers.cr.set(0);
-        self.registers.lcr_h.write(LCR_H::FEN::CharacterMode);
-        self.registers
-            .lcr_h
-            .write(LCR_H::WLEN::EightBit + LCR_H::FEN::FifoMode);
+        register!(self.registers, cr).set(0);
+        register!(self.registers, lcr_h).write(LCR_H::FEN::CharacterMode);
+        register!(self.registers, lcr_h).write(LCR_H::WLEN::EightBit + LCR_H::FEN::FifoMode);
         // A clear UARTIMSC bit masks its interrupt.
-        self.registers.imsc.set(0);
-        self.registers.icr.write(
+        register!(self.registers, imsc).set(0);
+        register!(self.registers, icr).write(
             INTERRUPTS::OE::SET
                 + INTERRUPTS::BE::SET
                 + INTERRUPTS::PE::SET
@@ -163,36 +164,22 @@ impl Pl011 {
                 + INTERRUPTS::CTSM::SET
                 + INTERRUPTS::RIM::SET,
         );
-        self.registers
-            .cr
-            .write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+        register!(self.registers, cr).write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
     /// Queues one byte for transmission, spinning while the transmit FIFO is full.
     pub fn write_byte(&mut self, byte: u8) {
-        while self.registers.fr.is_set(FR::TXFF) {
+        while register!(self.registers, fr).is_set(FR::TXFF) {
             core::hint::spin_loop();
         }
-        self.registers.dr.write(DR::DATA.val(u32::from(byte)));
+        register!(self.registers, dr).write(DR::DATA.val(u32::from(byte)));
     }
 
     /// Returns once every queued byte, stop bits included, has left the UART.
     pub fn flush(&mut self) {
-        while self.registers.fr.is_set(FR::BUSY) {
+        while register!(self.registers, fr).is_set(FR::BUSY) {
             core::hint::spin_loop();
         }
-    }
-
-    /// The next received byte, or `None` at once when none is waiting.
-    ///
-    /// Receive errors (framing, parity, break, overrun) are not reported: the
-    /// byte is returned as the UART received it.
-    pub fn read_byte(&mut self) -> Option<u8> {
-        if self.registers.fr.is_set(FR::RXFE) {
-            return None;
-        }
-        // DATA is eight bits wide, so the narrowing keeps the whole character.
-        Some(self.registers.dr.read(DR::DATA) as u8)
     }
 }
 

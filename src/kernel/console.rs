@@ -3,11 +3,12 @@
 
 use core::fmt::{self, Write};
 
-use spin::Mutex;
-
+use crate::arch::aarch64::irq_lock::IrqSafeMutex;
 use crate::drivers::pl011::Pl011;
 
-static CONSOLE: Mutex<Option<Pl011>> = Mutex::new(None);
+/// IRQ-safe: an interrupt handler may print (and the fault and panic paths
+/// do), so the lock must not be held by the code it interrupted.
+static CONSOLE: IrqSafeMutex<Option<Pl011>> = IrqSafeMutex::new(None);
 
 /// Makes `uart` the console (replacing any earlier one).
 pub fn install(uart: Pl011) {

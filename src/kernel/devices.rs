@@ -6,9 +6,8 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use spin::Mutex;
-
 use crate::addr::{PhysRange, VirtAddr};
+use crate::arch::aarch64::irq_lock::IrqSafeMutex;
 use crate::arch::aarch64::{cpu, fixmap, timer};
 use crate::drivers::gic::InterruptController;
 use crate::drivers::gic::v2::GicV2;
@@ -25,7 +24,9 @@ pub const BOOT_TICKS: u64 = 10;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
 static TIMER_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
-static CONTROLLER: Mutex<Option<Box<dyn InterruptController + Send>>> = Mutex::new(None);
+/// IRQ-safe: the IRQ handler takes it.
+static CONTROLLER: IrqSafeMutex<Option<Box<dyn InterruptController + Send>>> =
+    IrqSafeMutex::new(None);
 
 /// One device register block and where it is mapped.
 #[derive(Clone, Copy, Debug)]
@@ -95,11 +96,17 @@ pub fn init(platform: &PlatformDescription<'_>) -> Devices {
     {
         // SAFETY: `virt` maps this PL011's registers for good; the early
         // instance in the fixmap is dropped by `install`.
-        let mut pl011 = unsafe { Pl011::new(virt) };
-        pl011.init();
-        console::install(pl011);
-        // SAFETY: the early console, the slot's only user, was just replaced.
-        unsafe { fixmap::unmap(fixmap::CONSOLE_SLOT) };
+        match unsafe { Pl011::new(virt) } {
+            Ok(mut pl011) => {
+                pl011.init();
+                console::install(pl011);
+                // SAFETY: the early console, the slot's only user, was just replaced.
+                unsafe { fixmap::unmap(fixmap::CONSOLE_SLOT) };
+            }
+            Err(error) => devices
+                .problems
+                .push(alloc::format!("console (PL011): {error}")),
+        }
     }
     start_interrupts(platform, &mut devices);
     devices
@@ -124,7 +131,7 @@ fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
         ));
         return;
     };
-    let controller: Box<dyn InterruptController + Send> = match gic.version() {
+    let controller: Result<Box<dyn InterruptController + Send>, _> = match gic.version() {
         GicVersion::V2 => {
             let (Some(distributor), Some(cpu_interface)) = (
                 map(devices, "GICv2 distributor", first),
@@ -133,9 +140,12 @@ fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
                 return;
             };
             // SAFETY: both blocks are mapped for good and used only by this driver.
-            let mut gic = unsafe { GicV2::new(distributor, cpu_interface) };
-            gic.init_distributor();
-            Box::new(gic)
+            let gic = unsafe { GicV2::new(distributor, cpu_interface) };
+            gic.map(|mut gic| {
+                gic.init_distributor();
+                Box::new(gic) as Box<_>
+            })
+            .map_err(|error| alloc::format!("GICv2: {error}"))
         }
         GicVersion::V3 => {
             let (Some(distributor), Some(redistributors)) = (
@@ -145,16 +155,19 @@ fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
                 return;
             };
             // SAFETY: both blocks are mapped for good and used only by this driver.
-            match unsafe { GicV3::new(distributor, redistributors, second.size as usize) } {
-                Ok(mut gic) => {
-                    gic.init_distributor();
-                    Box::new(gic)
-                }
-                Err(error) => {
-                    devices.problems.push(alloc::format!("GICv3: {error}"));
-                    return;
-                }
-            }
+            let gic = unsafe { GicV3::new(distributor, redistributors, second.size as usize) };
+            gic.map(|mut gic| {
+                gic.init_distributor();
+                Box::new(gic) as Box<_>
+            })
+            .map_err(|error| alloc::format!("GICv3: {error}"))
+        }
+    };
+    let mut controller = match controller {
+        Ok(controller) => controller,
+        Err(problem) => {
+            devices.problems.push(problem);
+            return;
         }
     };
     devices.gic = Some(gic.version());
@@ -162,7 +175,6 @@ fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
         devices.problems.push("no timer in the device tree".into());
         return;
     };
-    let mut controller = controller;
     controller.init_cpu_interface();
     controller.enable(intid);
     *CONTROLLER.lock() = Some(controller);

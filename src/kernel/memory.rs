@@ -2,7 +2,9 @@
 //! `alloc`, the vmap window's range allocator, device mappings and kernel
 //! stacks.
 //!
-//! Lock order: `VMAP` → `HEAP` → `SPACE`. Code holding `SPACE` never allocates.
+//! Lock order: `VMAP` → `HEAP` → `SPACE`. Code holding `SPACE` never allocates:
+//! a heap growth that finds `SPACE` held panics instead of deadlocking. No
+//! interrupt handler takes these locks, so they need not mask IRQs.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::fmt;
@@ -81,8 +83,18 @@ struct SpaceBacking;
 impl HeapBacking for SpaceBacking {
     type Error = VmapError;
 
+    /// # Panics
+    ///
+    /// When `SPACE` is held: the heap grows inside a [`with_space`] closure (or
+    /// under another holder of the address space), which with a blocking lock
+    /// would spin forever on a lock this core holds.
     fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), VmapError> {
-        let mut space = SPACE.lock();
+        let Some(mut space) = SPACE.try_lock() else {
+            panic!(
+                "heap growth while the address space lock is held: code holding SPACE \
+                 allocated (a with_space closure must not allocate)"
+            );
+        };
         let space = space.as_mut().ok_or(VmapError::NotReady)?;
         Ok(space.map_pages(at, pages)?)
     }

@@ -16,6 +16,7 @@ pub mod selftest;
 pub mod stress;
 
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Once;
 
@@ -134,7 +135,7 @@ extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) 
             } else {
                 // No console to report on: try the debugger or emulator, which
                 // prints this when semihosting is enabled (else `hlt` traps).
-                let mut text = report::LineBuffer::new();
+                let mut text = crate::text::LineBuffer::new();
                 let _ = fmt::Write::write_fmt(&mut text, format_args!("boot failed: {error}\n"));
                 semihosting::write(text.as_str());
             }
@@ -232,6 +233,9 @@ fn bring_up(
     let blob: &'static [u8] = blob;
     let mut platform =
         PlatformDescription::from_dtb(blob, Some(device_tree)).map_err(BootError::Platform)?;
+    if has_word(platform.bootargs, "exit=semihosting") {
+        semihosting::allow_exit();
+    }
     start_early_console(&platform);
     platform
         .reserve(image, ReservationReason::KernelImage)
@@ -284,20 +288,20 @@ fn start_early_console(platform: &PlatformDescription<'_>) {
     let Some(registers) = console.regions.first() else {
         return;
     };
-    let offset = registers.start.0 % PAGE_SIZE as u64;
+    // One fixmap slot holds the whole 4 KiB register block only when it starts
+    // a page, and `Pl011::new` refuses anything else: such a PL011 gets no early
+    // console (the vmap attempt later records the refusal among the problems).
+    if !registers.start.is_aligned(PAGE_SIZE as u64) {
+        return;
+    }
     // SAFETY: the console slot is free during early boot; device memory.
-    unsafe {
-        fixmap::map(
-            fixmap::CONSOLE_SLOT,
-            registers.start.align_down(PAGE_SIZE as u64),
-            Attributes::DEVICE,
-        )
-    };
-    let base = VirtAddr(fixmap::slot_address(fixmap::CONSOLE_SLOT).0 + offset);
-    // SAFETY: `base` maps the PL011's registers; it is the only instance.
-    let mut uart = unsafe { Pl011::new(base) };
-    uart.init();
-    console::install(uart);
+    unsafe { fixmap::map(fixmap::CONSOLE_SLOT, registers.start, Attributes::DEVICE) };
+    // SAFETY: the slot maps the PL011's page-aligned register block, one page;
+    // this is the only instance.
+    if let Ok(mut uart) = unsafe { Pl011::new(fixmap::slot_address(fixmap::CONSOLE_SLOT)) } {
+        uart.init();
+        console::install(uart);
+    }
 }
 
 /// Runs on the first kernel stack, with the heap available.
@@ -315,7 +319,11 @@ extern "C" fn kernel_main(boot: &'static Boot) -> ! {
         milestones.print_ticks();
     }
 
-    if command_line_has("fault-test") {
+    if command_line_has("fault-in-fault-test") {
+        // The fault below is reported, then the report itself faults.
+        FAULT_WHILE_REPORTING.store(true, Ordering::SeqCst);
+    }
+    if command_line_has("fault-test") || command_line_has("fault-in-fault-test") {
         // Shows (and lets `make test` check) the report of a fault nobody
         // expected: a store to the guard page below the first kernel stack.
         println!(
@@ -334,6 +342,13 @@ extern "C" fn kernel_main(boot: &'static Boot) -> ! {
         println!("oom-test: asking the heap for 1 TiB");
         let hopeless: alloc::vec::Vec<u8> = alloc::vec::Vec::with_capacity(1 << 40);
         println!("oom-test: got {} bytes?", hopeless.capacity());
+    }
+    if command_line_has("space-lock-test") {
+        // Shows that code holding the address space cannot grow the heap
+        // silently: the growth finds the lock held and panics.
+        println!("space-lock-test: growing the heap inside with_space");
+        let beyond = memory::heap_mapped_bytes() as usize + (1 << 20);
+        memory::with_space(|_| alloc::vec::Vec::<u8>::with_capacity(beyond).capacity());
     }
     let mut passed = !command_line_has("selftest") || selftest::run(boot, &devices);
     if command_line_has("stress") {
@@ -381,14 +396,26 @@ fn command_line_value(name: &str) -> Option<&'static str> {
 
 /// True when `word` stands alone on the kernel command line (`/chosen/bootargs`).
 fn command_line_has(word: &str) -> bool {
-    boot()
-        .and_then(|boot| boot.platform.bootargs)
-        .is_some_and(|line| line.split_whitespace().any(|candidate| candidate == word))
+    has_word(boot().and_then(|boot| boot.platform.bootargs), word)
 }
 
+/// True when `word` stands alone on `line`.
+fn has_word(line: Option<&str>, word: &str) -> bool {
+    line.is_some_and(|line| line.split_whitespace().any(|candidate| candidate == word))
+}
+
+/// Set by `fault-in-fault-test`: the fatal handler faults after its report.
+static FAULT_WHILE_REPORTING: AtomicBool = AtomicBool::new(false);
+
 fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
-    let place = fault.address.map_or("", memory::describe);
     match cause {
+        Cause::InsideFatalHandler { first } => {
+            // Touch as little as possible: no window lookup, no command line.
+            console::print_emergency(format_args!(
+                "\nFATAL fault inside the fault handler: {fault} (while reporting: {first})\n"
+            ));
+            exceptions::stop();
+        }
         Cause::Unexpected => console::print_emergency(format_args!("\nFATAL {fault}")),
         Cause::StackOverflow => {
             console::print_emergency(format_args!("\nFATAL kernel stack overflow: {fault}"));
@@ -399,14 +426,20 @@ fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
             ));
         }
     }
-    if !place.is_empty() {
-        console::print_emergency(format_args!(", in {place}"));
+    if let Some(address) = fault.address {
+        console::print_emergency(format_args!(", in {}", memory::describe(address)));
     }
     console::print_emergency(format_args!("\n"));
-    if command_line_has("exit=semihosting") {
-        semihosting::exit(3);
+    if FAULT_WHILE_REPORTING.load(Ordering::SeqCst) {
+        // SAFETY: not safe at all: this store to the guard page below the
+        // emergency stack faults inside the fatal handler, on purpose.
+        unsafe {
+            exceptions::emergency_stack_guard()
+                .as_mut_ptr::<u64>()
+                .write_volatile(0)
+        };
     }
-    cpu::halt();
+    exceptions::stop();
 }
 
 #[panic_handler]
@@ -419,7 +452,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
             space.0, space.1, space.2
         ));
     }
-    if command_line_has("exit=semihosting") {
+    if semihosting::exit_allowed() {
         semihosting::exit(2);
     }
     cpu::halt();

@@ -11,10 +11,15 @@ use alloc::vec::Vec;
 use core::alloc::{GlobalAlloc, Layout};
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
-use crate::arch::aarch64::exceptions::expect_fault;
+use crate::arch::aarch64::exceptions::{self, expect_fault};
+use crate::arch::aarch64::irq_lock::IrqSafeMutex;
 use crate::arch::aarch64::{cpu, layout, timer};
+use crate::drivers::Misaligned;
+use crate::drivers::gic::v2::GicV2;
+use crate::drivers::gic::v3::{self, GicV3};
+use crate::drivers::pl011::Pl011;
 use crate::kernel::devices::{self, Devices};
-use crate::kernel::{Boot, memory, report, stress};
+use crate::kernel::{Boot, console, memory, report, stress};
 use crate::memory::frames::FreeError;
 use crate::memory::paging::{Attributes, MemoryKind};
 use crate::println;
@@ -64,13 +69,29 @@ const TESTS: &[(&str, Test)] = &[
         mmio_attributes,
     ),
     (
+        "mmio: drivers refuse misaligned register blocks",
+        mmio_refuses_misaligned,
+    ),
+    (
         "paging: no page is writable and executable",
         no_writable_executable,
     ),
     ("paging: TTBR0 and page 0 are unmapped", lower_half_empty),
     ("fault: guard page below the kernel stack", guard_page_fault),
+    (
+        "fault: guard page below the emergency stack",
+        emergency_guard_page_fault,
+    ),
     ("fault: access above the heap top", unmapped_heap_fault),
     ("timer: interrupts keep ticking", timer_ticks),
+    (
+        "locks: IRQ-safe locks mask the timer while held",
+        irq_safe_locks,
+    ),
+    (
+        "locks: the console lock is IRQ-safe",
+        console_lock_masks_irqs,
+    ),
     (
         "stress: a short seeded mix to exhaustion loses nothing",
         short_stress,
@@ -311,6 +332,31 @@ fn mmio_attributes(_: &Boot, devices: &Devices) -> Outcome {
     Ok(())
 }
 
+fn mmio_refuses_misaligned(_: &Boot, _: &Devices) -> Outcome {
+    let aligned = layout::VMAP.start;
+    let misaligned = VirtAddr(aligned.0 + 0x40);
+    let expected = Some(Misaligned {
+        address: misaligned,
+    });
+    // SAFETY: this call and those below are refused on alignment before they
+    // read or write any register, and nothing refused is kept.
+    let pl011 = unsafe { Pl011::new(misaligned) }.err();
+    ensure!(pl011 == expected, "PL011 at {misaligned}: {pl011:?}");
+    // SAFETY: see above.
+    let gic_v2 = unsafe { GicV2::new(aligned, misaligned) }.err();
+    ensure!(gic_v2 == expected, "GICv2 CPU interface: {gic_v2:?}");
+    let region = v3::REDISTRIBUTOR_SIZE;
+    for (distributor, redistributors) in [(misaligned, aligned), (aligned, misaligned)] {
+        // SAFETY: see above.
+        let gic_v3 = unsafe { GicV3::new(distributor, redistributors, region) }.err();
+        ensure!(
+            gic_v3 == expected.map(v3::Error::Misaligned),
+            "GICv3 at {distributor}, {redistributors}: {gic_v3:?}"
+        );
+    }
+    Ok(())
+}
+
 fn no_writable_executable(_: &Boot, _: &Devices) -> Outcome {
     let mut pages = 0u64;
     let mut executable = 0u64;
@@ -397,6 +443,16 @@ fn guard_page_fault(_: &Boot, _: &Devices) -> Outcome {
     )
 }
 
+fn emergency_guard_page_fault(_: &Boot, _: &Devices) -> Outcome {
+    let guard = exceptions::emergency_stack_guard();
+    let page = PAGE_SIZE as u64;
+    ensure!(
+        cpu::translate_read(guard.0 + page).is_some(),
+        "the emergency stack above its guard page is not mapped"
+    );
+    check_fault(VirtAddr(guard.0 + 0x800), true, "kernel image")
+}
+
 fn unmapped_heap_fault(_: &Boot, _: &Devices) -> Outcome {
     let top = layout::HEAP.start.0 + memory::heap_mapped_bytes();
     check_fault(VirtAddr(top + 0x10), false, "heap, above its mapped top")
@@ -421,4 +477,74 @@ fn short_stress(boot: &Boot, _: &Devices) -> Outcome {
     ensure!(report.exhaustions > 0, "the run never reached exhaustion");
     ensure!(report.passed(), "{report}");
     Ok(())
+}
+
+/// Spins for `periods` timer-tick periods.
+fn spin_for_ticks(periods: u64) {
+    let until = timer::counter() + periods * timer::frequency() / devices::TICK_HZ;
+    while timer::counter() < until {
+        core::hint::spin_loop();
+    }
+}
+
+fn irq_safe_locks(_: &Boot, devices: &Devices) -> Outcome {
+    static LOCK: IrqSafeMutex<u64> = IrqSafeMutex::new(0);
+    static INNER: IrqSafeMutex<()> = IrqSafeMutex::new(());
+    ensure!(devices.timer_intid.is_some(), "the timer is not running");
+    ensure!(!cpu::irqs_masked(), "IRQs are masked before the test");
+    let before = devices::ticks();
+    {
+        let mut held = LOCK.lock();
+        ensure!(
+            cpu::irqs_masked(),
+            "IRQs are not masked while the lock is held"
+        );
+        spin_for_ticks(3);
+        *held = devices::ticks();
+        // Nested: releasing an inner lock keeps the outer one's mask.
+        drop(INNER.lock());
+        ensure!(cpu::irqs_masked(), "releasing a nested lock unmasked IRQs");
+    }
+    let while_held = *LOCK.lock();
+    ensure!(
+        while_held == before,
+        "{} timer IRQs were taken while the lock was held",
+        while_held - before
+    );
+    ensure!(!cpu::irqs_masked(), "IRQs stay masked after the release");
+    // The tick that came while the lock was held is taken now.
+    spin_for_ticks(2);
+    ensure!(devices::ticks() > before, "no tick after the release");
+    // Locking with IRQs already masked leaves them masked.
+    let saved = cpu::mask_irqs();
+    drop(LOCK.lock());
+    let still_masked = cpu::irqs_masked();
+    cpu::restore_irqs(saved);
+    ensure!(
+        still_masked,
+        "the release unmasked IRQs the caller had masked"
+    );
+    Ok(())
+}
+
+/// Formats as nothing, and records whether IRQs were masked when formatted.
+struct MaskProbe(core::cell::Cell<Option<bool>>);
+
+impl core::fmt::Display for MaskProbe {
+    fn fmt(&self, _: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.set(Some(cpu::irqs_masked()));
+        Ok(())
+    }
+}
+
+fn console_lock_masks_irqs(_: &Boot, _: &Devices) -> Outcome {
+    ensure!(!cpu::irqs_masked(), "IRQs are masked before the test");
+    let probe = MaskProbe(core::cell::Cell::new(None));
+    // The console formats its arguments while it holds its lock.
+    console::print(format_args!("{probe}"));
+    match probe.0.get() {
+        Some(true) => Ok(()),
+        Some(false) => Err("IRQs were unmasked while the console lock was held".into()),
+        None => Err("the console did not format its arguments".into()),
+    }
 }

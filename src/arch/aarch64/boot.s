@@ -152,8 +152,11 @@ at_el1:
     adr_l   x8, __kernel_end
     mov     x9, x21                     // x9 = physical page being mapped
     adr_l   x10, boot_l3_image          // x10 = its entry
+    adr_l   x11, __emergency_stack_guard
 4:  cmp     x9, x7
-    b.eq    6f                          // the guard page stays unmapped
+    b.eq    6f                          // the guard pages stay unmapped
+    cmp     x9, x11
+    b.eq    6f
     ldr     x2, =(NORMAL_PAGE | ATTR_READ_ONLY | ATTR_UXN)
     cmp     x9, x5
     b.lo    5f                          // text: read + execute

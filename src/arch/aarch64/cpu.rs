@@ -18,6 +18,36 @@ pub fn disable_interrupts() {
     DAIF.write(DAIF::I::Masked + DAIF::F::Masked + DAIF::A::Unmasked + DAIF::D::Masked);
 }
 
+/// Whether IRQs were masked before [`mask_irqs`], for [`restore_irqs`].
+#[derive(Clone, Copy, Debug)]
+#[must_use = "restore the IRQ mask with `restore_irqs`"]
+pub struct IrqState {
+    was_masked: bool,
+}
+
+/// Masks IRQs at EL1 and says whether they were masked already.
+pub fn mask_irqs() -> IrqState {
+    let was_masked = irqs_masked();
+    // SAFETY: setting PSTATE.I only masks IRQs. Not `nomem`: memory accesses
+    // must not move out of the masked section.
+    unsafe { core::arch::asm!("msr daifset, #2", options(nostack, preserves_flags)) };
+    IrqState { was_masked }
+}
+
+/// Unmasks IRQs again if they were unmasked when `state` was saved.
+pub fn restore_irqs(state: IrqState) {
+    if !state.was_masked {
+        // SAFETY: clearing PSTATE.I only unmasks IRQs, as they were before
+        // `mask_irqs`. Not `nomem`, as above.
+        unsafe { core::arch::asm!("msr daifclr, #2", options(nostack, preserves_flags)) };
+    }
+}
+
+/// True when IRQs are masked at EL1 (PSTATE.I).
+pub fn irqs_masked() -> bool {
+    DAIF.is_set(DAIF::I)
+}
+
 /// The affinity of this core (MPIDR_EL1 Aff3..Aff0).
 pub fn affinity() -> u64 {
     MPIDR_EL1.get() & 0xff_00ff_ffff

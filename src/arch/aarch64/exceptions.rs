@@ -1,10 +1,21 @@
 //! Exception entry: IRQ dispatch, fault reports, and faults a test expects.
+//!
+//! A fatal exception is reported once by the installed handler. If reporting
+//! faults again, the handler runs a second time to say so and must then stop;
+//! a third entry stops at once, reporting nothing. So a broken fault path ends
+//! instead of re-entering itself forever.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use spin::{Mutex, Once};
 
 use super::fault::Fault;
+use super::{cpu, semihosting};
+use crate::addr::VirtAddr;
+
+/// The status QEMU exits with after a fatal exception, when
+/// [`semihosting::exit_allowed`].
+pub const FATAL_EXIT_STATUS: u32 = 3;
 
 /// The interrupted state, as `vectors.s` saves it.
 #[repr(C)]
@@ -26,6 +37,10 @@ static IRQ_HANDLER: Once<fn()> = Once::new();
 static FATAL_HANDLER: Once<fn(&Fault, Cause) -> !> = Once::new();
 static EXPECTING_FAULT: AtomicBool = AtomicBool::new(false);
 static CAUGHT_FAULT: Mutex<Option<Fault>> = Mutex::new(None);
+/// How many times [`fatal`] was entered.
+static FATAL_ENTRIES: AtomicU32 = AtomicU32::new(0);
+/// The exception the first entry of [`fatal`] was reporting.
+static FIRST_FATAL: Once<Fault> = Once::new();
 
 /// Installs the function called for every IRQ (once).
 pub fn set_irq_handler(handler: fn()) {
@@ -43,6 +58,13 @@ pub enum Cause {
     /// An FIQ, SError or an exception from a lower level or on SP_EL0, which
     /// the kernel never asks for.
     UnhandledVector(u64),
+    /// This exception was taken while the fatal handler was reporting `first`.
+    /// The handler gets this once; it must say so and stop, touching as little
+    /// as it can.
+    InsideFatalHandler {
+        /// The exception being reported when this one came.
+        first: Fault,
+    },
 }
 
 /// Installs the function that reports a fatal exception and stops (once).
@@ -97,8 +119,41 @@ extern "C" fn exception_entry(frame: &mut TrapFrame, kind: u64) {
 }
 
 fn fatal(fault: &Fault, cause: Cause) -> ! {
+    let cause = match FATAL_ENTRIES.fetch_add(1, Ordering::SeqCst) {
+        0 => {
+            FIRST_FATAL.call_once(|| *fault);
+            cause
+        }
+        1 => match FIRST_FATAL.get() {
+            Some(&first) => Cause::InsideFatalHandler { first },
+            None => stop(),
+        },
+        // The second report faulted too: stop without a word.
+        2 => stop(),
+        // Even stopping faulted (a semihosting call the host does not serve).
+        _ => cpu::halt(),
+    };
     match FATAL_HANDLER.get() {
         Some(handler) => handler(fault, cause),
-        None => super::cpu::halt(),
+        None => stop(),
     }
+}
+
+/// Ends the kernel after a fatal exception: QEMU exits with
+/// [`FATAL_EXIT_STATUS`] when semihosting exit is allowed, else the core halts.
+/// Reads nothing but one flag, so it works when little else does.
+pub fn stop() -> ! {
+    if semihosting::exit_allowed() {
+        semihosting::exit(FATAL_EXIT_STATUS);
+    }
+    cpu::halt()
+}
+
+unsafe extern "C" {
+    static __emergency_stack_guard: u8;
+}
+
+/// The unmapped page below the emergency stack (see `linker.ld`).
+pub fn emergency_stack_guard() -> VirtAddr {
+    VirtAddr::from_ptr(&raw const __emergency_stack_guard)
 }

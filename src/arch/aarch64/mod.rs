@@ -1,5 +1,6 @@
 //! AArch64: boot code, the kernel address-space layout, fixmap table access,
-//! exceptions and fault reports, the generic timer and semihosting.
+//! exceptions and fault reports, the IRQ-safe lock, the generic timer and
+//! semihosting.
 
 pub mod fault;
 pub mod layout;
@@ -10,6 +11,8 @@ pub mod cpu;
 pub mod exceptions;
 #[cfg(target_os = "none")]
 pub mod fixmap;
+#[cfg(target_os = "none")]
+pub mod irq_lock;
 #[cfg(target_os = "none")]
 pub mod semihosting;
 #[cfg(target_os = "none")]

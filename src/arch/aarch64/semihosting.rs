@@ -1,6 +1,23 @@
 //! Arm semihosting: how the in-kernel tests tell QEMU (or a debugger) the result.
 //! Only call this when the host enabled semihosting; otherwise `hlt` traps.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once the kernel knows that the host serves semihosting exits.
+static EXIT_ALLOWED: AtomicBool = AtomicBool::new(false);
+
+/// Records that the host serves [`exit`] (the command line said so). Call it
+/// as early as the command line is known: the fault and panic paths read this
+/// flag, not the command line, which they may be unable to read.
+pub fn allow_exit() {
+    EXIT_ALLOWED.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`allow_exit`] was called.
+pub fn exit_allowed() -> bool {
+    EXIT_ALLOWED.load(Ordering::SeqCst)
+}
+
 /// SYS_EXIT_EXTENDED: exit with a status code.
 const SYS_EXIT_EXTENDED: u64 = 0x20;
 /// ADP_Stopped_ApplicationExit.
@@ -22,11 +39,12 @@ pub fn exit(code: u32) -> ! {
 const SYS_WRITE0: u64 = 0x04;
 
 /// Writes `text` to the host's console (QEMU: its standard error), truncated
-/// to 255 bytes. Without semihosting enabled the `hlt` traps as an undefined
-/// instruction: use this only as a last resort before stopping.
+/// to at most 255 bytes between characters. Without semihosting enabled the
+/// `hlt` traps as an undefined instruction: use this only as a last resort
+/// before stopping.
 pub fn write(text: &str) {
     let mut buffer = [0u8; 256];
-    let length = text.len().min(buffer.len() - 1);
+    let length = text.floor_char_boundary(buffer.len() - 1);
     buffer[..length].copy_from_slice(&text.as_bytes()[..length]);
     // SAFETY: the call only reads the NUL-terminated buffer; it may change x0,
     // which is declared clobbered.

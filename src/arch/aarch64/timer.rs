@@ -20,8 +20,3 @@ pub fn arm(hz: u64) {
     CNTV_TVAL_EL0.set(frequency() / hz.max(1));
     CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
 }
-
-/// Stops the virtual timer.
-pub fn stop() {
-    CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::CLEAR);
-}

@@ -6,7 +6,8 @@
 // Before it pushes the frame, an entry asks the MMU (AT S1E1W) whether the
 // frame's lowest byte is writable. If not, the kernel stack has overflowed into
 // its guard page: pushing would fault again, forever. The entry then moves to a
-// small emergency stack and reports kind 6, which is fatal.
+// small emergency stack and reports kind 6, which is fatal. The emergency stack
+// has a guard page too; `exceptions.rs` stops a fatal report that faults again.
 
 .equ FRAME_SIZE, 36 * 8
 .equ KIND_STACK_OVERFLOW, 6

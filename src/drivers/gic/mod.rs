@@ -39,7 +39,7 @@ pub const DEFAULT_PRIORITY: u8 = 0xa0;
 /// the interrupt, and [`end_of_interrupt`](Self::end_of_interrupt) with the same
 /// INTID.
 ///
-/// `enable`, `disable` and `is_enabled` cover SGIs, PPIs and SPIs: INTIDs from
+/// `enable` and `is_enabled` cover SGIs, PPIs and SPIs: INTIDs from
 /// [`FIRST_SPECIAL_INTID`] up are ignored and never reported enabled. INTIDs the
 /// hardware does not implement read as disabled, and enabling them has no effect.
 /// `end_of_interrupt` ignores the special INTIDs 1020..=1023.
@@ -51,10 +51,6 @@ pub trait InterruptController {
 
     /// Lets `intid` be forwarded to the CPU.
     fn enable(&mut self, intid: u32);
-
-    /// Stops `intid` being forwarded. An interrupt already forwarded may still be
-    /// acknowledged once.
-    fn disable(&mut self, intid: u32);
 
     /// Takes the highest-priority pending interrupt, marking it active, and
     /// returns its INTID; `None` when the GIC answers with a spurious INTID

@@ -7,7 +7,7 @@ use tock_registers::{register_bitfields, register_structs};
 
 use super::{DEFAULT_PRIORITY, FIRST_SPECIAL_INTID, FIRST_SPI, InterruptController, bit_position};
 use crate::addr::VirtAddr;
-use crate::drivers::mmio::Mmio;
+use crate::drivers::mmio::{Misaligned, Mmio, register};
 
 /// Bytes to map for the distributor.
 pub const DISTRIBUTOR_SIZE: usize = 0x1000;
@@ -111,30 +111,33 @@ impl GicV2 {
     /// Takes the GICv2 whose distributor and CPU interface are mapped at the given
     /// addresses. Touches no register.
     ///
+    /// # Errors
+    ///
+    /// [`Misaligned`] when either address is not page-aligned.
+    ///
     /// # Safety
     ///
-    /// `distributor` must be the virtual address of the GIC distributor's
-    /// registers and `cpu_interface` that of its CPU interface, each mapped as
-    /// device memory, page-aligned, over [`DISTRIBUTOR_SIZE`] and
-    /// [`CPU_INTERFACE_SIZE`] bytes. Both mappings must stay valid for as long as
-    /// the returned driver lives, and no other driver instance may use these
+    /// Unless they are refused, `distributor` must be the virtual address of
+    /// the GIC distributor's registers and `cpu_interface` that of its CPU
+    /// interface, each mapped as device memory over [`DISTRIBUTOR_SIZE`] and
+    /// [`CPU_INTERFACE_SIZE`] bytes. Both mappings must stay valid for as long
+    /// as the returned driver lives, and no other driver instance may use these
     /// registers meanwhile.
-    #[must_use = "dropping the driver gives up its registers"]
-    pub unsafe fn new(distributor: VirtAddr, cpu_interface: VirtAddr) -> Self {
-        Self {
+    pub unsafe fn new(distributor: VirtAddr, cpu_interface: VirtAddr) -> Result<Self, Misaligned> {
+        Ok(Self {
             // SAFETY: the caller's promise for `distributor` is `Mmio::new`'s
             // contract for the distributor block.
-            distributor: unsafe { Mmio::new(distributor) },
+            distributor: unsafe { Mmio::new(distributor) }?,
             // SAFETY: likewise for the CPU interface block.
-            cpu_interface: unsafe { Mmio::new(cpu_interface) },
+            cpu_interface: unsafe { Mmio::new(cpu_interface) }?,
             sgi_source: [0; 16],
-        }
+        })
     }
 
     /// The number of interrupt lines (INTIDs 0..lines, a multiple of 32) and of
     /// CPU interfaces the distributor implements, from GICD_TYPER.
     pub fn distributor_type(&self) -> (u32, u32) {
-        let typer = self.distributor.typer.extract();
+        let typer = register!(self.distributor, typer).extract();
         let lines = 32 * (typer.read(GICD_TYPER::ITLinesNumber) + 1);
         let cpus = typer.read(GICD_TYPER::CPUNumber) + 1;
         (lines, cpus)
@@ -147,42 +150,31 @@ impl GicV2 {
     /// Then forwarding is enabled for both groups. Call once, before
     /// [`init_cpu_interface`](InterruptController::init_cpu_interface).
     pub fn init_distributor(&mut self) {
-        let registers = &*self.distributor;
-        registers.ctlr.set(0);
+        register!(self.distributor, ctlr).set(0);
 
         let (lines, _) = self.distributor_type();
         let spi_lines = FIRST_SPI..lines.min(FIRST_SPECIAL_INTID);
         let this_cpu = self.this_cpu_target();
         for intid in spi_lines.clone() {
-            registers.ipriorityr[intid as usize].set(DEFAULT_PRIORITY);
-            registers.itargetsr[intid as usize].set(this_cpu);
+            register!(self.distributor, ipriorityr[intid as usize]).set(DEFAULT_PRIORITY);
+            register!(self.distributor, itargetsr[intid as usize]).set(this_cpu);
         }
         for index in (spi_lines.start / 16)..(lines / 16) {
-            registers.icfgr[index as usize].set(0);
+            register!(self.distributor, icfgr[index as usize]).set(0);
         }
         for index in (spi_lines.start / 32)..(lines / 32) {
-            registers.icenabler[index as usize].set(u32::MAX);
-            registers.icactiver[index as usize].set(u32::MAX);
+            register!(self.distributor, icenabler[index as usize]).set(u32::MAX);
+            register!(self.distributor, icactiver[index as usize]).set(u32::MAX);
         }
 
-        registers
-            .ctlr
+        register!(self.distributor, ctlr)
             .write(GICD_CTLR::EnableGrp0::SET + GICD_CTLR::EnableGrp1::SET);
-    }
-
-    /// Sets the priority of `intid`: lower values are more urgent, and only
-    /// values below the priority mask (0xff after init) are ever signaled. SGIs
-    /// and PPIs are set for the calling CPU only. Special INTIDs are ignored.
-    pub fn set_priority(&mut self, intid: u32, priority: u8) {
-        if intid < FIRST_SPECIAL_INTID {
-            self.distributor.ipriorityr[intid as usize].set(priority);
-        }
     }
 
     /// The GICD_ITARGETSR bit of the calling CPU. A uniprocessor GIC reads the
     /// banked bytes as zero and ignores targets; CPU interface 0 is then right.
     fn this_cpu_target(&self) -> u8 {
-        match self.distributor.itargetsr[0].get() {
+        match register!(self.distributor, itargetsr[0]).get() {
             0 => 1,
             mask => mask,
         }
@@ -194,38 +186,28 @@ impl InterruptController for GicV2 {
     /// and gives all of them [`DEFAULT_PRIORITY`]: those
     /// distributor registers are banked per CPU.
     fn init_cpu_interface(&mut self) {
-        let distributor = &*self.distributor;
-        distributor.icactiver[0].set(u32::MAX);
-        distributor.icenabler[0].set(0xffff_0000);
-        distributor.isenabler[0].set(0x0000_ffff);
+        register!(self.distributor, icactiver[0]).set(u32::MAX);
+        register!(self.distributor, icenabler[0]).set(0xffff_0000);
+        register!(self.distributor, isenabler[0]).set(0x0000_ffff);
         for intid in 0..FIRST_SPI {
-            distributor.ipriorityr[intid as usize].set(DEFAULT_PRIORITY);
+            register!(self.distributor, ipriorityr[intid as usize]).set(DEFAULT_PRIORITY);
         }
-
-        let cpu_interface = &*self.cpu_interface;
-        cpu_interface.pmr.set(0xff);
+        register!(self.cpu_interface, pmr).set(0xff);
         // Zero asks for the finest preemption grouping; the GIC raises it to its
         // own minimum.
-        cpu_interface.bpr.set(0);
-        cpu_interface
-            .ctlr
+        register!(self.cpu_interface, bpr).set(0);
+        register!(self.cpu_interface, ctlr)
             .write(GICC_CTLR::EnableGrp0::SET + GICC_CTLR::EnableGrp1::SET);
     }
 
     fn enable(&mut self, intid: u32) {
         if let Some((index, mask)) = bit_position(intid) {
-            self.distributor.isenabler[index].set(mask);
-        }
-    }
-
-    fn disable(&mut self, intid: u32) {
-        if let Some((index, mask)) = bit_position(intid) {
-            self.distributor.icenabler[index].set(mask);
+            register!(self.distributor, isenabler[index]).set(mask);
         }
     }
 
     fn acknowledge(&mut self) -> Option<u32> {
-        let iar = self.cpu_interface.iar.extract();
+        let iar = register!(self.cpu_interface, iar).extract();
         let intid = iar.read(GICC_IAR::InterruptID);
         if intid >= FIRST_SPECIAL_INTID {
             return None;
@@ -242,13 +224,13 @@ impl InterruptController for GicV2 {
             return;
         }
         let source = self.sgi_source.get(intid as usize).copied().unwrap_or(0);
-        self.cpu_interface
-            .eoir
+        register!(self.cpu_interface, eoir)
             .write(GICC_IAR::InterruptID.val(intid) + GICC_IAR::CPUID.val(u32::from(source)));
     }
 
     fn is_enabled(&self, intid: u32) -> bool {
-        bit_position(intid)
-            .is_some_and(|(index, mask)| self.distributor.isenabler[index].get() & mask != 0)
+        bit_position(intid).is_some_and(|(index, mask)| {
+            register!(self.distributor, isenabler[index]).get() & mask != 0
+        })
     }
 }

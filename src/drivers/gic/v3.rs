@@ -33,7 +33,7 @@ use super::{
     bit_position,
 };
 use crate::addr::VirtAddr;
-use crate::drivers::mmio::Mmio;
+use crate::drivers::mmio::{Misaligned, Mmio, register};
 
 /// Bytes to map for the distributor.
 pub const DISTRIBUTOR_SIZE: usize = 0x1_0000;
@@ -55,6 +55,14 @@ pub enum Error {
         /// MPIDR_EL1 of the calling CPU.
         mpidr: u64,
     },
+    /// The distributor or the redistributor region is not page-aligned.
+    Misaligned(Misaligned),
+}
+
+impl From<Misaligned> for Error {
+    fn from(error: Misaligned) -> Self {
+        Self::Misaligned(error)
+    }
 }
 
 impl fmt::Display for Error {
@@ -66,6 +74,7 @@ impl fmt::Display for Error {
                     "no GICv3 redistributor for the CPU with MPIDR {mpidr:#x}"
                 )
             }
+            Self::Misaligned(error) => write!(f, "{error}"),
         }
     }
 }
@@ -86,17 +95,21 @@ impl GicV3 {
     ///
     /// # Errors
     ///
+    /// [`Error::Misaligned`] when either address is not page-aligned;
     /// [`Error::RedistributorNotFound`] when no redistributor in the region
     /// belongs to the calling CPU.
     ///
     /// # Safety
     ///
-    /// `distributor` must be the virtual address of the GIC distributor's
-    /// registers, mapped as device memory over [`DISTRIBUTOR_SIZE`] bytes, and
-    /// `redistributors` that of a region of contiguous redistributors, mapped as
-    /// device memory over `redistributor_region_size` bytes; both 64 KiB-aligned.
-    /// Both mappings must stay valid for as long as the returned driver lives,
-    /// and no other driver instance may use these registers meanwhile.
+    /// Unless they are refused as misaligned, `distributor` must be the virtual
+    /// address of the GIC distributor's registers, mapped as device memory over
+    /// [`DISTRIBUTOR_SIZE`] bytes, and `redistributors` that of a region of
+    /// contiguous redistributors, mapped as device memory over
+    /// `redistributor_region_size` bytes. The physical frames are 64
+    /// KiB-aligned, but the virtual addresses need only be page-aligned (the
+    /// vmap window hands out pages). Both mappings must stay valid for as long
+    /// as the returned driver lives, and no other driver instance may use these
+    /// registers meanwhile.
     pub unsafe fn new(
         distributor: VirtAddr,
         redistributors: VirtAddr,
@@ -105,11 +118,11 @@ impl GicV3 {
         let mpidr = MPIDR_EL1.get();
         // SAFETY: the caller's promise for `distributor` is `Mmio::new`'s
         // contract for the distributor block.
-        let distributor = unsafe { Mmio::new(distributor) };
+        let distributor = unsafe { Mmio::new(distributor) }?;
         // SAFETY: the caller's promise for the region is what
         // `find_redistributor` requires.
         let redistributor =
-            unsafe { find_redistributor(redistributors, redistributor_region_size, mpidr) }
+            unsafe { find_redistributor(redistributors, redistributor_region_size, mpidr) }?
                 .ok_or(Error::RedistributorNotFound { mpidr })?;
         Ok(Self {
             distributor,
@@ -127,44 +140,31 @@ impl GicV3 {
     /// Then both groups are enabled. Call once, before
     /// [`init_cpu_interface`](InterruptController::init_cpu_interface).
     pub fn init_distributor(&mut self) {
-        let registers = &*self.distributor;
-        registers.ctlr.set(0);
+        register!(self.distributor, ctlr).set(0);
         self.wait_for_distributor_write();
-        registers.ctlr.write(GICD_CTLR::ARE::SET);
+        register!(self.distributor, ctlr).write(GICD_CTLR::ARE::SET);
         self.wait_for_distributor_write();
 
-        let lines =
-            (32 * (registers.typer.read(GICD_TYPER::ITLinesNumber) + 1)).min(FIRST_SPECIAL_INTID);
+        let lines = (32 * (register!(self.distributor, typer).read(GICD_TYPER::ITLinesNumber) + 1))
+            .min(FIRST_SPECIAL_INTID);
         let route = self.route_to_this_cpu();
         for intid in FIRST_SPI..lines {
-            registers.ipriorityr[intid as usize].set(DEFAULT_PRIORITY);
-            registers.irouter[(intid - FIRST_SPI) as usize].write(route);
+            register!(self.distributor, ipriorityr[intid as usize]).set(DEFAULT_PRIORITY);
+            register!(self.distributor, irouter[(intid - FIRST_SPI) as usize]).write(route);
         }
         for index in (FIRST_SPI / 16)..lines.div_ceil(16) {
-            registers.icfgr[index as usize].set(0);
+            register!(self.distributor, icfgr[index as usize]).set(0);
         }
         for index in (FIRST_SPI / 32)..lines.div_ceil(32) {
-            registers.igroupr[index as usize].set(u32::MAX);
-            registers.icenabler[index as usize].set(u32::MAX);
-            registers.icactiver[index as usize].set(u32::MAX);
+            register!(self.distributor, igroupr[index as usize]).set(u32::MAX);
+            register!(self.distributor, icenabler[index as usize]).set(u32::MAX);
+            register!(self.distributor, icactiver[index as usize]).set(u32::MAX);
         }
         self.wait_for_distributor_write();
 
-        registers
-            .ctlr
+        register!(self.distributor, ctlr)
             .write(GICD_CTLR::ARE::SET + GICD_CTLR::EnableGrp1::SET + GICD_CTLR::EnableGrp0::SET);
         self.wait_for_distributor_write();
-    }
-
-    /// Sets the priority of `intid`: lower values are more urgent, and only
-    /// values below the priority mask (0xff after init) are ever signaled. SGIs
-    /// and PPIs are set in this CPU's redistributor. Special INTIDs are ignored.
-    pub fn set_priority(&mut self, intid: u32, priority: u8) {
-        if intid < FIRST_SPI {
-            self.redistributor.sgi.ipriorityr[intid as usize].set(priority);
-        } else if intid < FIRST_SPECIAL_INTID {
-            self.distributor.ipriorityr[intid as usize].set(priority);
-        }
     }
 
     /// GICD_IROUTER's value for "deliver to the CPU that created `self`".
@@ -180,14 +180,14 @@ impl GicV3 {
     /// Spins until the distributor has applied the last GICD_CTLR or
     /// GICD_ICENABLER write.
     fn wait_for_distributor_write(&self) {
-        while self.distributor.ctlr.is_set(GICD_CTLR::RWP) {
+        while register!(self.distributor, ctlr).is_set(GICD_CTLR::RWP) {
             core::hint::spin_loop();
         }
     }
 
     /// Spins until the redistributor has applied the last GICR_ICENABLER0 write.
     fn wait_for_redistributor_write(&self) {
-        while self.redistributor.control.ctlr.is_set(GICR_CTLR::RWP) {
+        while register!(self.redistributor, control.ctlr).is_set(GICR_CTLR::RWP) {
             core::hint::spin_loop();
         }
     }
@@ -195,7 +195,7 @@ impl GicV3 {
 
 /// The redistributor in the region at `base` whose GICR_TYPER affinity is that
 /// of `mpidr`, or `None` when the walk reaches the one marked Last or the end of
-/// the region first.
+/// the region first; [`Misaligned`] when `base` is not page-aligned.
 ///
 /// # Safety
 ///
@@ -205,7 +205,7 @@ unsafe fn find_redistributor(
     base: VirtAddr,
     region_size: usize,
     mpidr: u64,
-) -> Option<Mmio<RedistributorRegisters>> {
+) -> Result<Option<Mmio<RedistributorRegisters>>, Misaligned> {
     let mpidr = LocalRegisterCopy::<u64, MPIDR_EL1::Register>::new(mpidr);
     let affinity = mpidr.read(MPIDR_EL1::Aff3) << 24
         | mpidr.read(MPIDR_EL1::Aff2) << 16
@@ -217,19 +217,21 @@ unsafe fn find_redistributor(
         .checked_sub(offset)
         .is_some_and(|left| left >= REDISTRIBUTOR_SIZE)
     {
-        let frame_base = base.checked_add(offset as u64)?;
+        let Some(frame_base) = base.checked_add(offset as u64) else {
+            return Ok(None);
+        };
         // SAFETY: `offset + REDISTRIBUTOR_SIZE <= region_size`: the block lies
-        // inside the mapped region the caller owns, 64 KiB-aligned because the
-        // region is and every step is a multiple of 128 KiB. It is either
+        // inside the mapped region the caller owns; every step is a multiple of
+        // 128 KiB, so each block is as aligned as the region. It is either
         // returned as the only handle to this redistributor or dropped before the
         // next one is made.
-        let redistributor: Mmio<RedistributorRegisters> = unsafe { Mmio::new(frame_base) };
-        let typer = redistributor.control.typer.extract();
+        let redistributor: Mmio<RedistributorRegisters> = unsafe { Mmio::new(frame_base) }?;
+        let typer = register!(redistributor, control.typer).extract();
         if typer.read(GICR_TYPER::Affinity_Value) == affinity {
-            return Some(redistributor);
+            return Ok(Some(redistributor));
         }
         if typer.is_set(GICR_TYPER::Last) {
-            return None;
+            return Ok(None);
         }
         offset += if typer.is_set(GICR_TYPER::VLPIS) {
             REDISTRIBUTOR_SIZE_WITH_VLPIS
@@ -237,7 +239,7 @@ unsafe fn find_redistributor(
             REDISTRIBUTOR_SIZE
         };
     }
-    None
+    Ok(None)
 }
 
 impl InterruptController for GicV3 {
@@ -247,21 +249,18 @@ impl InterruptController for GicV3 {
     /// the PPIs and enables the SGIs. Needs the ICC system registers reachable
     /// at EL1 (ICC_SRE_EL2.Enable set if the kernel came from EL2).
     fn init_cpu_interface(&mut self) {
-        let control = &self.redistributor.control;
-        control.waker.modify(GICR_WAKER::ProcessorSleep::CLEAR);
-        while control.waker.is_set(GICR_WAKER::ChildrenAsleep) {
+        register!(self.redistributor, control.waker).modify(GICR_WAKER::ProcessorSleep::CLEAR);
+        while register!(self.redistributor, control.waker).is_set(GICR_WAKER::ChildrenAsleep) {
             core::hint::spin_loop();
         }
-
-        let sgi = &self.redistributor.sgi;
-        sgi.icactiver0.set(u32::MAX);
-        sgi.icenabler0.set(0xffff_0000);
+        register!(self.redistributor, sgi.icactiver0).set(u32::MAX);
+        register!(self.redistributor, sgi.icenabler0).set(0xffff_0000);
         self.wait_for_redistributor_write();
-        sgi.igroupr0.set(u32::MAX);
-        for priority in &sgi.ipriorityr {
-            priority.set(DEFAULT_PRIORITY);
+        register!(self.redistributor, sgi.igroupr0).set(u32::MAX);
+        for intid in 0..FIRST_SPI {
+            register!(self.redistributor, sgi.ipriorityr[intid as usize]).set(DEFAULT_PRIORITY);
         }
-        sgi.isenabler0.set(0x0000_ffff);
+        register!(self.redistributor, sgi.isenabler0).set(0x0000_ffff);
 
         SystemRegisterEnable.modify(ICC_SRE_EL1::SRE::SET);
         // The other ICC registers may be accessed only once the SRE write has
@@ -276,22 +275,9 @@ impl InterruptController for GicV3 {
     fn enable(&mut self, intid: u32) {
         if let Some((index, mask)) = bit_position(intid) {
             if intid < FIRST_SPI {
-                self.redistributor.sgi.isenabler0.set(mask);
+                register!(self.redistributor, sgi.isenabler0).set(mask);
             } else {
-                self.distributor.isenabler[index].set(mask);
-            }
-        }
-    }
-
-    /// Returns once the GIC has applied the change.
-    fn disable(&mut self, intid: u32) {
-        if let Some((index, mask)) = bit_position(intid) {
-            if intid < FIRST_SPI {
-                self.redistributor.sgi.icenabler0.set(mask);
-                self.wait_for_redistributor_write();
-            } else {
-                self.distributor.icenabler[index].set(mask);
-                self.wait_for_distributor_write();
+                register!(self.distributor, isenabler[index]).set(mask);
             }
         }
     }
@@ -316,9 +302,9 @@ impl InterruptController for GicV3 {
     fn is_enabled(&self, intid: u32) -> bool {
         bit_position(intid).is_some_and(|(index, mask)| {
             let bits = if intid < FIRST_SPI {
-                self.redistributor.sgi.isenabler0.get()
+                register!(self.redistributor, sgi.isenabler0).get()
             } else {
-                self.distributor.isenabler[index].get()
+                register!(self.distributor, isenabler[index]).get()
             };
             bits & mask != 0
         })

@@ -112,7 +112,7 @@ impl PageTableFormat for Aarch64 {
         unsafe {
             core::arch::asm!("dsb ishst", options(nostack, preserves_flags));
             for page in pages {
-                // VAE1IS: all levels (walk caches too), any ASID, inner shareable.
+                // VAAE1IS: by VA, all ASIDs, all levels (walk caches too), inner shareable.
                 core::arch::asm!("tlbi vaae1is, {}", in(reg) (page.0 >> 12) & 0xfff_ffff_ffff,
                     options(nostack, preserves_flags));
             }
