@@ -203,13 +203,14 @@ impl FrameStack {
     }
 
     /// How many frames [`pop`](Self::pop) can still hand out: entries, window
-    /// pages, spares and idle tables.
+    /// pages, spares and the window's tables (the stack eats those too, last).
+    /// Exact: `pop` succeeds exactly this many times in a row.
     pub fn free_frame_count(&self) -> usize {
         let entries = match self.pages {
             0 => 0,
             pages => (pages - 1) * ENTRIES_PER_PAGE + self.top_entries,
         };
-        entries + self.pages + self.spares.as_slice().len() + self.idle_tables
+        entries + self.pages + self.spares.as_slice().len() + self.tables
     }
 
     /// How many frames were given to the stack since it was made (free now or not).
@@ -222,8 +223,8 @@ impl FrameStack {
         self.pages
     }
 
-    /// How many frames serve as page tables of mapped window pages now (not
-    /// free; they come back as the pages go).
+    /// How many of the free frames serve as page tables of mapped window
+    /// pages now: they are handed out after the pages they serve.
     pub fn table_frame_count(&self) -> usize {
         self.tables - self.idle_tables
     }
