@@ -137,6 +137,14 @@ pub enum VmapError {
     Map(MapError),
     /// The physical range is empty or wraps.
     BadPhysicalRange(PhysRange),
+    /// A device range overlaps RAM: mapping it as device memory would alias
+    /// frames the frame stack hands out as normal memory.
+    DeviceOverlapsRam {
+        /// The device range asked for.
+        device: PhysRange,
+        /// The RAM region it overlaps.
+        ram: PhysRange,
+    },
 }
 
 impl fmt::Display for VmapError {
@@ -147,6 +155,9 @@ impl fmt::Display for VmapError {
             Self::Frames(error) => write!(f, "{error}"),
             Self::Map(error) => write!(f, "{error}"),
             Self::BadPhysicalRange(range) => write!(f, "cannot map {range}"),
+            Self::DeviceOverlapsRam { device, ram } => {
+                write!(f, "device range {device} overlaps RAM {ram}")
+            }
         }
     }
 }
@@ -228,7 +239,8 @@ pub fn free_range(allocated: AllocatedRange) {
 }
 
 /// Maps the device registers at `phys` (any alignment) as device memory in the
-/// vmap window.
+/// vmap window. Refuses a range that overlaps RAM
+/// ([`VmapError::DeviceOverlapsRam`]).
 pub fn map_device(phys: PhysRange) -> Result<Mapping, VmapError> {
     let page = PAGE_SIZE as u64;
     let first = phys.start.align_down(page);
@@ -237,6 +249,11 @@ pub fn map_device(phys: PhysRange) -> Result<Mapping, VmapError> {
         .and_then(|end| end.align_up(page))
         .filter(|_| phys.size > 0);
     let end = end.ok_or(VmapError::BadPhysicalRange(phys))?;
+    let ram =
+        with_space(|space| space.frames().ram_overlapping(phys)).ok_or(VmapError::NotReady)?;
+    if let Some(ram) = ram {
+        return Err(VmapError::DeviceOverlapsRam { device: phys, ram });
+    }
     let pages = ((end.0 - first.0) / page) as usize;
     let allocated = allocate_range(pages)?;
     let range = allocated.range();

@@ -10,7 +10,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::alloc::{GlobalAlloc, Layout};
 
-use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
 use crate::arch::aarch64::exceptions::{self, expect_fault};
 use crate::arch::aarch64::irq_lock::IrqSafeMutex;
 use crate::arch::aarch64::{cpu, layout, timer};
@@ -68,6 +68,7 @@ const TESTS: &[(&str, Test)] = &[
         "mmio: device mappings are device memory, never executable",
         mmio_attributes,
     ),
+    ("mmio: a device range over RAM is refused", mmio_refuses_ram),
     (
         "mmio: drivers refuse misaligned register blocks",
         mmio_refuses_misaligned,
@@ -329,6 +330,30 @@ fn mmio_attributes(_: &Boot, devices: &Devices) -> Outcome {
             device.name
         );
     }
+    Ok(())
+}
+
+fn mmio_refuses_ram(boot: &Boot, _: &Devices) -> Outcome {
+    let ram = *boot.platform.ram().first().ok_or("no RAM")?;
+    let before = memory::free_frame_count();
+    let vmap_before = memory::vmap_free_bytes();
+    // The last page of RAM and the page after it: a device range that a bad
+    // tree could name, half RAM.
+    let last_page = ram.end().map_or(u64::MAX, |end| end.0) - PAGE_SIZE as u64;
+    let straddling = PhysRange::new(PhysAddr(last_page), 2 * PAGE_SIZE as u64);
+    for range in [PhysRange::new(ram.start, PAGE_SIZE as u64), straddling] {
+        match memory::map_device(range) {
+            Ok(mapping) => {
+                let virt = mapping.leak();
+                return Err(alloc::format!("{range} mapped as a device at {virt}"));
+            }
+            Err(error) => println!("          {range}: {error}"),
+        }
+    }
+    ensure!(
+        memory::free_frame_count() == before && memory::vmap_free_bytes() == vmap_before,
+        "a refused device mapping kept frames or virtual space"
+    );
     Ok(())
 }
 

@@ -337,6 +337,15 @@ impl FrameStack {
         Ok(())
     }
 
+    /// The first RAM region the stack knows that shares a byte with `range`,
+    /// if any: a device mapping there would alias memory the stack hands out.
+    pub fn ram_overlapping(&self, range: PhysRange) -> Option<PhysRange> {
+        self.ram[..self.ram_count]
+            .iter()
+            .copied()
+            .find(|ram| ram.overlaps(&range))
+    }
+
     fn check(&self, frame: PhysAddr) -> Result<(), FreeError> {
         if !frame.is_page_aligned() {
             return Err(FreeError::Unaligned(frame));

@@ -616,3 +616,19 @@ pub(crate) fn without_heap<R>(operation: impl FnOnce() -> R) -> R {
     HEAP_REFUSES.with(|refuses| refuses.set(false));
     result
 }
+
+#[test]
+fn device_ranges_over_ram_are_found() {
+    let machine = SimMachine::new(64, 0);
+    let ram = machine.memory.range();
+    let stack = machine.space.frames();
+    let page = |at: u64| crate::addr::PhysRange::new(PhysAddr(at), P);
+    assert_eq!(stack.ram_overlapping(page(ram.start.0)), Some(ram));
+    assert_eq!(
+        stack.ram_overlapping(page(ram.end().unwrap().0 - 1)),
+        Some(ram)
+    );
+    assert_eq!(stack.ram_overlapping(page(ram.end().unwrap().0)), None);
+    assert_eq!(stack.ram_overlapping(page(ram.start.0 - P)), None);
+    assert_eq!(stack.ram_overlapping(page(0x900_0000)), None);
+}
