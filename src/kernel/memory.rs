@@ -77,6 +77,13 @@ pub fn vmap_free_bytes() -> u64 {
     VMAP.lock().as_ref().map_or(0, RangeAllocator::free_bytes)
 }
 
+/// The most pages one vmap allocation can get now.
+pub fn vmap_largest_allocation_pages() -> usize {
+    VMAP.lock()
+        .as_ref()
+        .map_or(0, RangeAllocator::largest_allocation_pages)
+}
+
 /// Grows the heap with frames from the kernel space, locking it only then.
 struct SpaceBacking;
 

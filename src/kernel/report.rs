@@ -145,6 +145,9 @@ pub fn print(boot: &Boot, devices: &Devices) {
         boot.frames_at_boot,
         ByteSize((boot.frames_at_boot * PAGE_SIZE) as u64)
     );
+    if let refused @ 1.. = memory::refused_free_count() {
+        println!("problem:   {refused} frees the memory system made were refused: frames lost");
+    }
     if let (count @ 1.., Some(error)) = boot.refused_ranges {
         println!("problem:   {count} usable ranges not given to the frame stack (first: {error})");
     }

@@ -501,6 +501,10 @@ fn short_stress(boot: &Boot, _: &Devices) -> Outcome {
     println!("          {report}");
     ensure!(report.exhaustions > 0, "the run never reached exhaustion");
     ensure!(report.passed(), "{report}");
+    ensure!(
+        report::seed_example(),
+        "the seed example failed after the stress run"
+    );
     Ok(())
 }
 

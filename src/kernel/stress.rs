@@ -55,6 +55,10 @@ impl MemorySystem for KernelMemory {
         memory::free_frame(frame)
     }
 
+    fn refused_free_count(&mut self) -> usize {
+        memory::refused_free_count()
+    }
+
     fn heap_allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         // SAFETY: every layout the driver makes has a non-zero size.
         NonNull::new(unsafe { alloc::alloc::alloc(layout) })
@@ -93,6 +97,10 @@ impl MemorySystem for KernelMemory {
 
     fn range_free_bytes(&mut self) -> u64 {
         memory::vmap_free_bytes()
+    }
+
+    fn largest_range_pages(&mut self) -> usize {
+        memory::vmap_largest_allocation_pages()
     }
 
     fn map_pages(&mut self, pages: usize) -> Option<memory::Mapping> {

@@ -306,6 +306,11 @@ impl RangeAllocator {
         self.free_bytes
     }
 
+    /// The most pages one [`Self::allocate`] can get now (0 when none fits).
+    pub fn largest_allocation_pages(&self) -> usize {
+        ((largest(&self.root) / PAGE_SIZE as u64) as usize).saturating_sub(self.guard_pages)
+    }
+
     /// How many separate free ranges there are (fragmentation).
     pub fn free_range_count(&self) -> usize {
         self.free_ranges
