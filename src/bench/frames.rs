@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use kernel::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
+use kernel::arch::aarch64::paging::Aarch64;
 use kernel::memory::frames::{ENTRIES_PER_PAGE, FrameStack, StackWindow};
-use kernel::memory::paging::aarch64::Aarch64;
 use kernel::memory::paging::{FrameSink, FrameSource, MapError, Mapper, UnmapError};
 use kernel::memory::space::AddressSpace;
 use kernel::memory::window::{MappedWindow, PageView};

@@ -15,8 +15,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use kernel::addr::{PAGE_SIZE, VirtAddr, VirtRange};
+use kernel::arch::aarch64::paging::Aarch64;
 use kernel::memory::heap::GrowingHeap;
-use kernel::memory::paging::aarch64::Aarch64;
 use kernel::memory::space::AddressSpace;
 
 use crate::frames::KernelStack;

@@ -10,10 +10,8 @@ use crate::memory::paging::{Table, TableAccess};
 #[cfg(test)]
 use crate::{
     addr::{VirtAddr, VirtRange},
-    memory::{
-        frames::FrameStack, paging::Mapper, paging::aarch64::Aarch64, space::AddressSpace,
-        window::PageView,
-    },
+    arch::aarch64::paging::Aarch64,
+    memory::{frames::FrameStack, paging::Mapper, space::AddressSpace, window::PageView},
 };
 
 /// Host pages standing for physical RAM `[base, base + frames * 4 KiB)`.

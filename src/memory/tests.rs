@@ -6,8 +6,8 @@ use std::vec::Vec;
 use proptest::prelude::*;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
+use crate::arch::aarch64::paging::{Aarch64, tlb_counter};
 use crate::memory::frames::{ENTRIES_PER_PAGE, FreeError, OutOfFrames, RangeRefused};
-use crate::memory::paging::aarch64::{Aarch64, tlb_counter};
 use crate::memory::paging::{Attributes, FlushBatch, MapError, UnmapError};
 use crate::memory::sim::SimMachine;
 

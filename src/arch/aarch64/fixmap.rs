@@ -11,7 +11,7 @@
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use crate::arch::aarch64::layout::FIXMAP;
-use crate::memory::paging::aarch64::Aarch64;
+use crate::arch::aarch64::paging::Aarch64;
 use crate::memory::paging::{Attributes, PageTableFormat, Table, TableAccess};
 
 /// Slot used to reach page tables.

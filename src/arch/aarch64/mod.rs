@@ -1,24 +1,25 @@
-//! AArch64: boot code, the kernel address-space layout, fixmap table access,
-//! exceptions and fault reports, the IRQ-safe lock, the generic timer and
-//! semihosting.
+//! AArch64: boot code, the kernel address-space layout, the VMSAv8-64
+//! descriptor format, fixmap table access, exceptions and fault reports, the
+//! IRQ-safe lock, the generic timer and semihosting.
 
 pub mod fault;
 pub mod layout;
+pub mod paging;
 
-#[cfg(target_os = "none")]
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod cpu;
-#[cfg(target_os = "none")]
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod exceptions;
-#[cfg(target_os = "none")]
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod fixmap;
-#[cfg(target_os = "none")]
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod irq_lock;
-#[cfg(target_os = "none")]
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod semihosting;
-#[cfg(target_os = "none")]
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod timer;
 
-#[cfg(target_os = "none")]
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 core::arch::global_asm!(include_str!("boot.s"));
-#[cfg(target_os = "none")]
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 core::arch::global_asm!(include_str!("vectors.s"));

@@ -9,7 +9,6 @@
 //!   empty ones go (frames taken from the kernel's frame stack for one call, or
 //!   the stack's own spare frames).
 
-pub mod aarch64;
 mod mapper;
 
 pub use mapper::{FLUSH_BATCH_CAPACITY, FlushBatch, MapError, Mapper, UnmapError};

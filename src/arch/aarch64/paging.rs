@@ -3,8 +3,8 @@
 //! Memory types index MAIR_EL1, which the boot code programs as
 //! [`MAIR_VALUE`]: attribute 0 is normal write-back RAM, attribute 1 device nGnRE.
 
-use super::{Attributes, Descriptor, MemoryKind, PageTableFormat};
 use crate::addr::{PhysAddr, VirtAddr};
+use crate::memory::paging::{Attributes, Descriptor, MemoryKind, PageTableFormat};
 
 /// The AArch64 page-table format (a type used only for its trait implementation).
 pub struct Aarch64;
