@@ -11,7 +11,7 @@ use std::time::Instant;
 use kernel::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
 use kernel::arch::aarch64::paging::Aarch64;
 use kernel::memory::frames::{ENTRIES_PER_PAGE, FrameStack, StackWindow};
-use kernel::memory::paging::{FrameSink, FrameSource, MapError, Mapper, UnmapError};
+use kernel::memory::paging::{CountingTlb, FrameSink, FrameSource, MapError, Mapper, UnmapError};
 use kernel::memory::space::AddressSpace;
 use kernel::memory::window::{MappedWindow, PageView};
 
@@ -55,20 +55,20 @@ fn usable(ram: &SimMemory) -> PhysRange {
 }
 
 /// A fresh mapper whose root is frame 0 of `ram`.
-fn fresh_mapper(ram: &SimMemory) -> Mapper<Aarch64, SimAccess> {
+fn fresh_mapper(ram: &SimMemory) -> Mapper<Aarch64, SimAccess, CountingTlb> {
     let root = ram.range().start;
     ram.zero(root);
     // SAFETY: frame 0 is zeroed, used only as this root (every earlier mapper on
     // this RAM is gone), and `ram` outlives the mapper (the caller drops the
     // allocator before the RAM).
-    unsafe { Mapper::new(root, ram.access()) }
+    unsafe { Mapper::new(root, ram.access(), CountingTlb::default()) }
 }
 
 /// The frame stack exactly as the kernel builds it: inside an [`AddressSpace`],
 /// its window reached through [`PageView::ThroughTableAccess`] (every access to
 /// a stack page walks the tables, as the host tests do).
 pub struct KernelStack {
-    space: AddressSpace<Aarch64, SimAccess>,
+    space: AddressSpace<Aarch64, SimAccess, CountingTlb>,
 }
 
 impl KernelStack {
@@ -89,7 +89,7 @@ impl KernelStack {
     }
 
     /// The address space holding the stack, to back a heap.
-    pub fn into_space(self) -> AddressSpace<Aarch64, SimAccess> {
+    pub fn into_space(self) -> AddressSpace<Aarch64, SimAccess, CountingTlb> {
         self.space
     }
 }
@@ -122,7 +122,7 @@ type TopPage = Option<(usize, *mut [u64; ENTRIES_PER_PAGE])>;
 /// [`PageView::Live`] costs in the kernel when the TLB holds the top page's
 /// translation: no table walk per push or pop.
 struct LiveWindow<'w> {
-    window: MappedWindow<'w, Aarch64, SimAccess>,
+    window: MappedWindow<'w, Aarch64, SimAccess, CountingTlb>,
     top: &'w mut TopPage,
 }
 
@@ -180,7 +180,7 @@ impl StackWindow for LiveWindow<'_> {
 
 /// The real [`FrameStack`] with a [`LiveWindow`].
 pub struct LiveStack {
-    mapper: Mapper<Aarch64, SimAccess>,
+    mapper: Mapper<Aarch64, SimAccess, CountingTlb>,
     stack: FrameStack,
     top: TopPage,
 }

@@ -17,6 +17,7 @@ use std::time::Instant;
 use kernel::addr::{PAGE_SIZE, VirtAddr, VirtRange};
 use kernel::arch::aarch64::paging::Aarch64;
 use kernel::memory::heap::GrowingHeap;
+use kernel::memory::paging::CountingTlb;
 use kernel::memory::space::AddressSpace;
 
 use crate::frames::KernelStack;
@@ -77,7 +78,7 @@ pub trait Heap {
 /// The kernel heap with its backing address space.
 pub struct KernelHeap {
     heap: GrowingHeap,
-    space: AddressSpace<Aarch64, SimAccess>,
+    space: AddressSpace<Aarch64, SimAccess, CountingTlb>,
 }
 
 impl Heap for KernelHeap {

@@ -16,6 +16,7 @@ use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
 use crate::arch::aarch64::fixmap::FixmapAccess;
 use crate::arch::aarch64::layout::{self, KERNEL_STACK_SIZE};
 use crate::arch::aarch64::paging::Aarch64;
+use crate::arch::aarch64::tlb::BroadcastTlb;
 use crate::memory::frames::{FreeError, OutOfFrames};
 use crate::memory::heap::{GrowingHeap, HeapBacking};
 use crate::memory::paging::{Attributes, MapError};
@@ -23,7 +24,7 @@ use crate::memory::ranges::{AllocatedRange, RangeAllocator, RangeError};
 use crate::memory::space::{AddressSpace, MapPagesError};
 
 /// The kernel half of the address space with its frame stack.
-pub type KernelSpace = AddressSpace<Aarch64, FixmapAccess>;
+pub type KernelSpace = AddressSpace<Aarch64, FixmapAccess, BroadcastTlb>;
 
 static SPACE: Mutex<Option<KernelSpace>> = Mutex::new(None);
 static HEAP: Mutex<GrowingHeap> = Mutex::new(GrowingHeap::new(layout::HEAP));

@@ -24,6 +24,7 @@ use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
 use crate::arch::aarch64::exceptions::Cause;
 use crate::arch::aarch64::fault::Fault;
 use crate::arch::aarch64::fixmap::{self, FixmapAccess};
+use crate::arch::aarch64::tlb::BroadcastTlb;
 use crate::arch::aarch64::{cpu, exceptions, layout, semihosting};
 use crate::drivers::pl011::Pl011;
 use crate::memory::frames::{FrameStack, FreeError};
@@ -249,7 +250,7 @@ fn bring_up(
     // SAFETY: the TTBR1 root and the image's tables were built by `boot.s`, are
     // edited only through this mapper from now on, and reachable through the
     // fixmap. The only `FixmapAccess` is made here.
-    let mapper = unsafe { Mapper::new(root, FixmapAccess::new()) };
+    let mapper = unsafe { Mapper::new(root, FixmapAccess::new(), BroadcastTlb) };
     let frames = FrameStack::new(platform.ram().iter().copied(), platform.usable());
     let mut space = AddressSpace::new(mapper, frames, layout::FRAME_STACK, PageView::Live);
     let mut frames_at_boot = 0;

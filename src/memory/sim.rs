@@ -11,7 +11,12 @@ use crate::memory::paging::{Table, TableAccess};
 use crate::{
     addr::{VirtAddr, VirtRange},
     arch::aarch64::paging::Aarch64,
-    memory::{frames::FrameStack, paging::Mapper, space::AddressSpace, window::PageView},
+    memory::{
+        frames::FrameStack,
+        paging::{CountingTlb, Mapper},
+        space::AddressSpace,
+        window::PageView,
+    },
 };
 
 /// Host pages standing for physical RAM `[base, base + frames * 4 KiB)`.
@@ -122,7 +127,7 @@ pub struct SimMachine {
     /// Keeps the simulated RAM alive; the space points into it.
     pub memory: SimMemory,
     /// The address space under test.
-    pub space: AddressSpace<Aarch64, SimAccess>,
+    pub space: AddressSpace<Aarch64, SimAccess, CountingTlb>,
 }
 
 #[cfg(test)]
@@ -143,7 +148,7 @@ impl SimMachine {
         let first_free = PhysAddr(ram.start.0 + ((1 + reserved) * PAGE_SIZE) as u64);
         let usable = PhysRange::new(first_free, ram.size - (first_free.0 - ram.start.0));
         // SAFETY: frame 0 of the simulated RAM is zeroed and used only as this root.
-        let mapper = unsafe { Mapper::new(ram.start, memory.access()) };
+        let mapper = unsafe { Mapper::new(ram.start, memory.access(), CountingTlb::default()) };
         let frames = FrameStack::new([ram], [usable]);
         let mut space =
             AddressSpace::new(mapper, frames, STACK_WINDOW, PageView::ThroughTableAccess);

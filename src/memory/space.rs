@@ -8,8 +8,8 @@ use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use crate::memory::frames::{FrameStack, FreeError, OutOfFrames, RangeRefused};
 use crate::memory::heap::HeapBacking;
 use crate::memory::paging::{
-    Attributes, FLUSH_BATCH_CAPACITY, FlushBatch, FrameList, MapError, Mapper, PageTableFormat,
-    TableAccess, UnmapError,
+    Attributes, FLUSH_BATCH_CAPACITY, FrameList, MapError, Mapper, PageTableFormat, TableAccess,
+    Tlb, UnmapError,
 };
 use crate::memory::window::{MappedWindow, PageView};
 
@@ -39,8 +39,8 @@ impl fmt::Display for MapPagesError {
 /// Every free frame lives in the frame stack: the tables a mapping needs are
 /// taken from it just before the walk, and the tables an unmap releases go
 /// back to it, checked like every other free.
-pub struct AddressSpace<F: PageTableFormat, A: TableAccess> {
-    mapper: Mapper<F, A>,
+pub struct AddressSpace<F: PageTableFormat, A: TableAccess, T: Tlb> {
+    mapper: Mapper<F, A, T>,
     frames: FrameStack,
     stack_window: VirtRange,
     view: PageView,
@@ -48,11 +48,11 @@ pub struct AddressSpace<F: PageTableFormat, A: TableAccess> {
     refused_frees: usize,
 }
 
-impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
+impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
     /// Joins `mapper` and an empty `frames` stack whose pages live at
     /// `stack_window`, reached as `view` says.
     pub fn new(
-        mapper: Mapper<F, A>,
+        mapper: Mapper<F, A, T>,
         frames: FrameStack,
         stack_window: VirtRange,
         view: PageView,
@@ -66,7 +66,7 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
         }
     }
 
-    fn window(&mut self) -> (&mut FrameStack, MappedWindow<'_, F, A>) {
+    fn window(&mut self) -> (&mut FrameStack, MappedWindow<'_, F, A, T>) {
         let window = MappedWindow {
             mapper: &mut self.mapper,
             range: self.stack_window,
@@ -81,7 +81,7 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
     }
 
     /// The mapper, to translate or walk the tree.
-    pub fn mapper(&mut self) -> &mut Mapper<F, A> {
+    pub fn mapper(&mut self) -> &mut Mapper<F, A, T> {
         &mut self.mapper
     }
 
@@ -169,15 +169,11 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
     }
 
     /// Unmaps the page at `virt` and returns its frame (still owned by the
-    /// caller). The page joins `flush`, which the caller flushes before reusing
-    /// the frame. Emptied tables go back to the frame stack.
-    pub fn unmap(
-        &mut self,
-        virt: VirtAddr,
-        flush: &mut FlushBatch<F>,
-    ) -> Result<PhysAddr, UnmapError> {
+    /// caller). The page waits for the mapper's next flush, which must come
+    /// before the frame is reused. Emptied tables go back to the frame stack.
+    pub fn unmap(&mut self, virt: VirtAddr) -> Result<PhysAddr, UnmapError> {
         let mut released = FrameList::<TABLES_PER_PAGE>::new();
-        let frame = self.mapper.unmap(virt, flush, &mut released)?;
+        let frame = self.mapper.unmap(virt, &mut released)?;
         // The mapper flushed the released tables already.
         while let Some(table) = released.pop() {
             self.give_back(table);
@@ -242,55 +238,49 @@ impl<F: PageTableFormat, A: TableAccess> AddressSpace<F, A> {
     /// Unmaps every mapped page of `range` and flushes once; the frames stay
     /// the caller's. Returns how many pages were unmapped.
     pub fn unmap_range(&mut self, range: VirtRange) -> usize {
-        let mut flush = FlushBatch::<F>::new();
         let pages = range.size / PAGE_SIZE as u64;
         let unmapped = (0..pages)
             .filter(|&page| {
                 let virt = VirtAddr(range.start.0 + page * PAGE_SIZE as u64);
-                self.unmap(virt, &mut flush).is_ok()
+                self.unmap(virt).is_ok()
             })
             .count();
-        flush.flush();
+        self.mapper.flush();
         unmapped
     }
 
     /// Unmaps every mapped page of `range`, flushes once, then frees their
     /// frames. Returns how many pages were unmapped.
     pub fn unmap_and_free(&mut self, range: VirtRange) -> usize {
-        let mut flush = FlushBatch::<F>::new();
         let mut count = 0;
         // As many frames as the batch flushes page by page.
         let mut pending = FrameList::<FLUSH_BATCH_CAPACITY>::new();
         let pages = (range.size / PAGE_SIZE as u64) as usize;
         for index in 0..pages {
             let virt = VirtAddr(range.start.0 + (index * PAGE_SIZE) as u64);
-            let Ok(frame) = self.unmap(virt, &mut flush) else {
+            let Ok(frame) = self.unmap(virt) else {
                 continue;
             };
             pending.push(frame);
             count += 1;
             if pending.is_full() {
-                self.release(&mut flush, &mut pending);
+                self.release(&mut pending);
             }
         }
-        self.release(&mut flush, &mut pending);
+        self.release(&mut pending);
         count
     }
 
     /// Flushes, then frees the frames whose translations the flush removed.
-    fn release(
-        &mut self,
-        flush: &mut FlushBatch<F>,
-        pending: &mut FrameList<FLUSH_BATCH_CAPACITY>,
-    ) {
-        flush.flush();
+    fn release(&mut self, pending: &mut FrameList<FLUSH_BATCH_CAPACITY>) {
+        self.mapper.flush();
         while let Some(frame) = pending.pop() {
             self.give_back(frame);
         }
     }
 }
 
-impl<F: PageTableFormat, A: TableAccess> HeapBacking for AddressSpace<F, A> {
+impl<F: PageTableFormat, A: TableAccess, T: Tlb> HeapBacking for AddressSpace<F, A, T> {
     type Error = MapPagesError;
 
     fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), MapPagesError> {

@@ -6,9 +6,9 @@ use std::vec::Vec;
 use proptest::prelude::*;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use crate::arch::aarch64::paging::{Aarch64, tlb_counter};
+use crate::arch::aarch64::paging::Aarch64;
 use crate::memory::frames::{ENTRIES_PER_PAGE, FreeError, OutOfFrames, RangeRefused};
-use crate::memory::paging::{Attributes, FlushBatch, MapError, UnmapError};
+use crate::memory::paging::{Attributes, CountingTlb, MapError, UnmapError};
 use crate::memory::sim::SimMachine;
 
 const P: u64 = PAGE_SIZE as u64;
@@ -153,9 +153,9 @@ fn mapper_maps_translates_and_releases_tables() {
             phys: existing.0
         })
     );
-    let (flushes_before, _) = tlb_counter::read();
+    let flushes_before = machine.space.mapper().tlb().flushes;
     assert_eq!(machine.space.unmap_and_free(VirtRange::new(base, 4 * P)), 4);
-    let (flushes_after, _) = tlb_counter::read();
+    let flushes_after = machine.space.mapper().tlb().flushes;
     // The two halves each free their tables (one flush each), then one batch.
     assert!(
         flushes_after - flushes_before <= 3,
@@ -167,27 +167,51 @@ fn mapper_maps_translates_and_releases_tables() {
         free,
         "pages and tables all came back"
     );
-    let mut flush = FlushBatch::<Aarch64>::new();
-    assert_eq!(
-        machine.space.unmap(base, &mut flush),
-        Err(UnmapError::NotMapped(base))
-    );
+    assert_eq!(machine.space.unmap(base), Err(UnmapError::NotMapped(base)));
 }
 
 #[test]
-fn flush_batch_flushes_once_and_falls_back_to_everything() {
-    let (before, _) = tlb_counter::read();
-    let mut batch = FlushBatch::<Aarch64>::new();
+fn unmapped_pages_flush_once_and_many_fall_back_to_everything() {
+    let mut machine = SimMachine::new(300, 0);
+    let base = VirtAddr(0xffff_0200_0000_0000);
+    machine
+        .space
+        .map_new_pages(base, 110, Attributes::KERNEL_DATA)
+        .unwrap();
+    let mapper = machine.space.mapper();
+    let before = mapper.tlb().flushes;
+    // Tables stay, so only the pages wait for the flush.
     for page in 0..10u64 {
-        batch.add(VirtAddr(page * P));
+        mapper
+            .unmap_keeping_tables(VirtAddr(base.0 + page * P))
+            .unwrap();
     }
-    batch.flush();
-    assert_eq!(tlb_counter::read(), (before + 1, 10));
-    for page in 0..100u64 {
-        batch.add(VirtAddr(page * P));
+    assert_eq!(
+        mapper.tlb().flushes,
+        before,
+        "nothing flushed before flush()"
+    );
+    mapper.flush();
+    assert_eq!(
+        (mapper.tlb().flushes, mapper.tlb().last_batch),
+        (before + 1, 10)
+    );
+    mapper.flush();
+    assert_eq!(
+        mapper.tlb().flushes,
+        before + 1,
+        "an empty batch flushes nothing"
+    );
+    for page in 10..110u64 {
+        mapper
+            .unmap_keeping_tables(VirtAddr(base.0 + page * P))
+            .unwrap();
     }
-    drop(batch);
-    assert_eq!(tlb_counter::read(), (before + 2, usize::MAX));
+    mapper.flush();
+    assert_eq!(
+        (mapper.tlb().flushes, mapper.tlb().last_batch),
+        (before + 2, usize::MAX)
+    );
 }
 
 #[test]
@@ -396,7 +420,8 @@ fn add_range_refuses_ranges_that_span_a_reservation() {
     let low = PhysRange::new(PhysAddr(ram.start.0 + P), 20 * P);
     let high = PhysRange::new(PhysAddr(ram.start.0 + 30 * P), 34 * P);
     // SAFETY: frame 0 is the zeroed root, used only by this mapper.
-    let mapper = unsafe { Mapper::<Aarch64, _>::new(ram.start, memory.access()) };
+    let mapper =
+        unsafe { Mapper::<Aarch64, _, _>::new(ram.start, memory.access(), CountingTlb::default()) };
     let mut space = AddressSpace::new(
         mapper,
         FrameStack::new([ram], [low, high]),
@@ -442,7 +467,8 @@ fn a_full_window_refuses_more_frames() {
     let usable = PhysRange::new(PhysAddr(ram.start.0 + P), ram.size - P);
     let one_page = VirtRange::new(VirtAddr(0xffff_0040_0000_0000), P);
     // SAFETY: frame 0 is the zeroed root, used only by this mapper.
-    let mapper = unsafe { Mapper::<Aarch64, _>::new(ram.start, memory.access()) };
+    let mapper =
+        unsafe { Mapper::<Aarch64, _, _>::new(ram.start, memory.access(), CountingTlb::default()) };
     let mut space = AddressSpace::new(
         mapper,
         FrameStack::new([ram], [usable]),

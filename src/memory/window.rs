@@ -4,7 +4,7 @@ use crate::addr::PhysAddr;
 use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange};
 use crate::memory::frames::{ENTRIES_PER_PAGE, StackWindow};
 use crate::memory::paging::{
-    Attributes, FlushBatch, FrameSink, FrameSource, MapError, Mapper, PageTableFormat, TableAccess,
+    Attributes, FrameSink, FrameSource, MapError, Mapper, PageTableFormat, TableAccess, Tlb,
     UnmapError,
 };
 
@@ -22,22 +22,22 @@ pub enum PageView {
 /// The tables on the way to `range` must serve the window alone (no other
 /// mapping may share them; the kernel gives the window its own level-0 entry),
 /// so that the frame stack's count of its tables stays exact.
-pub struct MappedWindow<'m, F: PageTableFormat, A: TableAccess> {
+pub struct MappedWindow<'m, F: PageTableFormat, A: TableAccess, T: Tlb> {
     /// The mapper of the tree that holds the window.
-    pub mapper: &'m mut Mapper<F, A>,
+    pub mapper: &'m mut Mapper<F, A, T>,
     /// The window's virtual range.
     pub range: VirtRange,
     /// How pages are reached.
     pub view: PageView,
 }
 
-impl<F: PageTableFormat, A: TableAccess> MappedWindow<'_, F, A> {
+impl<F: PageTableFormat, A: TableAccess, T: Tlb> MappedWindow<'_, F, A, T> {
     fn address(&self, index: usize) -> VirtAddr {
         VirtAddr(self.range.start.0 + (index * PAGE_SIZE) as u64)
     }
 }
 
-impl<F: PageTableFormat, A: TableAccess> StackWindow for MappedWindow<'_, F, A> {
+impl<F: PageTableFormat, A: TableAccess, T: Tlb> StackWindow for MappedWindow<'_, F, A, T> {
     fn missing_tables(&mut self, index: usize) -> Result<usize, MapError> {
         self.mapper.missing_tables(self.address(index))
     }
@@ -53,11 +53,8 @@ impl<F: PageTableFormat, A: TableAccess> StackWindow for MappedWindow<'_, F, A> 
     }
 
     fn unmap_page(&mut self, index: usize) -> Result<PhysAddr, UnmapError> {
-        let mut flush = FlushBatch::<F>::new();
-        let frame = self
-            .mapper
-            .unmap_keeping_tables(self.address(index), &mut flush);
-        flush.flush();
+        let frame = self.mapper.unmap_keeping_tables(self.address(index));
+        self.mapper.flush();
         frame
     }
 
@@ -66,9 +63,8 @@ impl<F: PageTableFormat, A: TableAccess> StackWindow for MappedWindow<'_, F, A> 
     }
 
     fn release_idle_tables(&mut self, index: usize, freed_tables: &mut impl FrameSink) -> usize {
-        let mut flush = FlushBatch::<F>::new();
         self.mapper
-            .release_idle_tables(self.address(index), &mut flush, freed_tables)
+            .release_idle_tables(self.address(index), freed_tables)
     }
 
     fn page(&mut self, index: usize) -> *mut [u64; ENTRIES_PER_PAGE] {

@@ -18,6 +18,8 @@ pub mod irq_lock;
 pub mod semihosting;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod timer;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod tlb;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 core::arch::global_asm!(include_str!("boot.s"));

@@ -3,7 +3,7 @@
 //! Memory types index MAIR_EL1, which the boot code programs as
 //! [`MAIR_VALUE`]: attribute 0 is normal write-back RAM, attribute 1 device nGnRE.
 
-use crate::addr::{PhysAddr, VirtAddr};
+use crate::addr::PhysAddr;
 use crate::memory::paging::{Attributes, Descriptor, MemoryKind, PageTableFormat};
 
 /// The AArch64 page-table format (a type used only for its trait implementation).
@@ -104,68 +104,12 @@ impl PageTableFormat for Aarch64 {
             core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags));
         }
     }
-
-    fn flush_pages(pages: &[VirtAddr]) {
-        #[cfg(all(target_arch = "aarch64", target_os = "none"))]
-        // SAFETY: TLB invalidation only drops cached translations; the tables are
-        // already updated, so later walks see the new state.
-        unsafe {
-            core::arch::asm!("dsb ishst", options(nostack, preserves_flags));
-            for page in pages {
-                // VAAE1IS: by VA, all ASIDs, all levels (walk caches too), inner shareable.
-                core::arch::asm!("tlbi vaae1is, {}", in(reg) (page.0 >> 12) & 0xfff_ffff_ffff,
-                    options(nostack, preserves_flags));
-            }
-            core::arch::asm!("dsb ish", "isb", options(nostack, preserves_flags));
-        }
-        #[cfg(test)]
-        tlb_counter::record(pages.len());
-        #[cfg(not(any(test, all(target_arch = "aarch64", target_os = "none"))))]
-        let _ = pages;
-    }
-
-    fn flush_all() {
-        #[cfg(all(target_arch = "aarch64", target_os = "none"))]
-        // SAFETY: as in `flush_pages`.
-        unsafe {
-            core::arch::asm!(
-                "dsb ishst",
-                "tlbi vmalle1is",
-                "dsb ish",
-                "isb",
-                options(nostack, preserves_flags)
-            );
-        }
-        #[cfg(test)]
-        tlb_counter::record(usize::MAX);
-    }
-}
-
-/// Counts flushes in host tests, so the tests can check that a batch flushes once.
-#[cfg(test)]
-pub mod tlb_counter {
-    use std::cell::Cell;
-
-    std::thread_local! {
-        static FLUSHES: Cell<usize> = const { Cell::new(0) };
-        static LAST_BATCH: Cell<usize> = const { Cell::new(0) };
-    }
-
-    /// Records one flush of `pages` pages (`usize::MAX` = everything).
-    pub fn record(pages: usize) {
-        FLUSHES.with(|f| f.set(f.get() + 1));
-        LAST_BATCH.with(|l| l.set(pages));
-    }
-
-    /// Number of flushes on this thread so far, and the size of the last one.
-    pub fn read() -> (usize, usize) {
-        (FLUSHES.with(Cell::get), LAST_BATCH.with(Cell::get))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::VirtAddr;
 
     #[test]
     fn attributes_survive_encoding() {

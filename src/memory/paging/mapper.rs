@@ -5,7 +5,7 @@ use core::marker::PhantomData;
 
 use super::{
     Attributes, Descriptor, ENTRIES_PER_TABLE, FrameList, FrameSink, FrameSource, PageTableFormat,
-    Table, TableAccess,
+    Table, TableAccess, Tlb,
 };
 use crate::addr::{PhysAddr, VirtAddr};
 
@@ -71,31 +71,26 @@ impl fmt::Display for UnmapError {
 /// Pages whose translations changed and must leave the TLB, flushed together.
 ///
 /// Collects up to [`FLUSH_BATCH_CAPACITY`] pages; beyond that one full flush is
-/// cheaper than many single ones. Dropping a batch with pending pages flushes it,
-/// so a forgotten flush costs time, never correctness.
-pub struct FlushBatch<F: PageTableFormat> {
+/// cheaper than many single ones.
+struct PendingFlush {
     pages: [VirtAddr; FLUSH_BATCH_CAPACITY],
     count: usize,
     overflowed: bool,
-    format: PhantomData<F>,
 }
 
-/// Pages a [`FlushBatch`] tracks one by one before it falls back to a full flush.
+/// Pages the mapper tracks one by one before it falls back to a full flush.
 pub const FLUSH_BATCH_CAPACITY: usize = 32;
 
-impl<F: PageTableFormat> FlushBatch<F> {
-    /// An empty batch.
-    pub const fn new() -> Self {
+impl PendingFlush {
+    const fn new() -> Self {
         Self {
             pages: [VirtAddr(0); FLUSH_BATCH_CAPACITY],
             count: 0,
             overflowed: false,
-            format: PhantomData,
         }
     }
 
-    /// Records that the translation of `page` changed.
-    pub fn add(&mut self, page: VirtAddr) {
+    fn add(&mut self, page: VirtAddr) {
         if self.count > 0 && self.pages[self.count - 1] == page {
             return;
         }
@@ -107,27 +102,14 @@ impl<F: PageTableFormat> FlushBatch<F> {
         }
     }
 
-    /// Flushes everything recorded so far with one round of TLB maintenance.
-    pub fn flush(&mut self) {
+    fn flush(&mut self, tlb: &mut impl Tlb) {
         if self.overflowed {
-            F::flush_all();
+            tlb.flush_all();
         } else if self.count > 0 {
-            F::flush_pages(&self.pages[..self.count]);
+            tlb.flush_pages(&self.pages[..self.count]);
         }
         self.count = 0;
         self.overflowed = false;
-    }
-}
-
-impl<F: PageTableFormat> Default for FlushBatch<F> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<F: PageTableFormat> Drop for FlushBatch<F> {
-    fn drop(&mut self) {
-        self.flush();
     }
 }
 
@@ -135,13 +117,19 @@ impl<F: PageTableFormat> Drop for FlushBatch<F> {
 ///
 /// Only 4 KiB pages are made. Intermediate tables are created on demand from a
 /// [`FrameSource`] and released to a [`FrameSink`] once their last entry goes.
-pub struct Mapper<F: PageTableFormat, A: TableAccess> {
+///
+/// Unmapped pages wait in a batch for one round of TLB maintenance:
+/// [`flush`](Self::flush) it before the frames [`unmap`](Self::unmap) returned
+/// are used again. Released tables are flushed before they are handed out.
+pub struct Mapper<F: PageTableFormat, A: TableAccess, T: Tlb> {
     root: PhysAddr,
     access: A,
+    tlb: T,
+    pending: PendingFlush,
     format: PhantomData<F>,
 }
 
-impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
+impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
     /// A mapper for the tree whose root table is at `root`.
     ///
     /// # Safety
@@ -149,12 +137,26 @@ impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
     /// `root` must be a page table of format `F` that only this mapper edits, whose
     /// tables `access` can reach, and whose intermediate tables (if any) were
     /// allocated as whole frames that the mapper may release when they empty.
-    pub unsafe fn new(root: PhysAddr, access: A) -> Self {
+    /// `tlb` must reach every CPU that uses the tree.
+    pub unsafe fn new(root: PhysAddr, access: A, tlb: T) -> Self {
         Self {
             root,
             access,
+            tlb,
+            pending: PendingFlush::new(),
             format: PhantomData,
         }
+    }
+
+    /// The TLB the mapper maintains.
+    pub fn tlb(&mut self) -> &mut T {
+        &mut self.tlb
+    }
+
+    /// Flushes the pages unmapped since the last flush, in one round of TLB
+    /// maintenance. After it, their frames may be reused.
+    pub fn flush(&mut self) {
+        self.pending.flush(&mut self.tlb);
     }
 
     /// The physical address of the root table.
@@ -289,27 +291,23 @@ impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
 
     /// Unmaps the page at `virt` and returns its frame.
     ///
-    /// The page is added to `flush`; the caller must flush the batch before the
-    /// frame is reused. Tables that become empty are unlinked, flushed at once
-    /// (the walk caches may hold them) and handed to `freed_tables`.
+    /// The page waits for the next [`flush`](Self::flush), which must come
+    /// before the frame is reused. Tables that become empty are unlinked,
+    /// flushed at once (the walk caches may hold them) and handed to
+    /// `freed_tables`.
     pub fn unmap(
         &mut self,
         virt: VirtAddr,
-        flush: &mut FlushBatch<F>,
         freed_tables: &mut impl FrameSink,
     ) -> Result<PhysAddr, UnmapError> {
-        let frame = self.unmap_keeping_tables(virt, flush)?;
-        self.release_idle_tables(virt, flush, freed_tables);
+        let frame = self.unmap_keeping_tables(virt)?;
+        self.release_idle_tables(virt, freed_tables);
         Ok(frame)
     }
 
     /// Unmaps the page at `virt` and returns its frame, leaving every table in
-    /// place (empty ones included). The page is added to `flush`.
-    pub fn unmap_keeping_tables(
-        &mut self,
-        virt: VirtAddr,
-        flush: &mut FlushBatch<F>,
-    ) -> Result<PhysAddr, UnmapError> {
+    /// place (empty ones included). The page waits for the next flush.
+    pub fn unmap_keeping_tables(&mut self, virt: VirtAddr) -> Result<PhysAddr, UnmapError> {
         let virt = virt.align_down(crate::addr::PAGE_SIZE as u64);
         let (path, depth) = self.path(virt);
         if depth < F::LEVELS {
@@ -325,7 +323,7 @@ impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
             return Err(UnmapError::NotMapped(virt));
         };
         self.write(path[last], index, 0);
-        flush.add(virt);
+        self.pending.add(virt);
         Ok(frame)
     }
 
@@ -350,12 +348,11 @@ impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
     }
 
     /// Unlinks the [`idle_tables`](Self::idle_tables) on the walk to `virt`,
-    /// flushes `flush` together with them (the walk caches may hold them) and
-    /// hands them to `freed_tables`. Returns how many were released.
+    /// flushes the pending pages together with them (the walk caches may hold
+    /// them) and hands them to `freed_tables`. Returns how many were released.
     pub fn release_idle_tables(
         &mut self,
         virt: VirtAddr,
-        flush: &mut FlushBatch<F>,
         freed_tables: &mut impl FrameSink,
     ) -> usize {
         let idle = self.idle_tables(virt);
@@ -368,8 +365,9 @@ impl<F: PageTableFormat, A: TableAccess> Mapper<F, A> {
             self.write(path[level - 1], F::index(virt, level - 1), 0);
             released.push(path[level]);
         }
-        flush.add(virt.align_down(crate::addr::PAGE_SIZE as u64));
-        flush.flush();
+        self.pending
+            .add(virt.align_down(crate::addr::PAGE_SIZE as u64));
+        self.flush();
         for table in released.as_slice() {
             freed_tables.put(*table);
         }

@@ -2,7 +2,9 @@
 //!
 //! The mapper walks and edits radix page tables without knowing where it runs:
 //! - [`PageTableFormat`] says how an architecture lays out its tables and encodes
-//!   descriptors, and how it flushes its TLB;
+//!   descriptors;
+//! - [`Tlb`] is the TLB maintenance the kernel owns: broadcast to every CPU on
+//!   AArch64, local to one CPU on x86_64 (`invlpg`), counted in the host tests;
 //! - [`TableAccess`] turns the physical address of a table into a pointer (a
 //!   fixmap slot in the kernel, a simulated page in the host tests);
 //! - [`FrameSource`] and [`FrameSink`] say where new tables come from and where
@@ -11,7 +13,7 @@
 
 mod mapper;
 
-pub use mapper::{FLUSH_BATCH_CAPACITY, FlushBatch, MapError, Mapper, UnmapError};
+pub use mapper::{FLUSH_BATCH_CAPACITY, MapError, Mapper, UnmapError};
 
 use crate::addr::{PhysAddr, VirtAddr};
 
@@ -86,10 +88,10 @@ pub enum Descriptor {
     Leaf(PhysAddr, Attributes),
 }
 
-/// How one architecture lays out and maintains its page tables.
+/// How one architecture lays out its page tables.
 ///
-/// Implementations are plain bit manipulation plus the TLB instructions; on the
-/// host the TLB operations do nothing, so the mapper runs unchanged in tests.
+/// Implementations are plain bit manipulation plus one barrier, so the mapper
+/// runs unchanged in the host tests.
 pub trait PageTableFormat {
     /// Number of table levels walked for a 4 KiB page (4 on both targets).
     const LEVELS: usize;
@@ -112,13 +114,45 @@ pub trait PageTableFormat {
     /// Makes table writes visible to the table walker before the mapping is used.
     /// Needed after invalid → valid changes, which the TLB never caches.
     fn publish_tables();
+}
 
-    /// Invalidates the TLB entries (leaf and walk caches) of `pages`, and waits
-    /// until that is complete on every CPU.
-    fn flush_pages(pages: &[VirtAddr]);
+/// TLB maintenance for the translations of one tree, as the kernel owns it.
+///
+/// The reach is the implementation's contract: AArch64's broadcast
+/// invalidation reaches every CPU, x86_64's `invlpg` only the CPU that runs
+/// it (a kernel that runs on several CPUs must then shoot down the others).
+pub trait Tlb {
+    /// Invalidates the cached translations of `pages`, leaf and walk caches
+    /// alike, and waits until that is complete.
+    fn flush_pages(&mut self, pages: &[VirtAddr]);
 
-    /// Invalidates every kernel TLB entry on every CPU.
-    fn flush_all();
+    /// Invalidates every cached kernel translation and waits until that is
+    /// complete.
+    fn flush_all(&mut self);
+}
+
+/// A TLB for trees that no CPU walks (the host tests and benchmarks): it only
+/// counts what it was asked to do, so tests can check the batching.
+#[cfg(any(test, feature = "sim"))]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CountingTlb {
+    /// Flushes done so far.
+    pub flushes: usize,
+    /// Pages in the last flush (`usize::MAX` for a full flush).
+    pub last_batch: usize,
+}
+
+#[cfg(any(test, feature = "sim"))]
+impl Tlb for CountingTlb {
+    fn flush_pages(&mut self, pages: &[VirtAddr]) {
+        self.flushes += 1;
+        self.last_batch = pages.len();
+    }
+
+    fn flush_all(&mut self) {
+        self.flushes += 1;
+        self.last_batch = usize::MAX;
+    }
 }
 
 /// Turns the physical address of a page-table page into a pointer.
