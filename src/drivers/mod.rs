@@ -13,3 +13,20 @@ pub mod gic;
 pub mod pl011;
 
 pub use mmio::{Misaligned, REGISTER_BLOCK_ALIGNMENT};
+
+use core::fmt;
+
+/// The UART that serves as the console, whichever driver it needs: one enum,
+/// not a trait object, because the console starts before the heap exists.
+pub enum ConsoleUart {
+    /// An Arm PL011.
+    Pl011(pl011::Pl011),
+}
+
+impl fmt::Write for ConsoleUart {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        match self {
+            Self::Pl011(uart) => uart.write_str(text),
+        }
+    }
+}

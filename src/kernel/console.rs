@@ -1,17 +1,17 @@
-//! The console: the UART the device tree names in `/chosen/stdout-path`, and
-//! the `print!`/`println!` macros that write to it.
+//! The console: the UART the platform names (on a device tree,
+//! `/chosen/stdout-path`), and the `print!`/`println!` macros that write to it.
 
 use core::fmt::{self, Write};
 
-use crate::arch::aarch64::irq_lock::IrqSafeMutex;
-use crate::drivers::pl011::Pl011;
+use crate::arch::current::IrqSafeMutex;
+use crate::drivers::ConsoleUart;
 
 /// IRQ-safe: an interrupt handler may print (and the fault and panic paths
 /// do), so the lock must not be held by the code it interrupted.
-static CONSOLE: IrqSafeMutex<Option<Pl011>> = IrqSafeMutex::new(None);
+static CONSOLE: IrqSafeMutex<Option<ConsoleUart>> = IrqSafeMutex::new(None);
 
 /// Makes `uart` the console (replacing any earlier one).
-pub fn install(uart: Pl011) {
+pub fn install(uart: ConsoleUart) {
     *CONSOLE.lock() = Some(uart);
 }
 

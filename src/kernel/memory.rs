@@ -13,10 +13,8 @@ use core::ptr::{self, NonNull};
 use spin::Mutex;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
-use crate::arch::aarch64::fixmap::FixmapAccess;
-use crate::arch::aarch64::layout::{self, KERNEL_STACK_SIZE};
-use crate::arch::aarch64::paging::Aarch64;
-use crate::arch::aarch64::tlb::BroadcastTlb;
+use crate::arch::current::layout::{self, KERNEL_STACK_SIZE};
+use crate::arch::current::{KernelTableAccess, KernelTlb, PageFormat};
 use crate::memory::frames::{FreeError, OutOfFrames};
 use crate::memory::heap::{GrowingHeap, HeapBacking};
 use crate::memory::paging::{Attributes, MapError};
@@ -24,7 +22,7 @@ use crate::memory::ranges::{AllocatedRange, RangeAllocator, RangeError};
 use crate::memory::space::{AddressSpace, MapPagesError};
 
 /// The kernel half of the address space with its frame stack.
-pub type KernelSpace = AddressSpace<Aarch64, FixmapAccess, BroadcastTlb>;
+pub type KernelSpace = AddressSpace<PageFormat, KernelTableAccess, KernelTlb>;
 
 static SPACE: Mutex<Option<KernelSpace>> = Mutex::new(None);
 static HEAP: Mutex<GrowingHeap> = Mutex::new(GrowingHeap::new(layout::HEAP));
@@ -315,6 +313,13 @@ pub struct KernelStack {
     pub guard: VirtAddr,
     /// The usable stack; its end is the initial stack pointer.
     pub stack: VirtRange,
+}
+
+impl KernelStack {
+    /// The initial stack pointer: the end of the stack, 16-byte aligned.
+    pub fn top(&self) -> VirtAddr {
+        VirtAddr(self.stack.start.0 + self.stack.size)
+    }
 }
 
 /// Maps a new kernel stack in the stacks window.

@@ -1,12 +1,15 @@
-//! The kernel proper: the boot flow from the first Rust instruction to the
-//! idle loop or the self-test runner.
+//! The kernel proper: one boot flow for every architecture, from the boot
+//! record to the idle loop or the self-test runner.
 //!
-//! 1. map the device tree through the fixmap and describe the platform;
-//! 2. bring up the console early (fixmap) so that everything after can report;
-//! 3. build the frame stack from usable RAM and install the kernel space;
-//! 4. move to a kernel stack with a guard page; the heap grows on first use;
-//! 5. map devices on demand through the vmap window, start the timer tick;
-//! 6. print the boot report, run the seed example, then idle or self-test.
+//! Each architecture's entry (`arch::current::entry`) turns its boot protocol
+//! into a [`BootRecord`] and calls [`start`]; from there on nothing names a
+//! CPU. [`start`] gives the usable RAM to the frame stack and installs the
+//! kernel address space, then moves to a kernel stack with a guard page;
+//! `kernel_main` makes the heap's first use possible (vmap ranges live on it),
+//! maps the devices on demand through the vmap window and starts the timer
+//! tick, prints the boot report, runs the seed example, then idles or runs
+//! what the command line asks for (self-tests, the stress run, the crash
+//! demonstrations).
 
 pub mod console;
 pub mod devices;
@@ -15,44 +18,57 @@ pub mod report;
 pub mod selftest;
 pub mod stress;
 
-use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Once;
 
-use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
-use crate::arch::aarch64::exceptions::Cause;
-use crate::arch::aarch64::fault::Fault;
-use crate::arch::aarch64::fixmap::{self, FixmapAccess};
-use crate::arch::aarch64::tlb::BroadcastTlb;
-use crate::arch::aarch64::{cpu, exceptions, layout, semihosting};
-use crate::drivers::pl011::Pl011;
+use crate::addr::{PhysAddr, PhysRange};
+use crate::arch::current::{self, cpu, exceptions, host, layout};
+use crate::arch::current::{Cause, Fault, KernelTableAccess, KernelTlb};
 use crate::memory::frames::{FrameStack, FreeError};
-use crate::memory::paging::{Attributes, Mapper};
+use crate::memory::paging::Mapper;
 use crate::memory::space::AddressSpace;
 use crate::memory::window::PageView;
-use crate::platform::{self, PlatformDescription, ReservationReason};
+use crate::platform::PlatformDescription;
 use crate::println;
 
-/// What the boot code handed over, and what the platform description says.
-pub struct Boot {
-    /// The exception level the kernel was entered at.
-    pub entry_level: u64,
-    /// Where the image lies in physical memory.
+/// What an architecture's entry hands to [`start`]: its boot protocol (a
+/// device tree, or the PVH start info and ACPI) turned into one portable value.
+pub struct BootRecord {
+    /// How the CPU was entered, for the report (`EL2`, `long mode via PVH`).
+    pub entered: &'static str,
+    /// Where the image lies in physical memory (reserved in `platform`).
     pub image: PhysRange,
-    /// The boot page tables inside the image.
+    /// The boot page tables (reserved in `platform`; they stay in use).
     pub boot_tables: PhysRange,
-    /// The platform description from the device tree.
+    /// The root table of the kernel half, built by the boot code.
+    pub kernel_root: PhysAddr,
+    /// RAM, reservations with their reasons, the command line, the console,
+    /// the interrupt controller, the timer and the CPUs.
     pub platform: PlatformDescription<'static>,
-    /// FDT_NOP tokens stripped from the device tree before parsing.
+    /// Device-tree FDT_NOP tokens stripped before parsing (0 elsewhere).
     pub removed_nops: usize,
+    /// Counter ticks at fixed points of the boot; the platform is described.
+    pub milestones: report::Milestones,
+}
+
+/// The boot record, and what [`start`] made of it.
+pub struct Boot {
+    /// What the architecture's entry handed over.
+    pub record: BootRecord,
     /// Frames given to the frame stack at boot.
     pub frames_at_boot: usize,
     /// Usable ranges the frame stack refused (beyond its range capacity), with
     /// the first refusal.
     pub refused_ranges: (usize, Option<FreeError>),
-    /// Counter ticks at fixed points of the boot, for boot-cost measurements.
-    pub milestones: report::Milestones,
+}
+
+impl core::ops::Deref for Boot {
+    type Target = BootRecord;
+
+    fn deref(&self) -> &BootRecord {
+        &self.record
+    }
 }
 
 static BOOT: Once<Boot> = Once::new();
@@ -62,195 +78,23 @@ pub fn boot() -> Option<&'static Boot> {
     BOOT.get()
 }
 
-/// Why the boot stopped before the kernel could run.
-#[derive(Debug)]
-pub enum BootError {
-    /// No device tree header at the address the loader passed in x0 (0 when
-    /// the kernel was loaded as an ELF: boot the raw image instead).
-    NoDeviceTree(PhysAddr),
-    /// The device tree does not fit the fixmap.
-    DeviceTreeTooLarge(u64),
-    /// The platform description refused the device tree.
-    Platform(crate::platform::Error),
-    /// Memory ran out during bring-up.
-    OutOfMemory(&'static str),
-}
-
-impl fmt::Display for BootError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoDeviceTree(address) => write!(
-                f,
-                "no device tree at {address} (x0 at entry); boot the raw image build/kernel8.img"
-            ),
-            Self::DeviceTreeTooLarge(size) => write!(
-                f,
-                "device tree of {size} bytes does not fit the fixmap ({} bytes)",
-                fixmap::DTB_SLOTS * PAGE_SIZE
-            ),
-            Self::Platform(error) => write!(f, "device tree: {error}"),
-            Self::OutOfMemory(what) => write!(f, "out of memory while setting up {what}"),
-        }
-    }
-}
-
-unsafe extern "C" {
-    static __kernel_start: u8;
-    static __kernel_end: u8;
-    static __boot_tables_start: u8;
-    static __boot_tables_end: u8;
-    static boot_l0_kernel: u8;
-}
-
-fn image_offset(symbol: *const u8) -> u64 {
-    VirtAddr::from_ptr(symbol).0 - layout::IMAGE.start.0
-}
-
-/// The first Rust code, called by `boot.s` on the boot stack with the MMU on.
-#[unsafe(no_mangle)]
-extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) -> ! {
-    exceptions::set_fatal_handler(fatal_fault);
-    let mut milestones = report::Milestones::start();
-    let image_size = image_offset(&raw const __kernel_end);
-    let tables_start = image_offset(&raw const __boot_tables_start);
-    let tables_end = image_offset(&raw const __boot_tables_end);
-    let image = PhysRange::new(PhysAddr(image_base), tables_start);
-    let boot_tables = PhysRange::new(
-        PhysAddr(image_base + tables_start),
-        tables_end - tables_start,
-    );
-    debug_assert_eq!(tables_end, image_size);
-
-    let boot = bring_up(
-        PhysAddr(device_tree),
-        entry_level,
-        image,
-        boot_tables,
-        &mut milestones,
-    );
-    let boot = match boot {
-        Ok(boot) => BOOT.call_once(|| boot),
-        Err(error) => {
-            if console::is_ready() {
-                println!("boot failed: {error}");
-            } else {
-                // No console to report on: try the debugger or emulator, which
-                // prints this when semihosting is enabled (else `hlt` traps).
-                let mut text = crate::text::LineBuffer::new();
-                let _ = fmt::Write::write_fmt(&mut text, format_args!("boot failed: {error}\n"));
-                semihosting::write(text.as_str());
-            }
-            cpu::halt();
-        }
-    };
-    match memory::allocate_kernel_stack() {
-        Ok(stack) => {
-            let top = stack.stack.start.0 + stack.stack.size;
-            // SAFETY: `top` ends a mapped, unused kernel stack (64 KiB, so
-            // 16-byte aligned); `kernel_main` never returns, so nothing on the
-            // boot stack is needed again.
-            unsafe { run_on_stack(top, kernel_main, boot) }
-        }
-        Err(error) => {
-            println!("boot failed: no kernel stack: {error}");
-            cpu::halt();
-        }
-    }
-}
-
-#[expect(
-    improper_ctypes,
-    reason = "only a pointer to `Boot` crosses; the assembly passes it on unread"
-)]
-unsafe extern "C" {
-    /// `boot.s`: moves the stack pointer to `top`, then calls `next(boot)`
-    /// with a fresh frame chain (a backtrace ends there).
-    ///
-    /// Safety: `top` must be the 16-byte aligned end of a mapped stack that
-    /// nothing uses; nothing on the current stack is needed again.
-    fn run_on_stack(top: u64, next: extern "C" fn(&'static Boot) -> !, boot: &'static Boot) -> !;
-}
-
-/// Size of the flattened device tree header.
-const DTB_HEADER_SIZE: usize = 40;
-/// The header's magic number (big-endian in the blob).
-const DTB_MAGIC: u32 = 0xd00d_feed;
-
-/// Maps the device tree blob at `phys` into the fixmap, after checking that a
-/// header is there. Writable: FDT_NOP tokens are stripped in place.
-fn map_device_tree(phys: PhysAddr) -> Result<&'static mut [u8], BootError> {
-    if phys.0 == 0 || !phys.is_aligned(8) {
-        return Err(BootError::NoDeviceTree(phys));
-    }
-    let page = PAGE_SIZE as u64;
-    let first = phys.align_down(page);
-    let offset = (phys.0 - first.0) as usize;
-    let map_pages = |pages: core::ops::Range<usize>| {
-        for index in pages {
-            let frame = PhysAddr(first.0 + (index * PAGE_SIZE) as u64);
-            // SAFETY: the DTB slots belong to this function during early boot.
-            unsafe {
-                fixmap::map(
-                    fixmap::DTB_FIRST_SLOT + index,
-                    frame,
-                    Attributes::KERNEL_DATA,
-                )
-            };
-        }
-    };
-    let header_pages = (offset + DTB_HEADER_SIZE).div_ceil(PAGE_SIZE);
-    map_pages(0..header_pages);
-    let base = fixmap::slot_address(fixmap::DTB_FIRST_SLOT).0 as usize + offset;
-    // SAFETY: the header's pages are mapped; magic and totalsize are the
-    // big-endian words at offsets 0 and 4, and `base` is 8-byte aligned.
-    let (magic, total) = unsafe {
-        (
-            u32::from_be((base as *const u32).read()),
-            u32::from_be(((base + 4) as *const u32).read()) as usize,
+/// The one boot flow, shared by every architecture: gives the usable RAM to
+/// the frame stack, installs the kernel address space, moves to a kernel
+/// stack with a guard page, then brings up the heap, the devices, the report
+/// and the self-tests.
+pub fn start(record: BootRecord) -> ! {
+    let mut record = record;
+    // SAFETY: the kernel root and its tables were built by the boot code, are
+    // edited only through this mapper from now on, and the arch's table access
+    // reaches them. This is the only table access and TLB object made.
+    let mapper = unsafe {
+        Mapper::new(
+            record.kernel_root,
+            KernelTableAccess::new(),
+            KernelTlb::new(),
         )
     };
-    if magic != DTB_MAGIC {
-        return Err(BootError::NoDeviceTree(phys));
-    }
-    let pages = (offset + total.max(DTB_HEADER_SIZE)).div_ceil(PAGE_SIZE);
-    if pages > fixmap::DTB_SLOTS {
-        return Err(BootError::DeviceTreeTooLarge(total as u64));
-    }
-    map_pages(header_pages..pages);
-    // SAFETY: `pages` pages from the blob's first page are mapped for the
-    // kernel's lifetime, and this is the only reference made to them.
-    Ok(unsafe { core::slice::from_raw_parts_mut(base as *mut u8, total) })
-}
-
-fn bring_up(
-    device_tree: PhysAddr,
-    entry_level: u64,
-    image: PhysRange,
-    boot_tables: PhysRange,
-    milestones: &mut report::Milestones,
-) -> Result<Boot, BootError> {
-    let blob = map_device_tree(device_tree)?;
-    let removed_nops = platform::strip_nops(blob).map_err(BootError::Platform)?;
-    let blob: &'static [u8] = blob;
-    let mut platform =
-        PlatformDescription::from_dtb(blob, Some(device_tree)).map_err(BootError::Platform)?;
-    if has_word(platform.bootargs, "exit=semihosting") {
-        semihosting::allow_exit();
-    }
-    start_early_console(&platform);
-    platform
-        .reserve(image, ReservationReason::KernelImage)
-        .map_err(BootError::Platform)?;
-    platform
-        .reserve(boot_tables, ReservationReason::BootTables)
-        .map_err(BootError::Platform)?;
-    milestones.platform_described();
-
-    let root = PhysAddr(image.start.0 + image_offset(&raw const boot_l0_kernel));
-    // SAFETY: the TTBR1 root and the image's tables were built by `boot.s`, are
-    // edited only through this mapper from now on, and reachable through the
-    // fixmap. The only `FixmapAccess` is made here.
-    let mapper = unsafe { Mapper::new(root, FixmapAccess::new(), BroadcastTlb) };
+    let platform = &record.platform;
     let frames = FrameStack::new(platform.ram().iter().copied(), platform.usable());
     let mut space = AddressSpace::new(mapper, frames, layout::FRAME_STACK, PageView::Live);
     let mut frames_at_boot = 0;
@@ -269,45 +113,27 @@ fn bring_up(
         }
     }
     memory::install(space);
-    milestones.frames_ready();
-    Ok(Boot {
-        entry_level,
-        image,
-        boot_tables,
-        platform,
-        removed_nops,
+    record.milestones.frames_ready();
+    let boot = BOOT.call_once(|| Boot {
+        record,
         frames_at_boot,
         refused_ranges,
-        milestones: *milestones,
-    })
-}
-
-fn start_early_console(platform: &PlatformDescription<'_>) {
-    let Some(console) = devices::console_uart(platform) else {
-        return;
-    };
-    let Some(registers) = console.regions.first() else {
-        return;
-    };
-    // One fixmap slot holds the whole 4 KiB register block only when it starts
-    // a page, and `Pl011::new` refuses anything else: such a PL011 gets no early
-    // console (the vmap attempt later records the refusal among the problems).
-    if !registers.start.is_aligned(PAGE_SIZE as u64) {
-        return;
-    }
-    // SAFETY: the console slot is free during early boot; device memory.
-    unsafe { fixmap::map(fixmap::CONSOLE_SLOT, registers.start, Attributes::DEVICE) };
-    // SAFETY: the slot maps the PL011's page-aligned register block, one page;
-    // this is the only instance.
-    if let Ok(mut uart) = unsafe { Pl011::new(fixmap::slot_address(fixmap::CONSOLE_SLOT)) } {
-        uart.init();
-        console::install(uart);
+    });
+    match memory::allocate_kernel_stack() {
+        // SAFETY: the stack ends a mapped, unused kernel stack (64 KiB, so
+        // 16-byte aligned); `kernel_main` never returns, so nothing on the
+        // boot stack is needed again.
+        Ok(stack) => unsafe { current::run_on_stack(stack.top(), kernel_main, boot) },
+        Err(error) => {
+            println!("boot failed: no kernel stack: {error}");
+            cpu::halt();
+        }
     }
 }
 
 /// Runs on the first kernel stack, with the heap available.
 extern "C" fn kernel_main(boot: &'static Boot) -> ! {
-    let mut milestones = boot.milestones;
+    let mut milestones = boot.record.milestones;
     memory::init_vmap();
     milestones.heap_ready();
     let devices = devices::init(&boot.platform);
@@ -365,8 +191,8 @@ extern "C" fn kernel_main(boot: &'static Boot) -> ! {
         // After all that, the kernel still works with the same frames.
         passed &= report.passed() && report::seed_example();
     }
-    if command_line_has("exit=semihosting") {
-        semihosting::exit(if passed { 0 } else { 1 });
+    if host::exit_allowed() {
+        host::exit(if passed { 0 } else { 1 });
     }
     println!("idle: the timer keeps ticking (Ctrl-A X quits QEMU)");
     loop {
@@ -402,14 +228,16 @@ fn command_line_has(word: &str) -> bool {
 }
 
 /// True when `word` stands alone on `line`.
-fn has_word(line: Option<&str>, word: &str) -> bool {
+pub fn has_word(line: Option<&str>, word: &str) -> bool {
     line.is_some_and(|line| line.split_whitespace().any(|candidate| candidate == word))
 }
 
 /// Set by `fault-in-fault-test`: the fatal handler faults after its report.
 static FAULT_WHILE_REPORTING: AtomicBool = AtomicBool::new(false);
 
-fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
+/// Reports a fatal exception (on the emergency path of the console) and stops;
+/// the architecture's exception entry calls it.
+pub fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
     match cause {
         Cause::InsideFatalHandler { first } => {
             // Touch as little as possible: no window lookup, no command line.
@@ -454,8 +282,8 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
             space.0, space.1, space.2
         ));
     }
-    if semihosting::exit_allowed() {
-        semihosting::exit(2);
+    if host::exit_allowed() {
+        host::exit(2);
     }
     cpu::halt();
 }

@@ -1,7 +1,8 @@
 //! The boot report, the boot-cost milestones and the seed's example.
 
 use crate::addr::{ByteSize, PAGE_SIZE};
-use crate::arch::aarch64::{cpu, layout, timer};
+use crate::arch::current::devices::console_uart;
+use crate::arch::current::{cpu, layout, timer};
 use crate::kernel::devices::{self, Devices};
 use crate::kernel::{Boot, memory};
 use crate::{print, println};
@@ -109,7 +110,7 @@ pub fn print(boot: &Boot, devices: &Devices) {
     println!();
     println!("== boot report ==");
     println!("model:     {}", platform.model.unwrap_or("(none)"));
-    println!("entered:   EL{}", boot.entry_level);
+    println!("entered:   {}", boot.entered);
     println!(
         "cmdline:   {}",
         platform
@@ -124,7 +125,7 @@ pub fn print(boot: &Boot, devices: &Devices) {
         );
     }
     print_cpus(platform);
-    match (&platform.console, devices::console_uart(platform)) {
+    match (&platform.console, console_uart(platform)) {
         (Some(named), Some(used)) if named.path.as_str() != used.path.as_str() => println!(
             "console:   {} ({}) has no driver here; using {} ({})",
             named.path, named.compatible, used.path, used.compatible
@@ -169,9 +170,11 @@ pub fn print(boot: &Boot, devices: &Devices) {
     for problem in &devices.problems {
         println!("problem:   {problem}");
     }
-    match devices.timer_intid {
-        Some(intid) => println!(
-            "timer:     INTID {intid}, {} Hz, {} ticks taken (boot waits for {})",
+    match devices.interrupts {
+        Some(interrupts) => println!(
+            "timer:     interrupt {} on the {}, {} Hz, {} ticks taken (boot waits for {})",
+            interrupts.timer,
+            interrupts.controller,
             devices::TICK_HZ,
             devices.boot_ticks,
             devices::BOOT_TICKS
@@ -184,7 +187,7 @@ pub fn print(boot: &Boot, devices: &Devices) {
 /// stay parked where the firmware left them.
 fn print_cpus(platform: &crate::platform::PlatformDescription<'_>) {
     let cpus = &platform.cpus;
-    let boot_cpu = cpu::affinity();
+    let boot_cpu = cpu::id();
     if cpus.count() <= 1 {
         println!("cpus:      1, MPIDR {boot_cpu:#x}, running the kernel");
         return;

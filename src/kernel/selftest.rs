@@ -11,13 +11,8 @@ use alloc::vec::Vec;
 use core::alloc::{GlobalAlloc, Layout};
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
-use crate::arch::aarch64::exceptions::{self, expect_fault};
-use crate::arch::aarch64::irq_lock::IrqSafeMutex;
-use crate::arch::aarch64::{cpu, layout, timer};
-use crate::drivers::Misaligned;
-use crate::drivers::gic::v2::GicV2;
-use crate::drivers::gic::v3::{self, GicV3};
-use crate::drivers::pl011::Pl011;
+use crate::arch::current::exceptions::{self, expect_fault};
+use crate::arch::current::{IrqSafeMutex, cpu, layout, self_tests, timer};
 use crate::kernel::devices::{self, Devices};
 use crate::kernel::{Boot, console, memory, report, stress};
 use crate::memory::frames::FreeError;
@@ -70,10 +65,6 @@ const TESTS: &[(&str, Test)] = &[
     ),
     ("mmio: a device range over RAM is refused", mmio_refuses_ram),
     (
-        "mmio: drivers refuse misaligned register blocks",
-        mmio_refuses_misaligned,
-    ),
-    (
         "paging: no page is writable and executable",
         no_writable_executable,
     ),
@@ -101,10 +92,15 @@ const TESTS: &[(&str, Test)] = &[
 
 /// Runs every test, prints one line each and a summary; true when all passed.
 pub fn run(boot: &Boot, devices: &Devices) -> bool {
-    println!("selftest: {} tests", TESTS.len());
+    let total = TESTS.len() + self_tests::TESTS.len();
+    println!("selftest: {total} tests");
+    let shared = TESTS
+        .iter()
+        .map(|(name, test)| (*name, test(boot, devices)));
+    let own = self_tests::TESTS.iter().map(|(name, test)| (*name, test()));
     let mut failed = 0;
-    for (name, test) in TESTS {
-        match test(boot, devices) {
+    for (name, outcome) in shared.chain(own) {
+        match outcome {
             Ok(()) => println!("selftest: ok   {name}"),
             Err(reason) => {
                 failed += 1;
@@ -112,11 +108,7 @@ pub fn run(boot: &Boot, devices: &Devices) -> bool {
             }
         }
     }
-    println!(
-        "selftest: {} passed, {} failed",
-        TESTS.len() - failed,
-        failed
-    );
+    println!("selftest: {} passed, {failed} failed", total - failed);
     failed == 0
 }
 
@@ -124,7 +116,7 @@ fn platform_found(boot: &Boot, devices: &Devices) -> Outcome {
     ensure!(!boot.platform.ram().is_empty(), "no RAM");
     ensure!(boot.platform.console.is_some(), "no console");
     ensure!(
-        devices.gic.is_some(),
+        devices.interrupts.is_some(),
         "no interrupt controller running: {:?}",
         devices.problems
     );
@@ -357,31 +349,6 @@ fn mmio_refuses_ram(boot: &Boot, _: &Devices) -> Outcome {
     Ok(())
 }
 
-fn mmio_refuses_misaligned(_: &Boot, _: &Devices) -> Outcome {
-    let aligned = layout::VMAP.start;
-    let misaligned = VirtAddr(aligned.0 + 0x40);
-    let expected = Some(Misaligned {
-        address: misaligned,
-    });
-    // SAFETY: this call and those below are refused on alignment before they
-    // read or write any register, and nothing refused is kept.
-    let pl011 = unsafe { Pl011::new(misaligned) }.err();
-    ensure!(pl011 == expected, "PL011 at {misaligned}: {pl011:?}");
-    // SAFETY: see above.
-    let gic_v2 = unsafe { GicV2::new(aligned, misaligned) }.err();
-    ensure!(gic_v2 == expected, "GICv2 CPU interface: {gic_v2:?}");
-    let region = v3::REDISTRIBUTOR_SIZE;
-    for (distributor, redistributors) in [(misaligned, aligned), (aligned, misaligned)] {
-        // SAFETY: see above.
-        let gic_v3 = unsafe { GicV3::new(distributor, redistributors, region) }.err();
-        ensure!(
-            gic_v3 == expected.map(v3::Error::Misaligned),
-            "GICv3 at {distributor}, {redistributors}: {gic_v3:?}"
-        );
-    }
-    Ok(())
-}
-
 fn no_writable_executable(_: &Boot, _: &Devices) -> Outcome {
     let mut pages = 0u64;
     let mut executable = 0u64;
@@ -484,7 +451,7 @@ fn unmapped_heap_fault(_: &Boot, _: &Devices) -> Outcome {
 }
 
 fn timer_ticks(_: &Boot, devices: &Devices) -> Outcome {
-    ensure!(devices.timer_intid.is_some(), "the timer is not running");
+    ensure!(devices.interrupts.is_some(), "the timer is not running");
     let start = devices::ticks();
     let deadline = timer::counter() + timer::frequency() / 2;
     while devices::ticks() < start + 5 && timer::counter() < deadline {
@@ -519,7 +486,7 @@ fn spin_for_ticks(periods: u64) {
 fn irq_safe_locks(_: &Boot, devices: &Devices) -> Outcome {
     static LOCK: IrqSafeMutex<u64> = IrqSafeMutex::new(0);
     static INNER: IrqSafeMutex<()> = IrqSafeMutex::new(());
-    ensure!(devices.timer_intid.is_some(), "the timer is not running");
+    ensure!(devices.interrupts.is_some(), "the timer is not running");
     ensure!(!cpu::irqs_masked(), "IRQs are masked before the test");
     let before = devices::ticks();
     {

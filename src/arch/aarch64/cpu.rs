@@ -48,8 +48,9 @@ pub fn irqs_masked() -> bool {
     DAIF.is_set(DAIF::I)
 }
 
-/// The affinity of this core (MPIDR_EL1 Aff3..Aff0).
-pub fn affinity() -> u64 {
+/// This core, as the device tree names CPUs: the affinity fields of MPIDR_EL1
+/// (Aff3..Aff0).
+pub fn id() -> u64 {
     MPIDR_EL1.get() & 0xff_00ff_ffff
 }
 

@@ -9,6 +9,10 @@ pub mod paging;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod cpu;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod devices;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod entry;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod exceptions;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod fixmap;
@@ -20,6 +24,16 @@ pub mod semihosting;
 pub mod timer;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod tlb;
+
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod self_tests;
+
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub use {
+    entry::run_on_stack, exceptions::Cause, fault::Fault,
+    fixmap::FixmapAccess as KernelTableAccess, irq_lock::IrqSafeMutex,
+    paging::Aarch64 as PageFormat, semihosting as host, tlb::BroadcastTlb as KernelTlb,
+};
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 core::arch::global_asm!(include_str!("boot.s"));

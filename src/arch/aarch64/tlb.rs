@@ -7,6 +7,13 @@ use crate::memory::paging::Tlb;
 /// The TLBs of every CPU, reached by inner-shareable broadcast (`tlbi …is`).
 pub struct BroadcastTlb;
 
+impl BroadcastTlb {
+    /// The kernel's TLB object (one is enough: broadcasts need no state).
+    pub const fn new() -> Self {
+        Self
+    }
+}
+
 impl Tlb for BroadcastTlb {
     fn flush_pages(&mut self, pages: &[VirtAddr]) {
         // SAFETY: TLB invalidation only drops cached translations; the tables

@@ -1,0 +1,228 @@
+//! The AArch64 boot protocol: from the device tree `boot.s` hands over to the
+//! portable boot record, then [`kernel::start`](crate::kernel::start).
+//!
+//! `boot.s` has dropped to EL1, built the boot tables, turned the MMU on and
+//! moved to the TTBR1 image. Here the device tree is mapped through the
+//! fixmap, stripped of FDT_NOP tokens and described; an early console comes up
+//! on the UART it names, so that every later step can report; the image and
+//! the boot tables are reserved; and the record goes to the shared boot flow.
+
+use core::fmt;
+
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
+use crate::arch::aarch64::{cpu, exceptions, fixmap, layout, semihosting};
+use crate::drivers::ConsoleUart;
+use crate::drivers::pl011::Pl011;
+use crate::kernel::{self, BootRecord, console, report};
+use crate::memory::paging::Attributes;
+use crate::platform::{self, PlatformDescription, ReservationReason};
+use crate::text::LineBuffer;
+
+/// Why the boot stopped before the kernel could run.
+#[derive(Debug)]
+pub enum BootError {
+    /// No device tree header at the address the loader passed in x0 (0 when
+    /// the kernel was loaded as an ELF: boot the raw image instead).
+    NoDeviceTree(PhysAddr),
+    /// The device tree does not fit the fixmap.
+    DeviceTreeTooLarge(u64),
+    /// The platform description refused the device tree.
+    Platform(platform::Error),
+}
+
+impl fmt::Display for BootError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoDeviceTree(address) => write!(
+                f,
+                "no device tree at {address} (x0 at entry); boot the raw image build/kernel8.img"
+            ),
+            Self::DeviceTreeTooLarge(size) => write!(
+                f,
+                "device tree of {size} bytes does not fit the fixmap ({} bytes)",
+                fixmap::DTB_SLOTS * PAGE_SIZE
+            ),
+            Self::Platform(error) => write!(f, "device tree: {error}"),
+        }
+    }
+}
+
+unsafe extern "C" {
+    static __kernel_end: u8;
+    static __boot_tables_start: u8;
+    static __boot_tables_end: u8;
+    static boot_l0_kernel: u8;
+}
+
+fn image_offset(symbol: *const u8) -> u64 {
+    VirtAddr::from_ptr(symbol).0 - layout::IMAGE.start.0
+}
+
+/// The first Rust code, called by `boot.s` on the boot stack with the MMU on.
+#[unsafe(no_mangle)]
+extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) -> ! {
+    exceptions::set_fatal_handler(kernel::fatal_fault);
+    let mut milestones = report::Milestones::start();
+    let image_size = image_offset(&raw const __kernel_end);
+    let tables_start = image_offset(&raw const __boot_tables_start);
+    let tables_end = image_offset(&raw const __boot_tables_end);
+    let image = PhysRange::new(PhysAddr(image_base), tables_start);
+    let boot_tables = PhysRange::new(
+        PhysAddr(image_base + tables_start),
+        tables_end - tables_start,
+    );
+    debug_assert_eq!(tables_end, image_size);
+    let kernel_root = PhysAddr(image_base + image_offset(&raw const boot_l0_kernel));
+
+    match describe(PhysAddr(device_tree), image, boot_tables) {
+        Ok((platform, removed_nops)) => {
+            milestones.platform_described();
+            kernel::start(BootRecord {
+                entered: ENTRY_LEVELS[(entry_level as usize).min(3)],
+                image,
+                boot_tables,
+                kernel_root,
+                platform,
+                removed_nops,
+                milestones,
+            })
+        }
+        Err(error) => {
+            if console::is_ready() {
+                crate::println!("boot failed: {error}");
+            } else {
+                // No console to report on: try the debugger or emulator, which
+                // prints this when semihosting is enabled (else `hlt` traps).
+                let mut text = LineBuffer::new();
+                let _ = fmt::Write::write_fmt(&mut text, format_args!("boot failed: {error}\n"));
+                semihosting::write(text.as_str());
+            }
+            cpu::halt();
+        }
+    }
+}
+
+/// How the report names the exception level the kernel was entered at.
+const ENTRY_LEVELS: [&str; 4] = ["EL0", "EL1", "EL2", "EL3"];
+
+/// Maps and describes the device tree, starts the early console and reserves
+/// the image and the boot tables. Also the number of NOPs stripped.
+fn describe(
+    device_tree: PhysAddr,
+    image: PhysRange,
+    boot_tables: PhysRange,
+) -> Result<(PlatformDescription<'static>, usize), BootError> {
+    let blob = map_device_tree(device_tree)?;
+    let removed_nops = platform::strip_nops(blob).map_err(BootError::Platform)?;
+    let blob: &'static [u8] = blob;
+    let mut platform =
+        PlatformDescription::from_dtb(blob, Some(device_tree)).map_err(BootError::Platform)?;
+    if kernel::has_word(platform.bootargs, "exit=semihosting") {
+        semihosting::allow_exit();
+    }
+    start_early_console(&platform);
+    platform
+        .reserve(image, ReservationReason::KernelImage)
+        .map_err(BootError::Platform)?;
+    platform
+        .reserve(boot_tables, ReservationReason::BootTables)
+        .map_err(BootError::Platform)?;
+    Ok((platform, removed_nops))
+}
+
+/// Size of the flattened device tree header.
+const DTB_HEADER_SIZE: usize = 40;
+/// The header's magic number (big-endian in the blob).
+const DTB_MAGIC: u32 = 0xd00d_feed;
+
+/// Maps the device tree blob at `phys` into the fixmap, after checking that a
+/// header is there. Writable: FDT_NOP tokens are stripped in place.
+fn map_device_tree(phys: PhysAddr) -> Result<&'static mut [u8], BootError> {
+    if phys.0 == 0 || !phys.is_aligned(8) {
+        return Err(BootError::NoDeviceTree(phys));
+    }
+    let page = PAGE_SIZE as u64;
+    let first = phys.align_down(page);
+    let offset = (phys.0 - first.0) as usize;
+    let map_pages = |pages: core::ops::Range<usize>| {
+        for index in pages {
+            let frame = PhysAddr(first.0 + (index * PAGE_SIZE) as u64);
+            // SAFETY: the DTB slots belong to this function during early boot.
+            unsafe {
+                fixmap::map(
+                    fixmap::DTB_FIRST_SLOT + index,
+                    frame,
+                    Attributes::KERNEL_DATA,
+                )
+            };
+        }
+    };
+    let header_pages = (offset + DTB_HEADER_SIZE).div_ceil(PAGE_SIZE);
+    map_pages(0..header_pages);
+    let base = fixmap::slot_address(fixmap::DTB_FIRST_SLOT).0 as usize + offset;
+    // SAFETY: the header's pages are mapped; magic and totalsize are the
+    // big-endian words at offsets 0 and 4, and `base` is 8-byte aligned.
+    let (magic, total) = unsafe {
+        (
+            u32::from_be((base as *const u32).read()),
+            u32::from_be(((base + 4) as *const u32).read()) as usize,
+        )
+    };
+    if magic != DTB_MAGIC {
+        return Err(BootError::NoDeviceTree(phys));
+    }
+    let pages = (offset + total.max(DTB_HEADER_SIZE)).div_ceil(PAGE_SIZE);
+    if pages > fixmap::DTB_SLOTS {
+        return Err(BootError::DeviceTreeTooLarge(total as u64));
+    }
+    map_pages(header_pages..pages);
+    // SAFETY: `pages` pages from the blob's first page are mapped for the
+    // kernel's lifetime, and this is the only reference made to them.
+    Ok(unsafe { core::slice::from_raw_parts_mut(base as *mut u8, total) })
+}
+
+/// The console UART through the fixmap's console slot, until the devices are
+/// mapped through vmap.
+fn start_early_console(platform: &PlatformDescription<'_>) {
+    let Some(console) = super::devices::console_uart(platform) else {
+        return;
+    };
+    let Some(registers) = console.regions.first() else {
+        return;
+    };
+    // One fixmap slot holds the whole 4 KiB register block only when it starts
+    // a page, and `Pl011::new` refuses anything else: such a PL011 gets no early
+    // console (the vmap attempt later records the refusal among the problems).
+    if !registers.start.is_aligned(PAGE_SIZE as u64) {
+        return;
+    }
+    // SAFETY: the console slot is free during early boot; device memory.
+    unsafe { fixmap::map(fixmap::CONSOLE_SLOT, registers.start, Attributes::DEVICE) };
+    // SAFETY: the slot maps the PL011's page-aligned register block, one page;
+    // this is the only instance.
+    if let Ok(mut uart) = unsafe { Pl011::new(fixmap::slot_address(fixmap::CONSOLE_SLOT)) } {
+        uart.init();
+        console::install(ConsoleUart::Pl011(uart));
+    }
+}
+
+/// Calls `next(argument)` on the stack that ends at `top`, with a fresh frame
+/// chain (a backtrace ends there), never to return.
+///
+/// # Safety
+///
+/// `top` must be the 16-byte aligned end of a mapped stack that nothing uses;
+/// nothing on the current stack may be needed again.
+pub unsafe fn run_on_stack<T: Sync>(
+    top: VirtAddr,
+    next: extern "C" fn(&'static T) -> !,
+    argument: &'static T,
+) -> ! {
+    unsafe extern "C" {
+        /// `boot.s`: moves the stack pointer to `top`, then calls `next(argument)`.
+        fn run_on_stack(top: u64, next: usize, argument: usize) -> !;
+    }
+    // SAFETY: forwarded from the caller; `next` takes `argument` in x0 as a
+    // pointer, which is how a `&'static T` is passed.
+    unsafe { run_on_stack(top.0, next as usize, argument as *const T as usize) }
+}
