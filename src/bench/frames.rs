@@ -8,7 +8,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use kernel::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
+use kernel::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtRange};
 use kernel::arch::aarch64::paging::Aarch64;
 use kernel::memory::frames::{ENTRIES_PER_PAGE, FrameStack, StackWindow};
 use kernel::memory::paging::{CountingTlb, FrameSink, FrameSource, MapError, Mapper, UnmapError};
@@ -21,9 +21,8 @@ use crate::harness::{Rng, Settings, median, median_of, time_per_op};
 use crate::report::{Report, Unit};
 use kernel::memory::sim::{SimAccess, SimMemory};
 
-/// The kernel's frame-stack window (`arch::aarch64::layout::FRAME_STACK`, which
-/// is compiled for AArch64 only).
-pub const FRAME_STACK_WINDOW: VirtRange = VirtRange::new(VirtAddr(0xffff_0100_0000_0000), 16 << 30);
+/// The kernel's frame-stack window.
+pub const FRAME_STACK_WINDOW: VirtRange = kernel::arch::aarch64::layout::FRAME_STACK;
 
 const SEED: u64 = 0x5eed_f4a3e5;
 

@@ -11,8 +11,10 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
+use crate::arch::current::layout;
 use crate::kernel::{Boot, memory};
 use crate::memory::frames::{FreeError, OutOfFrames};
+use crate::memory::paging::MemoryKind;
 use crate::memory::ranges::AllocatedRange;
 use crate::memory::stress::{self, Limits, MemorySystem, Report, Words};
 use crate::println;
@@ -127,6 +129,27 @@ impl MemorySystem for KernelMemory {
     fn read_word(&mut self, virt: VirtAddr) -> u64 {
         // SAFETY: the driver reads only pages of its own live mappings.
         unsafe { virt.as_mut_ptr::<u64>().read_volatile() }
+    }
+
+    fn frames_in_use(&mut self, skip: &dyn Fn(VirtAddr) -> bool, each: &mut dyn FnMut(PhysAddr)) {
+        // The image maps its own boot tables as data; they count as tables.
+        let boot_tables = crate::kernel::boot().map(|boot| boot.boot_tables);
+        memory::with_space(|space| {
+            let mapper = space.mapper();
+            mapper.for_each_table(&mut |table| each(table));
+            mapper.for_each_leaf(true, &mut |virt, frame, attributes, _| {
+                // The fixmap maps page tables (counted above) and the device
+                // tree; device memory is not RAM; the image's view of the boot
+                // tables is counted above too.
+                let counted = attributes.kind == MemoryKind::Normal
+                    && !layout::FIXMAP.contains(virt)
+                    && !boot_tables.is_some_and(|tables| tables.contains(frame))
+                    && !skip(virt);
+                if counted {
+                    each(frame);
+                }
+            });
+        });
     }
 }
 

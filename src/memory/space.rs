@@ -165,7 +165,14 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
             };
             tables.push(table);
         }
-        self.mapper.map(virt, frame, attributes, &mut tables)
+        let mapped = self.mapper.map(virt, frame, attributes, &mut tables);
+        // The walk takes exactly the tables it lacked; should it ever take
+        // fewer, the rest goes back rather than out of sight.
+        debug_assert!(tables.as_slice().is_empty(), "the walk left tables unused");
+        while let Some(table) = tables.pop() {
+            self.give_back(table);
+        }
+        mapped
     }
 
     /// Unmaps the page at `virt` and returns its frame (still owned by the

@@ -100,6 +100,11 @@ pub trait MemorySystem {
     fn write_word(&mut self, virt: VirtAddr, value: u64);
     /// Reads a word of mapped memory.
     fn read_word(&mut self, virt: VirtAddr) -> u64;
+    /// Calls `each` with every frame of RAM the memory system's page tables
+    /// hold: the tables themselves, and the frames behind every mapping of
+    /// normal memory (the heap, kernel stacks, the image…) except the table
+    /// access window and the pages for which `skip` is true (the run's own).
+    fn frames_in_use(&mut self, skip: &dyn Fn(VirtAddr) -> bool, each: &mut dyn FnMut(PhysAddr));
 }
 
 /// How big a run is and how much it may hold at once.
@@ -741,6 +746,9 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
     /// free count as it was; then every drained frame goes back.
     fn exhaust(&mut self, argument: u64) -> Result<(), Failure> {
         self.exhaustions += 1;
+        if argument % 8 == 0 {
+            self.exhaust_ranges()?;
+        }
         let free = self.system.free_frame_count();
         let keep = (argument % 4) as usize;
         let count = free.saturating_sub(keep).min(self.drained.capacity());
@@ -756,9 +764,6 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
         }
         if result.is_ok() {
             result = self.fail_at_exhaustion(argument);
-        }
-        if result.is_ok() && argument % 8 == 0 {
-            result = self.exhaust_ranges();
         }
         for index in 0..self.drained.len() {
             let frame = self.drained[index];
@@ -831,12 +836,40 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
                 after: self.drained.len() - first,
             });
         }
-        Ok(())
+        self.check_every_frame_once()
+    }
+
+    /// At total exhaustion every frame is out: with the run's own, the frames
+    /// the page tables hold (tables, heap, stacks, image) must all differ.
+    fn check_every_frame_once(&mut self) -> Result<(), Failure> {
+        let own = &self.mappings;
+        let skip = |virt: VirtAddr| {
+            own.iter()
+                .any(|(mapping, _)| S::mapping_range(mapping).contains(virt))
+        };
+        let record = &mut self.record;
+        let mut result = Ok(());
+        let mut taken = 0usize;
+        self.system.frames_in_use(&skip, &mut |frame| {
+            if result.is_ok() {
+                result = record.take(frame);
+                taken += usize::from(result.is_ok());
+            }
+        });
+        let mut left_to_return = taken;
+        self.system.frames_in_use(&skip, &mut |frame| {
+            if left_to_return > 0 {
+                record.give_back(frame);
+                left_to_return -= 1;
+            }
+        });
+        result
     }
 
     /// Takes the largest free range until the range window has no page left;
-    /// then a mapping must fail there, keeping the (few) frames that are left;
-    /// then every range goes back.
+    /// then, with frames to spare, a range of one page and a mapping must both
+    /// fail, and the failed mapping must keep no frame; then every range goes
+    /// back.
     fn exhaust_ranges(&mut self) -> Result<(), Failure> {
         let start = self.ranges.len();
         let mut pages = self.system.largest_range_pages();
@@ -851,7 +884,14 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
         let mut result = if pages == 0 {
             self.range_exhaustions += 1;
             let left = self.system.free_frame_count();
-            match self.system.map_pages(1) {
+            let range = match self.system.allocate_range(1) {
+                Some(range) => {
+                    self.system.free_range(range);
+                    Err(Failure::ExhaustionNotReached("range"))
+                }
+                None => Ok(()),
+            };
+            range.and_then(|()| match self.system.map_pages(1) {
                 Some(mapping) => {
                     self.system.unmap(mapping);
                     Err(Failure::ExhaustionNotReached(
@@ -864,7 +904,7 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
                     after: self.system.free_frame_count(),
                 }),
                 None => Ok(()),
-            }
+            })
         } else {
             Ok(())
         };
@@ -1051,6 +1091,19 @@ mod tests {
         fn read_word(&mut self, virt: VirtAddr) -> u64 {
             // SAFETY: `word` points into simulated RAM.
             unsafe { self.word(virt).read_volatile() }
+        }
+        fn frames_in_use(
+            &mut self,
+            skip: &dyn Fn(VirtAddr) -> bool,
+            each: &mut dyn FnMut(PhysAddr),
+        ) {
+            let mapper = self.machine.space.mapper();
+            mapper.for_each_table(&mut |table| each(table));
+            mapper.for_each_leaf(true, &mut |virt, frame, _, _| {
+                if !skip(virt) {
+                    each(frame);
+                }
+            });
         }
     }
 

@@ -416,6 +416,24 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
         self.visit_table(self.root, 0, 0, upper_half, visit);
     }
 
+    /// Calls `visit` with every table of the tree, the root first, then each
+    /// table before the tables below it.
+    pub fn for_each_table(&mut self, visit: &mut impl FnMut(PhysAddr)) {
+        self.visit_tables(self.root, 0, visit);
+    }
+
+    fn visit_tables(&mut self, table: PhysAddr, level: usize, visit: &mut impl FnMut(PhysAddr)) {
+        visit(table);
+        if level + 1 == F::LEVELS {
+            return;
+        }
+        for index in 0..ENTRIES_PER_TABLE {
+            if let Descriptor::Table(next) = F::decode(self.read(table, index), level) {
+                self.visit_tables(next, level + 1, visit);
+            }
+        }
+    }
+
     fn visit_table(
         &mut self,
         table: PhysAddr,
