@@ -22,14 +22,15 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Once;
 
-use crate::addr::{PhysAddr, PhysRange};
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
 use crate::arch::current::{self, cpu, exceptions, host, layout};
 use crate::arch::current::{Cause, Fault, KernelTableAccess, KernelTlb};
 use crate::memory::frames::{FrameStack, FreeError};
-use crate::memory::paging::Mapper;
+use crate::memory::free_map::FreeMap;
+use crate::memory::paging::{Attributes, ENTRIES_PER_TABLE, FrameSource, Mapper};
 use crate::memory::space::AddressSpace;
 use crate::memory::window::PageView;
-use crate::platform::PlatformDescription;
+use crate::platform::{PlatformDescription, ReservationReason};
 use crate::println;
 
 /// What an architecture's entry hands to [`start`]: its boot protocol (a
@@ -73,6 +74,9 @@ impl core::ops::Deref for Boot {
 
 static BOOT: Once<Boot> = Once::new();
 
+/// The mapper of the kernel half.
+type KernelMapper = Mapper<current::PageFormat, KernelTableAccess, KernelTlb>;
+
 /// What the kernel was told at boot (available once memory is up).
 pub fn boot() -> Option<&'static Boot> {
     BOOT.get()
@@ -94,8 +98,13 @@ pub fn start(record: BootRecord) -> ! {
             KernelTlb::new(),
         )
     };
+    let mut mapper = mapper;
+    let free_map = map_free_map(&mut record.platform, &mut mapper);
     let platform = &record.platform;
-    let frames = FrameStack::new(platform.ram().iter().copied(), platform.usable());
+    let mut frames = FrameStack::new(platform.ram().iter().copied(), platform.usable());
+    if let Some(map) = free_map {
+        frames.install_free_map(map);
+    }
     let mut space = AddressSpace::new(mapper, frames, layout::FRAME_STACK, PageView::Live);
     let mut frames_at_boot = 0;
     let mut refused_ranges = (0, None);
@@ -129,6 +138,62 @@ pub fn start(record: BootRecord) -> ! {
             cpu::halt();
         }
     }
+}
+
+/// Frames taken in order from one reserved range, for the free map's pages
+/// and tables before the frame stack exists.
+struct Carve {
+    next: PhysAddr,
+    end: PhysAddr,
+}
+
+impl FrameSource for Carve {
+    fn allocate_frame(&mut self) -> Option<PhysAddr> {
+        (self.next < self.end).then(|| {
+            let frame = self.next;
+            self.next = PhysAddr(frame.0 + PAGE_SIZE as u64);
+            frame
+        })
+    }
+}
+
+/// Reserves and maps the frame stack's free-frame map at `layout::FREE_MAP`:
+/// one bit per frame of RAM, from the first usable range with room for it
+/// and the tables that map it. `None` (and every double free then goes
+/// unnoticed outside debug builds) only when no range has room, which the
+/// boot report says.
+fn map_free_map(
+    platform: &mut PlatformDescription<'static>,
+    mapper: &mut KernelMapper,
+) -> Option<FreeMap> {
+    let words = FreeMap::words_needed(platform.ram());
+    let pages = (words * 8).div_ceil(PAGE_SIZE);
+    // Level 1, 2 and one level-3 table per 512 pages (the level-0 entry may
+    // be new too).
+    let frames = pages + 3 + pages.div_ceil(ENTRIES_PER_TABLE);
+    let bytes = (frames * PAGE_SIZE) as u64;
+    let home = platform.usable().find(|range| range.size >= bytes)?;
+    let carved = PhysRange::new(home.start, bytes);
+    platform
+        .reserve(carved, ReservationReason::FreeFrameMap)
+        .ok()?;
+    let mut carve = Carve {
+        next: home.start,
+        end: PhysAddr(home.start.0 + bytes),
+    };
+    for page in 0..pages {
+        let frame = carve.allocate_frame()?;
+        let virt = VirtAddr(layout::FREE_MAP.start.0 + (page * PAGE_SIZE) as u64);
+        mapper
+            .map(virt, frame, Attributes::KERNEL_DATA, &mut carve)
+            .ok()?;
+    }
+    // SAFETY: `pages` pages at the start of the window are mapped read-write
+    // for good, to frames reserved for them alone; this is the only reference.
+    let words = unsafe {
+        core::slice::from_raw_parts_mut(layout::FREE_MAP.start.as_mut_ptr::<u64>(), words)
+    };
+    FreeMap::new(platform.ram(), words).ok()
 }
 
 /// Runs on the first kernel stack, with the heap available.

@@ -146,6 +146,9 @@ pub fn print(boot: &Boot, devices: &Devices) {
         boot.frames_at_boot,
         ByteSize((boot.frames_at_boot * PAGE_SIZE) as u64)
     );
+    if memory::with_space(|space| space.frames().has_free_map()) == Some(false) {
+        println!("problem:   no room for the free-frame map: double frees go unnoticed");
+    }
     if let refused @ 1.. = memory::refused_free_count() {
         println!("problem:   {refused} frees the memory system made were refused: frames lost");
     }

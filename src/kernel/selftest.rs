@@ -41,7 +41,10 @@ const TESTS: &[(&str, Test)] = &[
         "frames: allocate every free frame, free all, twice",
         frames_drain_and_refill,
     ),
-    ("frames: bad frees are refused", frames_refuse_bad_frees),
+    (
+        "frames: bad frees, double frees included, are refused",
+        frames_refuse_bad_frees,
+    ),
     (
         "heap: Box, Vec, BTreeMap, realloc, large alignments",
         heap_collections,
@@ -178,6 +181,30 @@ fn frames_refuse_bad_frees(boot: &Boot, _: &Devices) -> Outcome {
     ensure!(
         memory::free_frame(odd) == Err(FreeError::Unaligned(odd)),
         "unaligned accepted"
+    );
+    ensure!(memory::free_frame_count() == before, "the count changed");
+    // A double free, of a frame that is an entry and of one that has become a
+    // window page: both are refused in every build (the free-frame map).
+    let frames = memory::with_space(|space| {
+        let first = space.allocate_frame()?;
+        let second = space.allocate_frame()?;
+        Some((first, second))
+    })
+    .flatten()
+    .ok_or("no frames to free twice")?;
+    for frame in [frames.0, frames.1] {
+        ensure!(memory::free_frame(frame) == Ok(()), "{frame} refused");
+        ensure!(
+            memory::free_frame(frame) == Err(FreeError::DoubleFree(frame)),
+            "a second free of {frame} was accepted"
+        );
+    }
+    let window_page = memory::with_space(|space| space.top_stack_page())
+        .flatten()
+        .ok_or("the frame stack has no page")?;
+    ensure!(
+        memory::free_frame(window_page) == Err(FreeError::DoubleFree(window_page)),
+        "a free of the stack's own page {window_page} was accepted"
     );
     ensure!(memory::free_frame_count() == before, "the count changed");
     Ok(())

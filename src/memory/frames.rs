@@ -22,6 +22,7 @@
 use core::fmt;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
+use crate::memory::free_map::FreeMap;
 use crate::memory::paging::{FrameList, FrameSink, FrameSource, MapError, UnmapError};
 
 /// Entries in one page of the stack.
@@ -168,6 +169,8 @@ pub struct FrameStack {
     idle_tables: usize,
     /// Frames ever accepted (free or allocated), to report totals.
     total: usize,
+    /// One bit per frame of RAM, set while it is free (see [`FreeMap`]).
+    free_map: Option<FreeMap>,
 }
 
 impl FrameStack {
@@ -190,6 +193,7 @@ impl FrameStack {
             tables: 0,
             idle_tables: 0,
             total: 0,
+            free_map: None,
         };
         for range in ram.into_iter().take(MAX_RANGES) {
             stack.ram[stack.ram_count] = range;
@@ -200,6 +204,58 @@ impl FrameStack {
             stack.usable_count += 1;
         }
         stack
+    }
+
+    /// Checks every free against `map` from now on, in O(1) and in every
+    /// build. Without a map a double free is found only by the O(n) scan of
+    /// debug builds.
+    ///
+    /// # Panics
+    ///
+    /// When frames were given to the stack before: the map would not know them.
+    pub fn install_free_map(&mut self, map: FreeMap) {
+        assert_eq!(
+            self.total, 0,
+            "the free map must be installed before the first frame is added"
+        );
+        self.free_map = Some(map);
+    }
+
+    /// Whether a free map checks every free (see [`Self::install_free_map`]).
+    pub fn has_free_map(&self) -> bool {
+        self.free_map.is_some()
+    }
+
+    /// The number of `frame` among the frames of the stack's RAM ranges, in
+    /// order: its bit in the free map.
+    fn frame_number(&self, frame: PhysAddr) -> Option<usize> {
+        let mut first = 0;
+        for range in &self.ram[..self.ram_count] {
+            let frames = (range.size / PAGE_SIZE as u64) as usize;
+            if let Some(offset) = frame.0.checked_sub(range.start.0)
+                && ((offset / PAGE_SIZE as u64) as usize) < frames
+            {
+                return Some(first + (offset / PAGE_SIZE as u64) as usize);
+            }
+            first += frames;
+        }
+        None
+    }
+
+    /// True when the free map marks `frame` free.
+    fn marked_free(&self, frame: PhysAddr) -> bool {
+        self.free_map
+            .as_ref()
+            .zip(self.frame_number(frame))
+            .is_some_and(|(map, bit)| map.is_set(bit))
+    }
+
+    fn mark(&mut self, frame: PhysAddr, free: bool) {
+        if let Some(bit) = self.frame_number(frame)
+            && let Some(map) = self.free_map.as_mut()
+        {
+            map.set(bit, free);
+        }
     }
 
     /// How many frames [`pop`](Self::pop) can still hand out: entries, window
@@ -268,12 +324,20 @@ impl FrameStack {
                 let count = room.min((end.0 - frame.0) / page) as usize;
                 let entries = window.page(self.pages - 1);
                 for index in 0..count {
-                    // SAFETY: the top page is mapped and `top_entries + index`
-                    // stays below ENTRIES_PER_PAGE.
-                    unsafe { (*entries)[self.top_entries + index] = frame.0 + index as u64 * page };
+                    let next = PhysAddr(frame.0 + index as u64 * page);
+                    if self.marked_free(next) {
+                        return Err(RangeRefused {
+                            accepted: accepted + index,
+                            error: FreeError::DoubleFree(next),
+                        });
+                    }
+                    // SAFETY: the top page is mapped and `top_entries` stays
+                    // below ENTRIES_PER_PAGE.
+                    unsafe { (*entries)[self.top_entries] = next.0 };
+                    self.top_entries += 1;
+                    self.total += 1;
+                    self.mark(next, true);
                 }
-                self.top_entries += count;
-                self.total += count;
                 frame = PhysAddr(frame.0 + count as u64 * page);
             } else {
                 self.push_checked(frame, window, false)
@@ -302,9 +366,28 @@ impl FrameStack {
         scan: bool,
     ) -> Result<(), FreeError> {
         self.check(frame)?;
-        if scan && self.contains(frame, window) {
+        let already_free = match &self.free_map {
+            Some(_) => {
+                let free = self.marked_free(frame);
+                debug_assert!(
+                    !scan || free == self.scan(frame, window),
+                    "the free map disagrees with the stack about {frame}"
+                );
+                free
+            }
+            None => scan && self.scan(frame, window),
+        };
+        if already_free {
             return Err(FreeError::DoubleFree(frame));
         }
+        self.store(frame, window)?;
+        self.mark(frame, true);
+        Ok(())
+    }
+
+    /// Puts a checked frame into the stack: as an entry, a spare or the next
+    /// window page.
+    fn store(&mut self, frame: PhysAddr, window: &mut impl StackWindow) -> Result<(), FreeError> {
         if self.pages > 0 && self.top_entries < ENTRIES_PER_PAGE {
             let page = window.page(self.pages - 1);
             // SAFETY: page `pages - 1` is mapped and `top_entries < ENTRIES_PER_PAGE`.
@@ -374,6 +457,15 @@ impl FrameStack {
     /// that serves as one of the window's page tables was freed into the stack,
     /// so a second free of it is a double free too.
     pub fn contains(&self, frame: PhysAddr, window: &mut impl StackWindow) -> bool {
+        match &self.free_map {
+            Some(_) => self.marked_free(frame),
+            None => self.scan(frame, window),
+        }
+    }
+
+    /// Looks for `frame` among the entries, window pages, spares and window
+    /// tables: O(n).
+    fn scan(&self, frame: PhysAddr, window: &mut impl StackWindow) -> bool {
         if self.spares.as_slice().contains(&frame) {
             return true;
         }
@@ -396,6 +488,12 @@ impl FrameStack {
 
     /// Takes a free frame, or `None` when there is none. O(1).
     pub fn pop(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
+        let frame = self.take(window)?;
+        self.mark(frame, false);
+        Some(frame)
+    }
+
+    fn take(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
         if let Some(spare) = self.spares.pop() {
             return Some(spare);
         }

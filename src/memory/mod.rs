@@ -5,6 +5,7 @@
 //! in `cargo test` on the host over simulated physical memory.
 
 pub mod frames;
+pub mod free_map;
 pub mod heap;
 pub mod paging;
 pub mod ranges;

@@ -6,6 +6,7 @@
 use alloc::alloc::{Layout, alloc_zeroed, dealloc};
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
+use crate::memory::free_map::FreeMap;
 use crate::memory::paging::{Table, TableAccess};
 #[cfg(test)]
 use crate::{
@@ -29,6 +30,9 @@ pub struct SimMemory {
     base: PhysAddr,
     pages: *mut Table,
     frames: usize,
+    /// The words of the one free map made over this memory (`free_map`),
+    /// kept raw for the same reason as the pages; null until then.
+    map_words: core::cell::Cell<*mut u64>,
 }
 
 impl SimMemory {
@@ -50,7 +54,32 @@ impl SimMemory {
             base,
             pages,
             frames,
+            map_words: core::cell::Cell::new(core::ptr::null_mut()),
         }
+    }
+
+    /// The free map of this memory's frames, as the kernel keeps one: words
+    /// beside the simulated RAM, valid while it lives.
+    ///
+    /// # Panics
+    ///
+    /// When called a second time: one frame stack owns the map.
+    pub fn free_map(&self) -> FreeMap {
+        assert!(self.map_words.get().is_null(), "one free map per memory");
+        let ram = [self.range()];
+        let words = FreeMap::words_needed(&ram).max(1);
+        // SAFETY: a non-zero size; freed in `drop` with the same layout.
+        let pointer = unsafe { alloc_zeroed(Self::map_layout(words)) }.cast::<u64>();
+        assert!(!pointer.is_null(), "cannot allocate the free map");
+        self.map_words.set(pointer);
+        // SAFETY: `words` words at `pointer`, owned by this memory until it is
+        // dropped, and handed out only here, once.
+        let words = unsafe { core::slice::from_raw_parts_mut(pointer, words) };
+        FreeMap::new(&ram, words).expect("the map was sized for this RAM")
+    }
+
+    fn map_layout(words: usize) -> Layout {
+        Layout::array::<u64>(words).expect("the free map fits a layout")
     }
 
     fn layout(frames: usize) -> Layout {
@@ -95,6 +124,12 @@ impl Drop for SimMemory {
     fn drop(&mut self) {
         // SAFETY: `pages` came from `alloc_zeroed` with this layout in `new`.
         unsafe { dealloc(self.pages.cast(), Self::layout(self.frames)) };
+        let map = self.map_words.get();
+        if !map.is_null() {
+            let words = FreeMap::words_needed(&[self.range()]).max(1);
+            // SAFETY: allocated in `free_map` with this layout.
+            unsafe { dealloc(map.cast(), Self::map_layout(words)) };
+        }
     }
 }
 
@@ -149,7 +184,8 @@ impl SimMachine {
         let usable = PhysRange::new(first_free, ram.size - (first_free.0 - ram.start.0));
         // SAFETY: frame 0 of the simulated RAM is zeroed and used only as this root.
         let mapper = unsafe { Mapper::new(ram.start, memory.access(), CountingTlb::default()) };
-        let frames = FrameStack::new([ram], [usable]);
+        let mut frames = FrameStack::new([ram], [usable]);
+        frames.install_free_map(memory.free_map());
         let mut space =
             AddressSpace::new(mapper, frames, STACK_WINDOW, PageView::ThroughTableAccess);
         let added = space

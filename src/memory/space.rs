@@ -5,7 +5,7 @@
 use core::fmt;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use crate::memory::frames::{FrameStack, FreeError, OutOfFrames, RangeRefused};
+use crate::memory::frames::{FrameStack, FreeError, OutOfFrames, RangeRefused, StackWindow};
 use crate::memory::heap::HeapBacking;
 use crate::memory::paging::{
     Attributes, FLUSH_BATCH_CAPACITY, FrameList, MapError, Mapper, PageTableFormat, TableAccess,
@@ -78,6 +78,15 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
     /// The frame stack (read-only: counts and checks).
     pub fn frames(&self) -> &FrameStack {
         &self.frames
+    }
+
+    /// The frame that holds the frame stack's top page (a free frame the
+    /// stack uses), if the stack has a page: what a test frees to check that
+    /// such frames are refused as double frees.
+    pub fn top_stack_page(&mut self) -> Option<PhysAddr> {
+        let pages = self.frames.window_page_count();
+        let (_, mut window) = self.window();
+        window.page_frame(pages.checked_sub(1)?)
     }
 
     /// The mapper, to translate or walk the tree.

@@ -658,3 +658,28 @@ fn device_ranges_over_ram_are_found() {
     assert_eq!(stack.ram_overlapping(page(ram.start.0 - P)), None);
     assert_eq!(stack.ram_overlapping(page(0x900_0000)), None);
 }
+
+#[test]
+fn the_free_map_refuses_a_range_given_twice() {
+    // `add_range` skips the O(n) scan, so only the free map can see this.
+    let mut machine = SimMachine::new(600, 4);
+    let free = machine.space.free_frame_count();
+    let range = crate::addr::PhysRange::new(PhysAddr(0x4000_0000 + 5 * P), 10 * P);
+    let taken = drain(&mut machine);
+    assert_eq!(machine.space.add_free_range(range), Ok(10));
+    assert_eq!(
+        machine.space.add_free_range(range),
+        Err(RangeRefused {
+            accepted: 0,
+            error: FreeError::DoubleFree(range.start)
+        })
+    );
+    assert_eq!(machine.space.free_frame_count(), 10);
+    let mut back: Vec<PhysAddr> = taken
+        .into_iter()
+        .filter(|frame| !range.contains(*frame))
+        .collect();
+    back.sort();
+    assert_eq!(machine.space.free_frames_from(&back), Ok(()));
+    assert_eq!(machine.space.free_frame_count(), free);
+}

@@ -30,6 +30,9 @@ pub enum ReservationReason<'dtb> {
     KernelImage,
     /// The page tables the boot code built (added by the kernel with `reserve`).
     BootTables,
+    /// The frame stack's free-frame map and the tables that map it (added by
+    /// the kernel with `reserve`).
+    FreeFrameMap,
 }
 
 impl fmt::Display for ReservationReason<'_> {
@@ -41,6 +44,7 @@ impl fmt::Display for ReservationReason<'_> {
             Self::DeviceTree => f.write_str("device tree blob"),
             Self::KernelImage => f.write_str("kernel image"),
             Self::BootTables => f.write_str("boot page tables"),
+            Self::FreeFrameMap => f.write_str("free-frame map"),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | heap        | `0xffff_0000_0000_0000` | 256 GiB | kernel heap, grows upward on demand   |
 //! | vmap        | `0xffff_0080_0000_0000` | 256 GiB | virtual ranges: MMIO, vmap            |
 //! | stacks      | `0xffff_00c0_0000_0000` | 1 GiB   | kernel stacks, guard page below each  |
+//! | free map    | `0xffff_00c0_4000_0000` | 1 GiB   | one bit per frame: free or not        |
 //! | frame stack | `0xffff_0100_0000_0000` | 16 GiB  | free-frame stack pages (8 TiB of RAM) |
 //! | image       | `0xffff_ffff_8000_0000` | 8 MiB   | kernel text, rodata, data, bss        |
 //! | fixmap      | `0xffff_ffff_bfe0_0000` | 2 MiB   | table access slot, early console, DTB |
@@ -30,6 +31,8 @@ pub const FRAME_STACK: VirtRange = VirtRange::new(VirtAddr(0xffff_0100_0000_0000
 pub const VMAP: VirtRange = VirtRange::new(VirtAddr(0xffff_0080_0000_0000), 256 * GIB);
 /// Kernel stacks, each with an unmapped guard page below it.
 pub const STACKS: VirtRange = VirtRange::new(VirtAddr(0xffff_00c0_0000_0000), GIB);
+/// The frame stack's free-frame map: one bit per frame, so 1 GiB covers 32 TiB.
+pub const FREE_MAP: VirtRange = VirtRange::new(VirtAddr(0xffff_00c0_4000_0000), GIB);
 /// The kernel image, as linked (`linker.ld`).
 pub const IMAGE: VirtRange = VirtRange::new(VirtAddr(0xffff_ffff_8000_0000), 8 << 20);
 /// The fixmap: one level-3 table of fixed-purpose slots (see `fixmap`).
@@ -39,10 +42,11 @@ pub const FIXMAP: VirtRange = VirtRange::new(VirtAddr(0xffff_ffff_bfe0_0000), 2 
 pub const KERNEL_STACK_SIZE: u64 = 64 << 10;
 
 /// Every window with its name, for the boot report and fault reports.
-pub const WINDOWS: [(&str, VirtRange); 6] = [
+pub const WINDOWS: [(&str, VirtRange); 7] = [
     ("heap", HEAP),
     ("vmap", VMAP),
     ("kernel stacks", STACKS),
+    ("free-frame map", FREE_MAP),
     ("frame stack", FRAME_STACK),
     ("kernel image", IMAGE),
     ("fixmap", FIXMAP),
