@@ -13,6 +13,7 @@ use core::ptr::{self, NonNull};
 use spin::Mutex;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
+use crate::arch::current::exceptions;
 use crate::arch::current::layout::{self, KERNEL_STACK_SIZE};
 use crate::arch::current::{KernelTableAccess, KernelTlb, PageFormat};
 use crate::memory::frames::{FreeError, OutOfFrames};
@@ -365,8 +366,12 @@ pub fn describe(address: VirtAddr) -> &'static str {
             "kernel stacks"
         };
     }
-    if boot_stack_guard().contains(address) {
+    let guard = |page: VirtAddr| VirtRange::new(page, PAGE_SIZE as u64).contains(address);
+    if guard(exceptions::boot_stack_guard()) {
         return "kernel image, boot stack guard page";
+    }
+    if guard(exceptions::emergency_stack_guard()) {
+        return "kernel image, emergency stack guard page";
     }
     if layout::HEAP.contains(address) {
         // Never block here: the fault may have interrupted the heap's owner.
@@ -384,17 +389,6 @@ pub fn describe(address: VirtAddr) -> &'static str {
         Some("fixmap") => "fixmap",
         _ => "no kernel window (unmapped)",
     }
-}
-
-unsafe extern "C" {
-    static __boot_stack_guard: u8;
-}
-
-fn boot_stack_guard() -> VirtRange {
-    VirtRange::new(
-        VirtAddr::from_ptr(&raw const __boot_stack_guard),
-        PAGE_SIZE as u64,
-    )
 }
 
 /// (free frames, heap bytes mapped, heap bytes in use), or `None` when a lock

@@ -139,10 +139,15 @@ pub fn print(boot: &Boot, devices: &Devices) {
     for reservation in platform.reserved() {
         println!("reserved:  {} ({})", reservation.range, reservation.reason);
     }
-    let (free, mapped, _) = memory::try_counts().unwrap_or_default();
-    let window_pages = memory::with_space(|space| space.frames().window_page_count()).unwrap_or(0);
+    let free = memory::free_frame_count();
+    let mapped = memory::heap_mapped_bytes();
+    let (pages, tables) = memory::with_space(|space| {
+        let frames = space.frames();
+        (frames.window_page_count(), frames.table_frame_count())
+    })
+    .unwrap_or_default();
     println!(
-        "frames:    {free} free of {} ({}); {window_pages} of the free frames hold the stack itself",
+        "frames:    {free} free of {} ({}); {pages} pages and {tables} page tables of the free frames hold the stack itself",
         boot.frames_at_boot,
         ByteSize((boot.frames_at_boot * PAGE_SIZE) as u64)
     );

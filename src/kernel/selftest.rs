@@ -469,7 +469,11 @@ fn emergency_guard_page_fault(_: &Boot, _: &Devices) -> Outcome {
         cpu::translate_read(guard.0 + page).is_some(),
         "the emergency stack above its guard page is not mapped"
     );
-    check_fault(VirtAddr(guard.0 + 0x800), true, "kernel image")
+    check_fault(
+        VirtAddr(guard.0 + 0x800),
+        true,
+        "kernel image, emergency stack guard page",
+    )
 }
 
 fn unmapped_heap_fault(_: &Boot, _: &Devices) -> Outcome {

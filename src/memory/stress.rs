@@ -253,8 +253,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// Frames, heap bytes, range bytes and refused frees that did not come
-    /// back, added up: zero for a run that lost nothing.
+    /// What did not come back, added up over its four measures (free frames,
+    /// heap bytes, range bytes, refused frees; each shown apart in the
+    /// report): zero exactly when the run lost nothing.
     pub fn lost(&self) -> u64 {
         let frames = self.start.free_frames.abs_diff(self.end.free_frames) as u64;
         let heap = self.start.heap_used.abs_diff(self.end.heap_used) as u64;
@@ -553,7 +554,7 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
     }
 
     fn allocate_block(&mut self, argument: u64) -> Result<(), Failure> {
-        // Log-uniform sizes of 8 B to 8 KiB; alignments of 8 B to 4 KiB, the
+        // Sizes of 8 B to 16 KiB, log-uniform by power of two; alignments of 8 B to 4 KiB, the
         // large ones rarely.
         let size = 8usize << (argument % 11);
         let size = size + (argument >> 4) as usize % size;

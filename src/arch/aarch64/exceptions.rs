@@ -151,9 +151,15 @@ pub fn stop() -> ! {
 
 unsafe extern "C" {
     static __emergency_stack_guard: u8;
+    static __boot_stack_guard: u8;
 }
 
 /// The unmapped page below the emergency stack (see `linker.ld`).
 pub fn emergency_stack_guard() -> VirtAddr {
     VirtAddr::from_ptr(&raw const __emergency_stack_guard)
+}
+
+/// The unmapped page below the boot stack (see `linker.ld`).
+pub fn boot_stack_guard() -> VirtAddr {
+    VirtAddr::from_ptr(&raw const __boot_stack_guard)
 }
