@@ -345,6 +345,10 @@ impl FrameRecord {
 /// one per free piece of the window.
 const EXHAUSTION_RANGES: usize = 64;
 
+/// Most blocks that fill the heap at an exhaustion (each a power-of-two
+/// fraction of the heap, so a few dozen reach down to 8 bytes).
+const FILLERS: usize = 256;
+
 /// A heap block the run holds, filled with one byte value.
 struct Block {
     address: NonNull<u8>,
@@ -384,6 +388,8 @@ pub struct Stress<'s, S: MemorySystem> {
     frames: Vec<PhysAddr>,
     drained: Vec<PhysAddr>,
     blocks: Vec<Block>,
+    /// Blocks that fill the heap while the frames are exhausted.
+    fillers: Vec<Block>,
     heap_live: usize,
     ranges: Vec<S::Range>,
     mappings: Vec<(S::Mapping, u64)>,
@@ -441,6 +447,7 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
             frames: Vec::with_capacity(limits.frames),
             drained: Vec::with_capacity(free + 64),
             blocks: Vec::with_capacity(limits.heap_blocks),
+            fillers: Vec::with_capacity(FILLERS),
             heap_live: 0,
             ranges: Vec::with_capacity(limits.ranges + EXHAUSTION_RANGES),
             mappings: Vec::with_capacity(limits.ranges),
@@ -837,7 +844,39 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
                 after: self.drained.len() - first,
             });
         }
-        self.check_every_frame_once()
+        self.check_every_frame_once()?;
+        self.free_with_nothing_left()
+    }
+
+    /// With no frame left, fills the heap too, then returns a mapping and a
+    /// range: a free must never need memory. Then the heap is emptied again.
+    fn free_with_nothing_left(&mut self) -> Result<(), Failure> {
+        let mut size = self.system.heap_mapped_bytes() as usize;
+        while size >= 8 && self.fillers.len() < self.fillers.capacity() {
+            let Ok(layout) = Layout::from_size_align(size, 8) else {
+                break;
+            };
+            match self.system.heap_allocate(layout) {
+                Some(address) => self.fillers.push(Block {
+                    address,
+                    layout,
+                    fill: 0,
+                }),
+                None => size /= 2,
+            }
+        }
+        let mut result = Ok(());
+        if !self.mappings.is_empty() {
+            result = self.unmap(0);
+        }
+        if !self.ranges.is_empty() {
+            result = result.and(self.return_range(0));
+        }
+        while let Some(block) = self.fillers.pop() {
+            // SAFETY: allocated above with this layout, not used since.
+            unsafe { self.system.heap_free(block.address, block.layout) };
+        }
+        result
     }
 
     /// At total exhaustion every frame is out: with the run's own, the frames
