@@ -435,10 +435,11 @@ impl<'m> Table<'m> {
         Ok(apic)
     }
 
-    /// The MADT entry at `offset`, at least 2 bytes long and inside the table.
+    /// The MADT entry at `offset` (inside the table), at least 2 bytes long
+    /// and ending inside the table too.
     fn madt_entry(&self, offset: usize) -> Result<MadtEntry<'m>, Error> {
         let fields = Fields(self.bytes);
-        let kind = fields.u8(offset).unwrap_or_default();
+        let kind = fields.u8(offset).ok_or(self.bad_length())?;
         let length = fields.u8(offset + 1);
         let bad = Error::BadMadtEntry {
             table: self.address,
