@@ -92,6 +92,49 @@ impl<T: Blank + PartialEq, const N: usize> PartialEq for BoundedList<T, N> {
 
 impl<T: Blank + Eq, const N: usize> Eq for BoundedList<T, N> {}
 
+/// Up to `N` items of `T` kept, and a count of every item offered.
+///
+/// For what the kernel lists but does not need in full (CPUs, I/O APICs):
+/// beyond the capacity an item is counted, not refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountedList<T: Blank, const N: usize> {
+    kept: BoundedList<T, N>,
+    offered: usize,
+}
+
+impl<T: Blank, const N: usize> CountedList<T, N> {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self {
+            kept: BoundedList::new(),
+            offered: 0,
+        }
+    }
+
+    /// Counts `item`, and keeps it if fewer than `N` are kept.
+    pub fn offer(&mut self, item: T) {
+        self.offered = self.offered.saturating_add(1);
+        // Beyond the capacity an item is only counted.
+        let _ = self.kept.push(item);
+    }
+
+    /// The first `N` items offered, in order.
+    pub fn kept(&self) -> &[T] {
+        self.kept.as_slice()
+    }
+
+    /// How many items were offered: `kept().len()` plus those beyond the capacity.
+    pub fn count(&self) -> usize {
+        self.offered
+    }
+}
+
+impl<T: Blank, const N: usize> Default for CountedList<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +152,15 @@ mod tests {
         assert_eq!(list.as_slice(), &[7, 9]);
         list.truncate(1);
         assert_eq!(&*list, &[7]);
+    }
+
+    #[test]
+    fn counted_list_counts_beyond_capacity() {
+        let mut list = CountedList::<u8, 2>::new();
+        for item in [1, 2, 3] {
+            list.offer(item);
+        }
+        assert_eq!(list.kept(), &[1, 2]);
+        assert_eq!(list.count(), 3);
     }
 }

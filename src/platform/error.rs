@@ -1,11 +1,14 @@
-//! Everything that can be wrong with a device tree, each with the offending value.
+//! Everything that can be wrong with a device tree or a PVH start info and
+//! its ACPI tables, each with the offending value.
 
 use core::fmt;
 
 use super::NodePath;
-use crate::addr::PhysRange;
+use super::acpi::Signature;
+use super::pvh::MemoryMapEntry;
+use crate::addr::{PhysAddr, PhysRange};
 
-/// Why a device tree was refused. Each variant carries the value or node path
+/// Why a device tree (or a PVH start info, or its ACPI tables) was refused. Each variant carries the value or node path
 /// that caused it, so the boot report can say exactly what to fix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
@@ -181,6 +184,137 @@ pub enum Error {
         /// The interrupt number cell.
         number: u32,
     },
+    /// A structure the start info or an ACPI table points at runs into memory
+    /// that cannot be read: it is truncated, or its pointer is wrong.
+    Unreadable {
+        /// What was being read.
+        structure: FirmwareStructure,
+        /// Its start.
+        address: PhysAddr,
+        /// The bytes it needs from there.
+        size: u64,
+    },
+    /// The PVH start info does not begin with the magic `0x336ec578`.
+    BadStartInfoMagic {
+        /// Where the start info was said to be.
+        address: PhysAddr,
+        /// The word found instead.
+        found: u32,
+    },
+    /// The start info is version 0, which has no memory map.
+    UnsupportedStartInfoVersion {
+        /// The start info.
+        address: PhysAddr,
+        /// Its version.
+        version: u32,
+    },
+    /// The start info gives no memory map (address or entry count 0).
+    NoMemoryMap,
+    /// The memory map has more entries than the kernel reads.
+    TooManyMemoryMapEntries {
+        /// The start info's `memmap_entries`.
+        entries: u32,
+        /// How many are read at most.
+        capacity: usize,
+    },
+    /// A memory-map entry ends beyond the 64-bit address space.
+    MemoryMapEntryOverflow {
+        /// The entry.
+        entry: MemoryMapEntry,
+    },
+    /// Two memory-map entries share bytes (whatever their types).
+    OverlappingMemoryMapEntries {
+        /// The entry that starts lower.
+        a: MemoryMapEntry,
+        /// The entry that starts inside `a`.
+        b: MemoryMapEntry,
+    },
+    /// The command line has no NUL within [`COMMAND_LINE_LIMIT`](super::COMMAND_LINE_LIMIT) bytes.
+    CommandLineTooLong {
+        /// Where it starts.
+        address: PhysAddr,
+        /// The longest accepted, in bytes before the NUL.
+        limit: usize,
+    },
+    /// The command line is not UTF-8.
+    CommandLineNotUtf8 {
+        /// Where it starts.
+        address: PhysAddr,
+        /// How many bytes from there are valid UTF-8.
+        valid_up_to: usize,
+    },
+    /// The start info gives no RSDP, so the interrupt controllers are unknown.
+    NoRsdp,
+    /// The RSDP does not begin with `RSD PTR `.
+    BadRsdpSignature {
+        /// Where the RSDP was said to be.
+        address: PhysAddr,
+        /// The eight bytes found instead.
+        found: [u8; 8],
+    },
+    /// An ACPI structure's bytes do not sum to 0 (mod 256).
+    AcpiChecksum {
+        /// Which structure.
+        structure: FirmwareStructure,
+        /// Its start.
+        address: PhysAddr,
+        /// What its bytes sum to.
+        sum: u8,
+    },
+    /// An ACPI structure's length is shorter than its header, or does not fit
+    /// what it holds (a root table whose pointers do not fill it).
+    AcpiLength {
+        /// Which structure.
+        structure: FirmwareStructure,
+        /// Its start.
+        address: PhysAddr,
+        /// Its length field.
+        length: u32,
+    },
+    /// The RSDP's root pointer reaches a table that is not the RSDT (or XSDT).
+    UnexpectedAcpiTable {
+        /// The table.
+        address: PhysAddr,
+        /// The signature the RSDP's revision calls for.
+        expected: Signature,
+        /// The signature found.
+        found: Signature,
+    },
+    /// The root table lists no MADT (signature `APIC`).
+    NoMadt,
+    /// A MADT entry is shorter than 2 bytes or than its type needs, or runs
+    /// past the table.
+    BadMadtEntry {
+        /// The MADT.
+        table: PhysAddr,
+        /// The entry's offset in the table.
+        offset: usize,
+        /// Its type byte.
+        kind: u8,
+        /// Its length byte (`None` when the table ends before it).
+        length: Option<u8>,
+    },
+}
+
+/// A structure of the PVH boot protocol or of ACPI, read by physical address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirmwareStructure {
+    /// The `hvm_start_info`.
+    StartInfo,
+    /// The start info's memory map.
+    MemoryMap,
+    /// The start info's command line.
+    CommandLine,
+    /// The start info's module list.
+    ModuleList,
+    /// The RSDP, or its first 20 bytes (what the ACPI 1.0 checksum covers).
+    Rsdp,
+    /// The whole ACPI 2.0 RSDP (what the extended checksum covers).
+    ExtendedRsdp,
+    /// The 36-byte header of an ACPI table, before its signature is known.
+    AcpiTableHeader,
+    /// An ACPI table.
+    AcpiTable(Signature),
 }
 
 /// The three blocks a device-tree header points at.
@@ -243,6 +377,8 @@ pub enum RegionList {
     Reserved,
     /// The `reg` regions of one device.
     DeviceRegions,
+    /// The modules of a PVH start info.
+    Modules,
 }
 
 impl fmt::Display for Error {
@@ -304,7 +440,7 @@ impl fmt::Display for Error {
             Self::NoMemoryNode => {
                 f.write_str("device tree has no node with device_type \"memory\"")
             }
-            Self::NoRam => f.write_str("device tree memory nodes describe no RAM"),
+            Self::NoRam => f.write_str("the memory nodes (or memory map) describe no RAM"),
             Self::OverlappingRam { a, b } => write!(f, "RAM regions {a} and {b} overlap"),
             Self::ZeroSizeRegion { path } => write!(f, "{path}: a reg entry has size zero"),
             Self::RegionOverflow { path, start, size } => write!(
@@ -374,6 +510,95 @@ impl fmt::Display for Error {
                 f,
                 "{path}: timer interrupt (type {kind}, number {number}) is not a GIC PPI"
             ),
+            Self::Unreadable {
+                structure,
+                address,
+                size,
+            } => write!(
+                f,
+                "{structure} at {address} ({size:#x} bytes) is not readable: truncated, or a wrong pointer"
+            ),
+            Self::BadStartInfoMagic { address, found } => write!(
+                f,
+                "no PVH start info at {address}: magic is {found:#010x}, expected 0x336ec578"
+            ),
+            Self::UnsupportedStartInfoVersion { address, version } => write!(
+                f,
+                "PVH start info at {address} is version {version}; version 1 or later has the memory map"
+            ),
+            Self::NoMemoryMap => f.write_str("the PVH start info gives no memory map"),
+            Self::TooManyMemoryMapEntries { entries, capacity } => write!(
+                f,
+                "the memory map has {entries} entries, more than the {capacity} read"
+            ),
+            Self::MemoryMapEntryOverflow { entry } => write!(
+                f,
+                "memory-map entry at {} of size {:#x} runs past the end of the address space",
+                entry.range.start, entry.range.size
+            ),
+            Self::OverlappingMemoryMapEntries { a, b } => {
+                write!(f, "memory-map entries {a} and {b} overlap")
+            }
+            Self::CommandLineTooLong { address, limit } => write!(
+                f,
+                "command line at {address} has no NUL within {limit} bytes"
+            ),
+            Self::CommandLineNotUtf8 {
+                address,
+                valid_up_to,
+            } => write!(
+                f,
+                "command line at {address} is not UTF-8 after its first {valid_up_to} bytes"
+            ),
+            Self::NoRsdp => f.write_str("the PVH start info gives no RSDP"),
+            Self::BadRsdpSignature { address, found } => write!(
+                f,
+                "no RSDP at {address}: signature is {}",
+                found.escape_ascii()
+            ),
+            Self::AcpiChecksum {
+                structure,
+                address,
+                sum,
+            } => write!(
+                f,
+                "{structure} at {address}: bytes sum to {sum:#04x}, not 0 (bad checksum)"
+            ),
+            Self::AcpiLength {
+                structure,
+                address,
+                length,
+            } => write!(
+                f,
+                "{structure} at {address}: length {length:#x} does not fit its contents"
+            ),
+            Self::UnexpectedAcpiTable {
+                address,
+                expected,
+                found,
+            } => write!(
+                f,
+                "the RSDP points at a {found} table at {address}, expected {expected}"
+            ),
+            Self::NoMadt => f.write_str("the ACPI root table lists no MADT (APIC)"),
+            Self::BadMadtEntry {
+                table,
+                offset,
+                kind,
+                length,
+            } => {
+                write!(
+                    f,
+                    "MADT at {table}: entry of type {kind} at offset {offset:#x}"
+                )?;
+                match length {
+                    Some(length) => write!(
+                        f,
+                        " has length {length}: too short for its type or past the table"
+                    ),
+                    None => f.write_str(" has no length byte before the table ends"),
+                }
+            }
         }
     }
 }
@@ -414,12 +639,28 @@ impl fmt::Display for StructureProblem {
     }
 }
 
+impl fmt::Display for FirmwareStructure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::StartInfo => f.write_str("PVH start info"),
+            Self::MemoryMap => f.write_str("memory map"),
+            Self::CommandLine => f.write_str("command line"),
+            Self::ModuleList => f.write_str("module list"),
+            Self::Rsdp => f.write_str("RSDP"),
+            Self::ExtendedRsdp => f.write_str("extended RSDP"),
+            Self::AcpiTableHeader => f.write_str("ACPI table header"),
+            Self::AcpiTable(signature) => write!(f, "ACPI table {signature}"),
+        }
+    }
+}
+
 impl fmt::Display for RegionList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Ram => "RAM regions",
             Self::Reserved => "reserved regions",
             Self::DeviceRegions => "regions in one device",
+            Self::Modules => "modules",
         })
     }
 }

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use super::bounded::{Blank, BoundedList};
+use super::pvh::MemoryType;
 use super::{Error, RegionList};
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
 
@@ -33,6 +34,23 @@ pub enum ReservationReason<'dtb> {
     /// The frame stack's free-frame map and the tables that map it (added by
     /// the kernel with `reserve`).
     FreeFrameMap,
+    /// The first MiB on x86 (see [`LOW_MEMORY`](super::LOW_MEMORY) for why).
+    LowMemory,
+    /// A PVH memory-map entry that is not RAM, with its type.
+    Firmware(MemoryType),
+    /// The PVH start info itself.
+    StartInfo,
+    /// The PVH memory map.
+    MemoryMap,
+    /// The PVH command line, its NUL included.
+    CommandLine,
+    /// The PVH module list.
+    ModuleList,
+    /// A PVH module (such as an initrd), by its index in the module list.
+    Module {
+        /// Its index, from 0.
+        index: u32,
+    },
 }
 
 impl fmt::Display for ReservationReason<'_> {
@@ -45,6 +63,13 @@ impl fmt::Display for ReservationReason<'_> {
             Self::KernelImage => f.write_str("kernel image"),
             Self::BootTables => f.write_str("boot page tables"),
             Self::FreeFrameMap => f.write_str("free-frame map"),
+            Self::LowMemory => f.write_str("first MiB"),
+            Self::Firmware(kind) => write!(f, "firmware: {kind}"),
+            Self::StartInfo => f.write_str("PVH start info"),
+            Self::MemoryMap => f.write_str("memory map"),
+            Self::CommandLine => f.write_str("command line"),
+            Self::ModuleList => f.write_str("module list"),
+            Self::Module { index } => write!(f, "module {index}"),
         }
     }
 }

@@ -19,13 +19,20 @@
 //! One consequence: an `FDT_NOP` token is accepted only directly before an
 //! `FDT_END_NODE` (where `fdt` handles it), and refused anywhere else with
 //! [`StructureProblem::MisplacedNop`]. `dtc` and QEMU never write NOPs.
+//!
+//! On x86_64, [`describe_pvh`] reads the same kind of plain value from the
+//! PVH start info and the ACPI MADT (see [`pvh`] and [`acpi`]), through
+//! [`PhysicalMemory`].
 
+pub mod acpi;
 mod bounded;
 mod cpus;
 mod devices;
 mod error;
 mod memory;
 mod path;
+mod physical;
+pub mod pvh;
 mod translate;
 mod validate;
 mod walk;
@@ -36,12 +43,14 @@ mod tests;
 use fdt::Fdt;
 use fdt::node::FdtNode;
 
-pub use bounded::{Blank, BoundedList, ListFull};
+pub use bounded::{Blank, BoundedList, CountedList, ListFull};
 pub use cpus::{CPU_CAPACITY, Cpu, CpuList};
 pub use devices::{DEVICE_REGION_CAPACITY, Device, GicVersion, InterruptController, Timer};
-pub use error::{Block, Error, RegionList, StructureProblem};
+pub use error::{Block, Error, FirmwareStructure, RegionList, StructureProblem};
 pub use memory::{RAM_CAPACITY, RESERVATION_CAPACITY, Reservation, ReservationReason};
 pub use path::NodePath;
+pub use physical::PhysicalMemory;
+pub use pvh::{COMMAND_LINE_LIMIT, LOW_MEMORY, X86Platform, describe_pvh};
 pub use validate::{MAX_DEPTH, strip_nops};
 
 use crate::addr::{PhysAddr, PhysRange};

@@ -1,9 +1,11 @@
-//! Host tests over committed `.dtb` fixtures (see `testdata/README.md`).
+//! Host tests over committed `.dtb` fixtures (see `testdata/README.md`), and
+//! of the PVH and ACPI readers over QEMU dumps (see `testdata/x86/README.md`).
 
 mod builder;
 mod damaged;
 mod fixtures;
 mod fuzz;
+mod x86;
 
 use super::*;
 
