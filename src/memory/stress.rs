@@ -309,8 +309,7 @@ impl FrameRecord {
             ranges.push((*range, total));
             total += (range.size / PAGE_SIZE as u64) as usize;
         }
-        let mut bits = Vec::new();
-        bits.resize(total.div_ceil(64), 0);
+        let bits = alloc::vec![0; total.div_ceil(64)];
         Self { ram: ranges, bits }
     }
 
@@ -486,7 +485,9 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
     fn step(&mut self, word: u64) -> Result<(), Failure> {
         self.operations += 1;
         let argument = word >> 8;
-        if self.limits.exhaust_every > 0 && self.operations % self.limits.exhaust_every == 0 {
+        if self.limits.exhaust_every > 0
+            && self.operations.is_multiple_of(self.limits.exhaust_every)
+        {
             return self.exhaust(argument);
         }
         match word % 32 {
@@ -503,7 +504,7 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
             27..=29 => self.unmap(argument),
             30 => self.check_mappings(),
             // Rare: a drain costs one pop per free frame, at any RAM size.
-            _ if argument % 1024 == 0 => self.exhaust(argument >> 10),
+            _ if argument.is_multiple_of(1024) => self.exhaust(argument >> 10),
             _ => self.take_frame(),
         }
     }
@@ -565,7 +566,7 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
         // large ones rarely.
         let size = 8usize << (argument % 11);
         let size = size + (argument >> 4) as usize % size;
-        let align = if (argument >> 20) % 16 == 0 {
+        let align = if (argument >> 20).is_multiple_of(16) {
             8usize << ((argument >> 24) % 10)
         } else {
             8
@@ -754,7 +755,7 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
     /// free count as it was; then every drained frame goes back.
     fn exhaust(&mut self, argument: u64) -> Result<(), Failure> {
         self.exhaustions += 1;
-        if argument % 8 == 0 {
+        if argument.is_multiple_of(8) {
             self.exhaust_ranges()?;
         }
         let free = self.system.free_frame_count();

@@ -5,6 +5,7 @@ use crate::addr::VirtAddr;
 use crate::memory::paging::Tlb;
 
 /// The TLBs of every CPU, reached by inner-shareable broadcast (`tlbi …is`).
+#[derive(Default)]
 pub struct BroadcastTlb;
 
 impl BroadcastTlb {
