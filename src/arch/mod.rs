@@ -33,6 +33,7 @@
 //! - `self_tests`: the checks only this CPU has (its drivers' contracts).
 
 pub mod aarch64;
+pub mod x86_64;
 
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 pub use aarch64 as current;

@@ -7,6 +7,8 @@ use alloc::alloc::{Layout, alloc_zeroed, dealloc};
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
 use crate::memory::free_map::FreeMap;
+#[cfg(test)]
+use crate::memory::paging::PageTableFormat;
 use crate::memory::paging::{Table, TableAccess};
 #[cfg(test)]
 use crate::{
@@ -155,15 +157,20 @@ unsafe impl TableAccess for SimAccess {
     }
 }
 
-/// A simulated machine: RAM, a root table in its first frame, a frame stack
-/// window and a space over the rest.
+/// A simulated machine: RAM, a root table of format `F` in its first frame, a
+/// frame stack window and a space over the rest.
 #[cfg(test)]
-pub struct SimMachine {
+pub struct SimMachineOf<F: PageTableFormat> {
     /// Keeps the simulated RAM alive; the space points into it.
     pub memory: SimMemory,
     /// The address space under test.
-    pub space: AddressSpace<Aarch64, SimAccess, CountingTlb>,
+    pub space: AddressSpace<F, SimAccess, CountingTlb>,
 }
+
+/// The simulated machine most tests use: AArch64 tables (every test that
+/// exercises the tables also runs on x86_64's through [`SimMachineOf`]).
+#[cfg(test)]
+pub type SimMachine = SimMachineOf<Aarch64>;
 
 #[cfg(test)]
 /// Kernel-half window used by the tests for the frame stack: it starts two
@@ -174,7 +181,7 @@ pub const STACK_WINDOW: VirtRange = VirtRange::new(
 );
 
 #[cfg(test)]
-impl SimMachine {
+impl<F: PageTableFormat> SimMachineOf<F> {
     /// A machine with `pages` of RAM at 0x4000_0000; frame 0 is the root table
     /// and `reserved` frames after it are reserved.
     pub fn new(pages: usize, reserved: usize) -> Self {

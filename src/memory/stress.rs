@@ -979,10 +979,13 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::aarch64::paging::Aarch64;
+    use crate::arch::x86_64::paging::X86_64;
     use crate::memory::heap::GrowingHeap;
     use crate::memory::paging::Attributes;
+    use crate::memory::paging::PageTableFormat;
     use crate::memory::ranges::{AllocatedRange, RangeAllocator};
-    use crate::memory::sim::SimMachine;
+    use crate::memory::sim::SimMachineOf;
     use proptest::prelude::*;
     use std::vec;
 
@@ -992,16 +995,16 @@ mod tests {
     /// The memory system over simulated RAM: the kernel's frame stack, mapper
     /// and range allocator as they are; the heap's bytes are host memory,
     /// backed (mapped) with simulated frames as the kernel's heap is.
-    struct SimSystem {
-        machine: SimMachine,
+    struct SimSystem<F: PageTableFormat> {
+        machine: SimMachineOf<F>,
         heap: GrowingHeap,
         vmap: RangeAllocator,
         _arena: Vec<u8>,
     }
 
-    impl SimSystem {
+    impl<F: PageTableFormat> SimSystem<F> {
         fn new(frames: usize) -> Self {
-            let machine = SimMachine::new(frames, 2);
+            let machine = SimMachineOf::new(frames, 2);
             let heap_bytes = 16 << 20;
             let mut arena = vec![0u8; heap_bytes + PAGE_SIZE];
             let start = VirtAddr::from_ptr(arena.as_mut_ptr()).align_up(P).unwrap();
@@ -1023,7 +1026,7 @@ mod tests {
         }
     }
 
-    impl MemorySystem for SimSystem {
+    impl<F: PageTableFormat> MemorySystem for SimSystem<F> {
         type Mapping = AllocatedRange;
         type Range = AllocatedRange;
 
@@ -1148,8 +1151,12 @@ mod tests {
         }
     }
 
-    fn run_sim(frames: usize, exhaust_every: u64, words: impl IntoIterator<Item = u64>) -> Report {
-        let mut system = SimSystem::new(frames);
+    fn run_sim<F: PageTableFormat>(
+        frames: usize,
+        exhaust_every: u64,
+        words: impl IntoIterator<Item = u64>,
+    ) -> Report {
+        let mut system = SimSystem::<F>::new(frames);
         let ram = [system.machine.memory.range()];
         let limits = Limits {
             exhaust_every,
@@ -1159,14 +1166,23 @@ mod tests {
     }
 
     /// The kernel's seeded mix, shortened, on a machine small enough that the
-    /// frames and the heap run out again and again.
-    #[test]
-    fn seeded_mix_loses_nothing() {
-        let report = run_sim(1500, 400, Words::new(0x5eed_57e5).take(20_000));
+    /// frames and the heap run out again and again, over both table formats.
+    fn seeded_mix_loses_nothing<F: PageTableFormat>() {
+        let report = run_sim::<F>(1500, 400, Words::new(0x5eed_57e5).take(20_000));
         assert!(report.passed(), "{report}");
         assert!(report.exhaustions >= 50, "{report}");
         assert!(report.range_exhaustions > 0, "{report}");
         std::println!("{report}");
+    }
+
+    #[test]
+    fn seeded_mix_loses_nothing_aarch64() {
+        seeded_mix_loses_nothing::<Aarch64>();
+    }
+
+    #[test]
+    fn seeded_mix_loses_nothing_x86_64() {
+        seeded_mix_loses_nothing::<X86_64>();
     }
 
     proptest! {
@@ -1176,7 +1192,9 @@ mod tests {
         /// a short list of words.
         #[test]
         fn any_mix_loses_nothing(words in proptest::collection::vec(any::<u64>(), 1..1500)) {
-            let report = run_sim(700, 150, words);
+            let report = run_sim::<Aarch64>(700, 150, words.iter().copied());
+            prop_assert!(report.passed(), "{}", report);
+            let report = run_sim::<X86_64>(700, 150, words);
             prop_assert!(report.passed(), "{}", report);
         }
     }

@@ -7,14 +7,77 @@ use proptest::prelude::*;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use crate::arch::aarch64::paging::Aarch64;
+use crate::arch::x86_64::paging::X86_64;
 use crate::memory::frames::{ENTRIES_PER_PAGE, FreeError, OutOfFrames, RangeRefused};
+use crate::memory::paging::PageTableFormat;
 use crate::memory::paging::{Attributes, CountingTlb, MapError, UnmapError};
-use crate::memory::sim::SimMachine;
+use crate::memory::sim::{SimMachine, SimMachineOf};
 
 const P: u64 = PAGE_SIZE as u64;
 
+/// Runs each named generic test once with AArch64's tables and once with
+/// x86_64's: the frame stack, mapper and address space are one copy for both.
+macro_rules! on_both_formats {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[test]
+                fn aarch64() {
+                    super::$test::<super::Aarch64>();
+                }
+                #[test]
+                fn x86_64() {
+                    super::$test::<super::X86_64>();
+                }
+            }
+        )*
+    };
+}
+
+/// Every attribute combination decodes as it was encoded, and addresses
+/// index the four levels as 9-bit fields above the page offset.
+fn attributes_survive_encoding_and_indices_split_the_address<F: PageTableFormat>() {
+    use crate::memory::paging::{Descriptor, MemoryKind};
+    let frame = PhysAddr(0x1_2345_6000);
+    for kind in [MemoryKind::Normal, MemoryKind::Device] {
+        for bits in 0..8u8 {
+            let attributes = Attributes {
+                kind,
+                writable: bits & 1 != 0,
+                executable: bits & 2 != 0,
+                user: bits & 4 != 0,
+            };
+            let entry = F::encode_page(frame, attributes);
+            assert_eq!(F::decode(entry, 3), Descriptor::Leaf(frame, attributes));
+        }
+    }
+    let table = PhysAddr(0x8_0000);
+    assert_eq!(
+        F::decode(F::encode_table(table), 0),
+        Descriptor::Table(table)
+    );
+    let address = VirtAddr(0xffff_ffff_8000_2b14);
+    let indices: Vec<usize> = (0..4).map(|level| F::index(address, level)).collect();
+    assert_eq!(indices, [511, 510, 0, 2]);
+}
+
+on_both_formats!(
+    attributes_survive_encoding_and_indices_split_the_address,
+    stack_grows_across_pages_and_eats_itself_to_empty,
+    refusals_leave_the_stack_unchanged,
+    batch_allocation_is_all_or_nothing,
+    mapper_maps_translates_and_releases_tables,
+    unmapped_pages_flush_once_and_many_fall_back_to_everything,
+    map_new_pages_is_all_or_nothing,
+    map_frames_is_all_or_nothing_and_unmap_range_keeps_the_frames,
+    freed_frames_can_be_allocated_after_total_exhaustion,
+    every_free_frame_is_refused_as_a_double_free_after_map_and_unmap,
+    push_pop_across_a_table_boundary_keeps_the_table,
+    the_free_map_refuses_a_range_given_twice,
+);
+
 /// Takes every free frame of the machine.
-fn drain(machine: &mut SimMachine) -> Vec<PhysAddr> {
+fn drain<F: PageTableFormat>(machine: &mut SimMachineOf<F>) -> Vec<PhysAddr> {
     let mut taken = Vec::new();
     while let Some(frame) = machine.space.allocate_frame() {
         taken.push(frame);
@@ -22,11 +85,10 @@ fn drain(machine: &mut SimMachine) -> Vec<PhysAddr> {
     taken
 }
 
-#[test]
-fn stack_grows_across_pages_and_eats_itself_to_empty() {
+fn stack_grows_across_pages_and_eats_itself_to_empty<F: PageTableFormat>() {
     // 3 window pages' worth of entries plus some.
     let pages = 3 * ENTRIES_PER_PAGE + 100;
-    let mut machine = SimMachine::new(pages, 4);
+    let mut machine = SimMachineOf::<F>::new(pages, 4);
     let total = machine.space.frames().total_frame_count();
     let free = machine.space.free_frame_count();
     let tables = machine.space.frames().table_frame_count();
@@ -52,9 +114,8 @@ fn stack_grows_across_pages_and_eats_itself_to_empty() {
     assert_eq!(machine.space.free_frame_count(), total);
 }
 
-#[test]
-fn refusals_leave_the_stack_unchanged() {
-    let mut machine = SimMachine::new(600, 4);
+fn refusals_leave_the_stack_unchanged<F: PageTableFormat>() {
+    let mut machine = SimMachineOf::<F>::new(600, 4);
     let ram = machine.memory.range();
     let frame = machine.space.allocate_frame().unwrap();
     let before = machine.space.free_frame_count();
@@ -100,9 +161,8 @@ fn refusals_leave_the_stack_unchanged() {
     );
 }
 
-#[test]
-fn batch_allocation_is_all_or_nothing() {
-    let mut machine = SimMachine::new(300, 1);
+fn batch_allocation_is_all_or_nothing<F: PageTableFormat>() {
+    let mut machine = SimMachineOf::<F>::new(300, 1);
     let free = machine.space.free_frame_count();
     let mut too_many = std::vec![PhysAddr(0); free + 1];
     assert_eq!(
@@ -121,9 +181,8 @@ fn batch_allocation_is_all_or_nothing() {
     assert_eq!(machine.space.free_frame_count(), free);
 }
 
-#[test]
-fn mapper_maps_translates_and_releases_tables() {
-    let mut machine = SimMachine::new(400, 0);
+fn mapper_maps_translates_and_releases_tables<F: PageTableFormat>() {
+    let mut machine = SimMachineOf::<F>::new(400, 0);
     let free = machine.space.free_frame_count();
     let base = VirtAddr(0xffff_0200_0000_0000 - 2 * P);
     machine
@@ -170,9 +229,8 @@ fn mapper_maps_translates_and_releases_tables() {
     assert_eq!(machine.space.unmap(base), Err(UnmapError::NotMapped(base)));
 }
 
-#[test]
-fn unmapped_pages_flush_once_and_many_fall_back_to_everything() {
-    let mut machine = SimMachine::new(300, 0);
+fn unmapped_pages_flush_once_and_many_fall_back_to_everything<F: PageTableFormat>() {
+    let mut machine = SimMachineOf::<F>::new(300, 0);
     let base = VirtAddr(0xffff_0200_0000_0000);
     machine
         .space
@@ -214,9 +272,8 @@ fn unmapped_pages_flush_once_and_many_fall_back_to_everything() {
     );
 }
 
-#[test]
-fn map_new_pages_is_all_or_nothing() {
-    let mut machine = SimMachine::new(64, 0);
+fn map_new_pages_is_all_or_nothing<F: PageTableFormat>() {
+    let mut machine = SimMachineOf::<F>::new(64, 0);
     let free = machine.space.free_frame_count();
     let base = VirtAddr(0xffff_0200_0000_0000);
     assert!(
@@ -487,9 +544,8 @@ fn a_full_window_refuses_more_frames() {
     );
 }
 
-#[test]
-fn map_frames_is_all_or_nothing_and_unmap_range_keeps_the_frames() {
-    let mut machine = SimMachine::new(200, 0);
+fn map_frames_is_all_or_nothing_and_unmap_range_keeps_the_frames<F: PageTableFormat>() {
+    let mut machine = SimMachineOf::<F>::new(200, 0);
     let device = PhysAddr(0x900_0000);
     let base = VirtAddr(0xffff_0200_0000_0000);
     // A page in the middle is taken: nothing of the run may stay mapped.
@@ -526,9 +582,8 @@ fn map_frames_is_all_or_nothing_and_unmap_range_keeps_the_frames() {
     assert_eq!(machine.space.free_frame_count(), free);
 }
 
-#[test]
-fn freed_frames_can_be_allocated_after_total_exhaustion() {
-    let mut machine = SimMachine::new(600, 0);
+fn freed_frames_can_be_allocated_after_total_exhaustion<F: PageTableFormat>() {
+    let mut machine = SimMachineOf::<F>::new(600, 0);
     let taken = drain(&mut machine);
     machine.space.free_frame(taken[0]).unwrap();
     machine.space.free_frame(taken[1]).unwrap();
@@ -542,9 +597,8 @@ fn freed_frames_can_be_allocated_after_total_exhaustion() {
     assert_eq!(again, HashSet::from([taken[0], taken[1]]));
 }
 
-#[test]
-fn every_free_frame_is_refused_as_a_double_free_after_map_and_unmap() {
-    let mut machine = SimMachine::new(1024, 0);
+fn every_free_frame_is_refused_as_a_double_free_after_map_and_unmap<F: PageTableFormat>() {
+    let mut machine = SimMachineOf::<F>::new(1024, 0);
     let free = machine.space.free_frame_count();
     let base = VirtAddr(0xffff_0200_0000_0000);
     machine
@@ -565,11 +619,10 @@ fn every_free_frame_is_refused_as_a_double_free_after_map_and_unmap() {
     assert_eq!(machine.space.free_frame_count(), free);
 }
 
-#[test]
-fn push_pop_across_a_table_boundary_keeps_the_table() {
+fn push_pop_across_a_table_boundary_keeps_the_table<F: PageTableFormat>() {
     // Page 2 of the window is the first one past a 512 GiB boundary: mapping it
     // needs three new tables. Refill until it is the (empty) top page.
-    let mut machine = SimMachine::new(3 * ENTRIES_PER_PAGE, 0);
+    let mut machine = SimMachineOf::<F>::new(3 * ENTRIES_PER_PAGE, 0);
     let taken = drain(&mut machine);
     let mut frees = taken.iter();
     while machine.space.frames().window_page_count() < 3 {
@@ -593,13 +646,16 @@ fn push_pop_across_a_table_boundary_keeps_the_table() {
 }
 
 /// The last-level table on the walk to `virt`, if the walk gets that far.
-fn last_level_table(machine: &mut SimMachine, virt: VirtAddr) -> Option<PhysAddr> {
-    use crate::memory::paging::{Descriptor, PageTableFormat};
+fn last_level_table<F: PageTableFormat>(
+    machine: &mut SimMachineOf<F>,
+    virt: VirtAddr,
+) -> Option<PhysAddr> {
+    use crate::memory::paging::Descriptor;
     let mapper = machine.space.mapper();
     let mut table = mapper.root();
-    for level in 0..Aarch64::LEVELS - 1 {
-        let entry = mapper.access_table(table)[Aarch64::index(virt, level)];
-        match Aarch64::decode(entry, level) {
+    for level in 0..F::LEVELS - 1 {
+        let entry = mapper.access_table(table)[F::index(virt, level)];
+        match F::decode(entry, level) {
             Descriptor::Table(next) => table = next,
             _ => return None,
         }
@@ -659,10 +715,9 @@ fn device_ranges_over_ram_are_found() {
     assert_eq!(stack.ram_overlapping(page(0x900_0000)), None);
 }
 
-#[test]
-fn the_free_map_refuses_a_range_given_twice() {
+fn the_free_map_refuses_a_range_given_twice<F: PageTableFormat>() {
     // `add_range` skips the O(n) scan, so only the free map can see this.
-    let mut machine = SimMachine::new(600, 4);
+    let mut machine = SimMachineOf::<F>::new(600, 4);
     let free = machine.space.free_frame_count();
     let range = crate::addr::PhysRange::new(PhysAddr(0x4000_0000 + 5 * P), 10 * P);
     let taken = drain(&mut machine);
