@@ -1168,10 +1168,12 @@ mod tests {
     /// The kernel's seeded mix, shortened, on a machine small enough that the
     /// frames and the heap run out again and again, over both table formats.
     fn seeded_mix_loses_nothing<F: PageTableFormat>() {
-        let report = run_sim::<F>(1500, 400, Words::new(0x5eed_57e5).take(20_000));
+        // Miri runs a slice of it: every step is checked there, and slowly.
+        let operations = if cfg!(miri) { 1_000 } else { 20_000 };
+        let report = run_sim::<F>(1500, 400, Words::new(0x5eed_57e5).take(operations));
         assert!(report.passed(), "{report}");
-        assert!(report.exhaustions >= 50, "{report}");
-        assert!(report.range_exhaustions > 0, "{report}");
+        assert!(report.exhaustions as usize >= operations / 400, "{report}");
+        assert!(cfg!(miri) || report.range_exhaustions > 0, "{report}");
         std::println!("{report}");
     }
 
@@ -1186,12 +1188,12 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(32))]
+        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 1 } else { 32 }))]
 
         /// Any sequence of operations loses nothing; a failing one shrinks to
         /// a short list of words.
         #[test]
-        fn any_mix_loses_nothing(words in proptest::collection::vec(any::<u64>(), 1..1500)) {
+        fn any_mix_loses_nothing(words in proptest::collection::vec(any::<u64>(), 1..if cfg!(miri) { 300 } else { 1500 })) {
             let report = run_sim::<Aarch64>(700, 150, words.iter().copied());
             prop_assert!(report.passed(), "{}", report);
             let report = run_sim::<X86_64>(700, 150, words);
