@@ -21,9 +21,11 @@
 //!   platform description names CPUs), `lower_half_root` and `translate_read`
 //!   (for the self-tests' checks of the live tables);
 //! - `IrqSafeMutex`: a lock that masks IRQs while held;
-//! - `exceptions`: `set_fatal_handler`, `expect_fault`, `stop`,
-//!   `emergency_stack_guard`, and the `Fault` and `Cause` the fatal handler
-//!   gets;
+//! - `exceptions`: `set_fatal_handler`, `stop`, the guard pages of the boot
+//!   and emergency stacks, the `Fault` and `Cause` the fatal handler gets, and
+//!   `read`/`write`: one access whose fault is expected and returned, found
+//!   through an exception table (faulting instruction → where to continue),
+//!   so it works whatever the instruction length;
 //! - `timer`: `counter`, `frequency`, `arm(hz)`;
 //! - `devices`: `start_console` and `release_early_console`,
 //!   `start_interrupts` (maps through a kernel callback, enables the timer's

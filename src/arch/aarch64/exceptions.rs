@@ -1,11 +1,13 @@
-//! Exception entry: IRQ dispatch, fault reports, and faults a test expects.
+//! Exception entry: IRQ dispatch, fault reports, and the probes whose faults
+//! are expected (an exception table maps each probe's faulting instruction to
+//! where it continues, as Linux's extable does).
 //!
 //! A fatal exception is reported once by the installed handler. If reporting
 //! faults again, the handler runs a second time to say so and must then stop;
 //! a third entry stops at once, reporting nothing. So a broken fault path ends
 //! instead of re-entering itself forever.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use spin::{Mutex, Once};
 
@@ -35,8 +37,8 @@ pub struct TrapFrame {
 
 static IRQ_HANDLER: Once<fn()> = Once::new();
 static FATAL_HANDLER: Once<fn(&Fault, Cause) -> !> = Once::new();
-static EXPECTING_FAULT: AtomicBool = AtomicBool::new(false);
-static CAUGHT_FAULT: Mutex<Option<Fault>> = Mutex::new(None);
+/// The fault a probe took, for the probe's caller (one core runs the kernel).
+static PROBE_FAULT: Mutex<Option<Fault>> = Mutex::new(None);
 /// How many times [`fatal`] was entered.
 static FATAL_ENTRIES: AtomicU32 = AtomicU32::new(0);
 /// The exception the first entry of [`fatal`] was reporting.
@@ -76,15 +78,66 @@ pub fn set_fatal_handler(handler: fn(&Fault, Cause) -> !) {
     FATAL_HANDLER.call_once(|| handler);
 }
 
-/// Runs `operation`, which is expected to fault once on a load or store. The
-/// faulting instruction is skipped and the fault returned; `None` if nothing
-/// faulted.
-pub fn expect_fault(operation: impl FnOnce()) -> Option<Fault> {
-    *CAUGHT_FAULT.lock() = None;
-    EXPECTING_FAULT.store(true, Ordering::SeqCst);
-    operation();
-    EXPECTING_FAULT.store(false, Ordering::SeqCst);
-    CAUGHT_FAULT.lock().take()
+unsafe extern "C" {
+    static __ex_table_start: [u64; 2];
+    static __ex_table_end: [u64; 2];
+    fn probe_read(address: u64) -> ProbeRead;
+    fn probe_write(address: u64, value: u64) -> u64;
+}
+
+/// What `probe_read` returns in x0 and x1.
+#[repr(C)]
+struct ProbeRead {
+    value: u64,
+    faulted: u64,
+}
+
+/// Where execution continues when the instruction at `pc` faults, if it is
+/// a probe's.
+fn fixup(pc: u64) -> Option<u64> {
+    // SAFETY: the linker places the `__ex_table` pairs between the two
+    // symbols (linker.ld); they are read-only after link time.
+    let table = unsafe {
+        let start = &raw const __ex_table_start;
+        let end = &raw const __ex_table_end;
+        core::slice::from_raw_parts(start, end.offset_from(start) as usize)
+    };
+    table
+        .iter()
+        .find(|[faulting, _]| *faulting == pc)
+        .map(|[_, fixup]| *fixup)
+}
+
+fn probe_outcome(faulted: bool) -> Result<(), Fault> {
+    match faulted {
+        false => Ok(()),
+        true => Err(PROBE_FAULT
+            .lock()
+            .take()
+            .expect("a probe that faulted recorded its fault")),
+    }
+}
+
+/// Reads the word at `address`, or returns the fault the read took: a fault
+/// here is expected, so it is not reported.
+pub fn read(address: VirtAddr) -> Result<u64, Fault> {
+    // SAFETY: a probe faults into its fixup instead of reaching memory it
+    // cannot read; a read changes nothing.
+    let outcome = unsafe { probe_read(address.0) };
+    probe_outcome(outcome.faulted != 0).map(|()| outcome.value)
+}
+
+/// Writes `value` to the word at `address`, or returns the fault the write
+/// took (expected, so not reported).
+///
+/// # Safety
+///
+/// If `address` is mapped writable, the write happens: it must be the
+/// caller's to change.
+pub unsafe fn write(address: VirtAddr, value: u64) -> Result<(), Fault> {
+    // SAFETY: forwarded from the caller; a faulting write goes to its fixup.
+    let faulted = unsafe { probe_write(address.0, value) };
+    probe_outcome(faulted != 0)
 }
 
 /// Called by `vectors.s` with the saved state and which vector was taken
@@ -100,9 +153,11 @@ extern "C" fn exception_entry(frame: &mut TrapFrame, kind: u64) {
         }
         0 => {
             let fault = Fault::decode(frame.esr, frame.far, frame.elr);
-            if fault.access.is_some() && EXPECTING_FAULT.swap(false, Ordering::SeqCst) {
-                *CAUGHT_FAULT.lock() = Some(fault);
-                frame.elr += 4;
+            if fault.access.is_some()
+                && let Some(resume) = fixup(frame.elr)
+            {
+                *PROBE_FAULT.lock() = Some(fault);
+                frame.elr = resume;
                 return;
             }
             fatal(&fault, Cause::Unexpected);

@@ -39,3 +39,5 @@ pub use {
 core::arch::global_asm!(include_str!("boot.s"));
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 core::arch::global_asm!(include_str!("vectors.s"));
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+core::arch::global_asm!(include_str!("probe.s"));
