@@ -22,6 +22,10 @@
 //! `boards/`.
 
 #![cfg_attr(not(test), no_std)]
+#![cfg_attr(
+    all(target_arch = "x86_64", target_os = "none"),
+    feature(abi_x86_interrupt)
+)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 

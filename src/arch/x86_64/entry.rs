@@ -4,12 +4,13 @@
 //! rights, the first 4 GiB identity-mapped read-only).
 //!
 //! Until the shared boot flow (`kernel::start`, issue 8) takes over, this
-//! brings up COM1, prints what the boot handed over, and exits through
+//! brings up COM1 and the traps, prints what the boot handed over, runs a
+//! crash test if the command line asks for one, and exits through
 //! `isa-debug-exit` when the command line has `exit=isa-debug-exit`.
 
 use core::fmt;
 
-use super::{console, cpu, debug_exit};
+use super::{console, cpu, debug_exit, traps};
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
 use crate::drivers::uart16550::{COM1, Uart16550};
 
@@ -20,7 +21,7 @@ pub const PANIC_EXIT: u32 = 2;
 const START_INFO_MAGIC: u32 = 0x336e_c578;
 
 /// End of the boot identity map (`entry.s`): the first 4 GiB.
-const IDENTITY_END: u64 = 4 << 30;
+pub const IDENTITY_END: u64 = 4 << 30;
 
 /// Longest command line read (the PVH ABI sets no limit; QEMU's is 4 KiB).
 const COMMAND_LINE_LIMIT: usize = 4096;
@@ -143,6 +144,7 @@ pub extern "C" fn x86_64_entry(start_info: PhysAddr, image_base: PhysAddr) -> ! 
     let mut uart = unsafe { Uart16550::new(COM1) };
     uart.init();
     console::install(uart);
+    traps::init();
 
     let protections = cpu::Protections::read();
     console::print(format_args!(
@@ -158,17 +160,14 @@ pub extern "C" fn x86_64_entry(start_info: PhysAddr, image_base: PhysAddr) -> ! 
         PhysRange::new(image_base, image_size)
     ));
 
-    let command_line = match StartInfo::read(start_info) {
-        Ok(info) => {
-            console::print(format_args!(
-                "x86_64: start info at {start_info}, version {}, RSDP at {}\n",
-                info.version,
-                PhysAddr(info.rsdp)
-            ));
-            info.command_line()
-        }
-        Err(error) => Err(error),
-    };
+    let command_line = StartInfo::read(start_info).and_then(|info| {
+        console::print(format_args!(
+            "x86_64: start info at {start_info}, version {}, RSDP at {}\n",
+            info.version,
+            PhysAddr(info.rsdp)
+        ));
+        info.command_line()
+    });
     let command_line = match command_line {
         Ok(line) => line.unwrap_or(""),
         Err(error) => {
@@ -180,6 +179,7 @@ pub extern "C" fn x86_64_entry(start_info: PhysAddr, image_base: PhysAddr) -> ! 
     if has_word(command_line, "exit=isa-debug-exit") {
         debug_exit::allow_exit();
     }
+    run_crash_test(command_line);
 
     if debug_exit::exit_allowed() {
         console::print(format_args!(
@@ -190,6 +190,48 @@ pub extern "C" fn x86_64_entry(start_info: PhysAddr, image_base: PhysAddr) -> ! 
     }
     console::print(format_args!("x86_64: entry done; halted\n"));
     cpu::halt()
+}
+
+/// The crash runs: each word makes one fault on purpose, so that a test can
+/// check that its report names what happened.
+fn run_crash_test(command_line: &str) {
+    if has_word(command_line, "fault-test") {
+        console::print(format_args!(
+            "x86_64: storing to the boot stack's guard page\n"
+        ));
+        // SAFETY: not safe at all: this store to an unmapped page faults, on
+        // purpose, and the page-fault report stops the kernel.
+        unsafe {
+            traps::boot_stack_guard()
+                .as_mut_ptr::<u64>()
+                .write_volatile(0)
+        };
+    }
+    if has_word(command_line, "overflow-test") {
+        console::print(format_args!("x86_64: overflowing the boot stack\n"));
+        overflow(0);
+    }
+    if has_word(command_line, "invalid-opcode-test") {
+        console::print(format_args!("x86_64: executing ud2\n"));
+        // SAFETY: `ud2` raises #UD, on purpose; the report stops the kernel.
+        unsafe { core::arch::asm!("ud2", options(nomem, nostack)) };
+    }
+    if has_word(command_line, "protection-test") {
+        console::print(format_args!("x86_64: reading a non-canonical address\n"));
+        // SAFETY: not safe at all: a non-canonical address raises #GP, on
+        // purpose; the report stops the kernel.
+        unsafe { VirtAddr(1 << 63).as_mut_ptr::<u64>().read_volatile() };
+    }
+}
+
+/// Recurses until the stack runs into its guard page.
+#[expect(
+    unconditional_recursion,
+    reason = "the overflow test never returns, on purpose"
+)]
+fn overflow(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    overflow(depth.wrapping_add(1)).wrapping_add(frame[0])
 }
 
 /// The heap comes with the shared boot flow; until then every allocation

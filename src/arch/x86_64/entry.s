@@ -51,7 +51,8 @@
 
 .section .boot32, "ax"
 // The transition's GDT, in this read-only page: every descriptor has its
-// accessed bit set already, so loading it needs no write.
+// accessed bit set already, so loading it needs no write. The kernel loads
+// its own GDT, with the TSS, in Rust (traps.rs).
 .balign 8
 boot_gdt:
     .quad   0
