@@ -1,6 +1,6 @@
 # The kernel's front door. `make qemu-virt` and `make test` install what is
 # missing (the pinned nightly, QEMU 10 from bookworm-backports) and are quick
-# when everything is present. See README.md.
+# when everything is present. See README.md; x86_64: boards/x86_64/README.md.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
@@ -15,11 +15,13 @@ QEMU_TIMEOUT ?= 300
 
 include boards/qemu-virt/board.mk
 include boards/raspberry-pi-4/board.mk
+include boards/x86_64/board.mk
 
 QEMU_SUITES = $(VIRT_SUITES) raspi4b|$(subst $(space),+,$(raspi4b_machine))
 space := $(subst ,, )
 
-.PHONY: build all toolchain qemu qemu-virt qemu-raspi4b test host-test qemu-test gdb clippy clean \
+.PHONY: build all toolchain qemu qemu-virt qemu-raspi4b qemu-x86_64 test host-test qemu-test \
+	qemu-test-x86_64 gdb clippy clean \
 	inspect bootcost miri fuzz bench
 
 all: build
@@ -33,9 +35,11 @@ toolchain:
 	  rustup component list --toolchain $(TOOLCHAIN) --installed 2>/dev/null | grep -q '^rust-src' || \
 	  { echo "installing toolchain $(TOOLCHAIN)" >&2; rustup toolchain install >&2; }
 
-# QEMU 10 from Debian bookworm-backports (Debian's own 7.2 has no raspi4b).
+# QEMU 10 from Debian bookworm-backports (Debian's own 7.2 has no raspi4b),
+# for both CPUs. qemu-system-x86 brings the firmware a PVH boot runs through
+# (SeaBIOS, and QEMU's pvh.bin option ROM in qemu-system-data) as dependencies.
 qemu:
-	@if ! $(QEMU) --version 2>/dev/null | grep -qE 'version (9|[1-9][0-9])\.'; then \
+	@if ! { $(QEMU) --version && $(QEMU_X86_64) --version; } 2>/dev/null | grep -cE 'version (9|[1-9][0-9])\.' | grep -qx 2; then \
 	  echo "installing QEMU from bookworm-backports"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d; then \
@@ -43,7 +47,7 @@ qemu:
 	      | $$SUDO tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null; \
 	  fi; \
 	  $$SUDO apt-get update -qq && \
-	  $$SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-arm >/dev/null; \
+	  $$SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-arm qemu-system-x86 >/dev/null; \
 	fi
 	@command -v gdb-multiarch >/dev/null || [ "$(MAKECMDGOALS)" != gdb ] || \
 	  { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq --no-install-recommends gdb-multiarch >/dev/null; }
@@ -57,6 +61,10 @@ build: toolchain
 	@cmp -s $(CARGO_ELF) $(ELF) || cp $(CARGO_ELF) $(ELF)
 	@[ $(IMAGE) -nt $(ELF) ] || "$$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-objcopy" -O binary $(ELF) $(IMAGE)
 	@echo "built $(IMAGE) ($$(stat -c %s $(IMAGE)) bytes) and $(ELF)"
+	@cargo kernel-build-x86_64
+	@mkdir -p $(dir $(X86_64_ELF))
+	@cmp -s $(X86_64_CARGO_ELF) $(X86_64_ELF) || cp $(X86_64_CARGO_ELF) $(X86_64_ELF)
+	@echo "built $(X86_64_ELF) ($$(stat -c %s $(X86_64_ELF)) bytes)"
 
 ## Run #################################################################
 
@@ -68,6 +76,14 @@ qemu-raspi4b: build qemu $(RPI4_DTB)
 	@echo "QEMU raspi4b: 2 GiB, 4 cores (parked), PL011 on this terminal. Quit with Ctrl-A X."
 	$(QEMU) $(raspi4b_args) $(if $(APPEND),-append "$(APPEND)")
 
+# Ends with QEMU's status; 33 (the kernel's "done" through isa-debug-exit,
+# with APPEND=exit=isa-debug-exit) counts as success.
+qemu-x86_64: build qemu
+	@echo "QEMU x86_64: $(MACHINE), $(MEM), $(SMP) CPU(s), COM1 on this terminal. Quit with Ctrl-C."
+	$(QEMU_X86_64) $(qemu_x86_64_args) $(if $(APPEND),-append "$(APPEND)"); \
+	  status=$$?; [ $$status = 33 ] && echo "QEMU x86_64: the kernel exited with success (status 33)"; \
+	  [ $$status = 33 ] || exit $$status
+
 # QEMU halted with a gdb server on :1234, and gdb-multiarch on the ELF.
 gdb: build qemu
 	@echo "QEMU waits for gdb; in gdb: 'continue', breakpoints like 'hbreak kernel_entry'."
@@ -77,7 +93,7 @@ gdb: build qemu
 
 ## Test ################################################################
 
-test: host-test qemu-test
+test: host-test qemu-test qemu-test-x86_64
 
 host-test: toolchain
 	cargo fmt --all -- --check
@@ -116,6 +132,24 @@ qemu-test: build qemu $(RPI4_DTB)
 	  else failed=$$((failed+1)); echo "qemu suite $$word: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \
 	done; \
 	echo "qemu: $$passed passed, $$failed failed"; \
+	[ $$failed = 0 ]
+
+# Boots the x86_64 ELF once per run of X86_64_RUNS (boards/x86_64/board.mk)
+# with its words and `exit=isa-debug-exit`, on MACHINE with MEM (q35, 128M);
+# QEMU's status and the log must match. A hang fails through the timeout.
+qemu-test-x86_64: build qemu
+	@failed=0; passed=0; \
+	for run in $(foreach run,$(X86_64_RUNS),'$(run)'); do \
+	  IFS='|' read -r words expected pattern <<< "$$run"; \
+	  words=$${words//+/ }; name=x86_64-$${words// /-}; log=$(BUILD)/$$name.log; start=$$(date +%s); \
+	  timeout $(QEMU_TIMEOUT) $(QEMU_X86_64) $(qemu_x86_64_args) \
+	    -append "$$words exit=isa-debug-exit" </dev/null >$$log 2>&1; status=$$?; \
+	  grep -a -E 'FATAL|PANIC' $$log | sed "s/^/  [$$name] /"; \
+	  if [ $$status = $$expected ] && grep -a -z -q -E "$$pattern" $$log; then passed=$$((passed+1)); \
+	    echo "qemu suite $$name: ok: QEMU ended with status $$status ($$(( $$(date +%s) - start )) s)"; \
+	  else failed=$$((failed+1)); echo "qemu suite $$name: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \
+	done; \
+	echo "qemu x86_64: $$passed passed, $$failed failed"; \
 	[ $$failed = 0 ]
 
 ## Measure ###########################################################
@@ -178,6 +212,7 @@ miri: toolchain
 clippy: toolchain
 	cargo clippy --lib --tests --benches --bins --features sim
 	cargo kernel-clippy
+	cargo kernel-clippy-x86_64
 
 clean:
 	cargo clean

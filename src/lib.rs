@@ -22,6 +22,10 @@
 //! `boards/`.
 
 #![cfg_attr(not(test), no_std)]
+#![cfg_attr(
+    all(target_arch = "x86_64", target_os = "none"),
+    feature(abi_x86_interrupt)
+)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
@@ -29,9 +33,11 @@ extern crate alloc;
 
 pub mod addr;
 pub mod arch;
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", target_os = "none"))]
 pub mod drivers;
-#[cfg(target_os = "none")]
+// AArch64-only until the architecture seam lands (issue 8): x86_64 stops at
+// `arch::x86_64::entry::x86_64_entry` meanwhile.
+#[cfg(all(target_os = "none", target_arch = "aarch64"))]
 pub mod kernel;
 pub mod memory;
 pub mod platform;

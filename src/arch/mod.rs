@@ -33,6 +33,10 @@
 //! - `host`: `allow_exit`, `exit_allowed`, `exit(status)` and `write(text)`,
 //!   the way back to the emulator or debugger;
 //! - `self_tests`: the checks only this CPU has (its drivers' contracts).
+//!
+//! The x86_64 layer does not provide all of this yet: its entry ends in its
+//! own function (`x86_64::entry::x86_64_entry`) until it joins the shared
+//! boot flow.
 
 pub mod aarch64;
 pub mod x86_64;
@@ -40,5 +44,8 @@ pub mod x86_64;
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 pub use aarch64 as current;
 
-#[cfg(all(target_os = "none", not(target_arch = "aarch64")))]
-compile_error!("the kernel supports AArch64 only (x86_64 is planned under boards/)");
+#[cfg(all(
+    target_os = "none",
+    not(any(target_arch = "aarch64", target_arch = "x86_64"))
+))]
+compile_error!("the kernel supports AArch64 and x86_64 only");

@@ -1,4 +1,5 @@
-//! Device drivers: the PL011 UART and the GIC interrupt controllers.
+//! Device drivers: the PL011 UART and the GIC interrupt controllers (AArch64),
+//! the 16550 UART (x86_64).
 //!
 //! Each driver owns one register block that the kernel has mapped as device
 //! memory (nGnRE) at an address it found in the device tree. Its `unsafe fn new`
@@ -6,12 +7,24 @@
 //! method after it is safe. Registers are declared with `tock-registers`, so
 //! each access has a name and a width, never a raw offset, and are reached
 //! through raw pointers only (see `mmio`), never through a reference.
+//!
+//! The 16550 lives in x86 I/O port space instead of memory: its `unsafe fn new`
+//! trusts a base port, and its register bits are declared the same way and
+//! read into a `LocalRegisterCopy`, one `in`/`out` instruction per access.
 
+// The MMIO drivers serve AArch64 only until the architecture seam (issue 8)
+// maps devices on x86_64 too.
+#[cfg(target_arch = "aarch64")]
 mod mmio;
 
+#[cfg(target_arch = "aarch64")]
 pub mod gic;
+#[cfg(target_arch = "aarch64")]
 pub mod pl011;
+#[cfg(target_arch = "x86_64")]
+pub mod uart16550;
 
+#[cfg(target_arch = "aarch64")]
 pub use mmio::{Misaligned, REGISTER_BLOCK_ALIGNMENT};
 
 use core::fmt;
@@ -20,13 +33,31 @@ use core::fmt;
 /// not a trait object, because the console starts before the heap exists.
 pub enum ConsoleUart {
     /// An Arm PL011.
+    #[cfg(target_arch = "aarch64")]
     Pl011(pl011::Pl011),
+    /// A 16550 in x86 I/O port space (COM1).
+    #[cfg(target_arch = "x86_64")]
+    Uart16550(uart16550::Uart16550),
 }
 
 impl fmt::Write for ConsoleUart {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         match self {
+            #[cfg(target_arch = "aarch64")]
             Self::Pl011(uart) => uart.write_str(text),
+            #[cfg(target_arch = "x86_64")]
+            Self::Uart16550(uart) => uart.write_str(text),
         }
+    }
+}
+
+/// Sends `text` byte by byte through `write_byte`, each `\n` as `\r\n` for
+/// terminals: how every UART's `fmt::Write` writes.
+fn send_terminal_text(text: &str, mut write_byte: impl FnMut(u8)) {
+    for byte in text.bytes() {
+        if byte == b'\n' {
+            write_byte(b'\r');
+        }
+        write_byte(byte);
     }
 }

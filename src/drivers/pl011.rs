@@ -187,12 +187,7 @@ impl fmt::Write for Pl011 {
     /// Writes `text` byte by byte, sending each `\n` as `\r\n` for terminals.
     /// Never fails.
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        for byte in text.bytes() {
-            if byte == b'\n' {
-                self.write_byte(b'\r');
-            }
-            self.write_byte(byte);
-        }
+        super::send_terminal_text(text, |byte| self.write_byte(byte));
         Ok(())
     }
 }
