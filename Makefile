@@ -149,7 +149,7 @@ qemu-test-x86_64: build qemu
 	    echo "qemu suite $$name: ok: QEMU ended with status $$status ($$(( $$(date +%s) - start )) s)"; \
 	  else failed=$$((failed+1)); echo "qemu suite $$name: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \
 	done; \
-	echo "qemu x86_64: $$passed passed, $$failed failed"; \
+	echo "qemu-x86_64: $$passed passed, $$failed failed"; \
 	[ $$failed = 0 ]
 
 ## Measure ###########################################################
