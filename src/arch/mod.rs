@@ -27,7 +27,8 @@
 //!   through an exception table (faulting instruction → where to continue),
 //!   so it works whatever the instruction length;
 //! - `timer`: `counter`, `frequency`, `arm(hz)`;
-//! - `devices`: `start_console` and `release_early_console`,
+//! - `devices`: `describe_console` (the report's line), `start_console` and
+//!   `release_early_console`,
 //!   `start_interrupts` (maps through a kernel callback, enables the timer's
 //!   interrupt, routes every interrupt to the kernel's handler);
 //! - `host`: `allow_exit`, `exit_allowed`, `exit(status)` and `write(text)`,

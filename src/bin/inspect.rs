@@ -102,7 +102,7 @@ fn text(platform: &PlatformDescription<'_>) -> String {
             out,
             "            {}: MPIDR {}, enable-method {}",
             cpu.path,
-            cpu.mpidr
+            cpu.id
                 .map_or("unreadable".to_owned(), |mpidr| format!("{mpidr:#x}")),
             cpu.enable_method.unwrap_or("(none)")
         );
@@ -181,7 +181,7 @@ fn json(platform: &PlatformDescription<'_>) -> String {
                 format!(
                     "{{\"path\": {}, \"mpidr\": {}, \"enable_method\": {}}}",
                     string(cpu.path.as_str()),
-                    cpu.mpidr
+                    cpu.id
                         .map_or("null".to_owned(), |mpidr| format!("\"{mpidr:#x}\"")),
                     cpu.enable_method.map_or("null".to_owned(), string)
                 )

@@ -1,7 +1,7 @@
 //! The boot report, the boot-cost milestones and the seed's example.
 
 use crate::addr::{ByteSize, PAGE_SIZE};
-use crate::arch::current::devices::console_uart;
+use crate::arch::current::devices::describe_console;
 use crate::arch::current::{cpu, layout, timer};
 use crate::kernel::devices::{self, Devices};
 use crate::kernel::{Boot, memory};
@@ -125,13 +125,8 @@ pub fn print(boot: &Boot, devices: &Devices) {
         );
     }
     print_cpus(platform);
-    match (&platform.console, console_uart(platform)) {
-        (Some(named), Some(used)) if named.path.as_str() != used.path.as_str() => println!(
-            "console:   {} ({}) has no driver here; using {} ({})",
-            named.path, named.compatible, used.path, used.compatible
-        ),
-        (_, Some(used)) => println!("console:   {} ({})", used.path, used.compatible),
-        (_, None) => {}
+    if let Some(console) = describe_console(platform) {
+        println!("console:   {console}");
     }
     for range in platform.ram() {
         println!("ram:       {range}");
@@ -191,29 +186,30 @@ pub fn print(boot: &Boot, devices: &Devices) {
     }
 }
 
-/// The CPUs the device tree lists: the boot CPU runs the kernel, the others
-/// stay parked where the firmware left them.
+/// The CPUs the platform lists (by MPIDR on a device tree, local APIC ID
+/// from ACPI): the boot CPU runs the kernel, the others stay parked where the
+/// firmware left them.
 fn print_cpus(platform: &crate::platform::PlatformDescription<'_>) {
     let cpus = &platform.cpus;
     let boot_cpu = cpu::id();
     if cpus.count() <= 1 {
-        println!("cpus:      1, MPIDR {boot_cpu:#x}, running the kernel");
+        println!("cpus:      1, id {boot_cpu:#x}, running the kernel");
         return;
     }
     println!(
-        "cpus:      {} in the device tree; the kernel runs on MPIDR {boot_cpu:#x}, the other {} stay parked",
+        "cpus:      {} listed; the kernel runs on the one with id {boot_cpu:#x}, the other {} stay parked",
         cpus.count(),
         cpus.count() - 1
     );
     for listed in cpus.listed() {
-        let role = if listed.mpidr == Some(boot_cpu) {
+        let role = if listed.id == Some(boot_cpu) {
             "running the kernel"
         } else {
             "parked"
         };
-        match listed.mpidr {
-            Some(mpidr) => print!("  {}: MPIDR {mpidr:#x}", listed.path),
-            None => print!("  {}: MPIDR unreadable", listed.path),
+        match listed.id {
+            Some(id) => print!("  {}: id {id:#x}", listed.path),
+            None => print!("  {}: id unreadable", listed.path),
         }
         println!(
             ", enable-method {}: {role}",

@@ -19,17 +19,19 @@ pub const CPU_CAPACITY: usize = 8;
 pub struct Cpu<'dtb> {
     /// The node's path, such as `/cpus/cpu@1`.
     pub path: NodePath,
-    /// Its `reg`: the affinity fields of its MPIDR (`None` when `reg` is not
-    /// one or two cells, as `/cpus` `#address-cells` says).
-    pub mpidr: Option<u64>,
-    /// Its `enable-method` (`psci`, `spin-table`…), if any.
+    /// How the platform names the CPU: on a device tree its `reg`, the
+    /// affinity fields of its MPIDR (`None` when `reg` is not one or two
+    /// cells, as `/cpus` `#address-cells` says); from ACPI its local APIC ID.
+    pub id: Option<u64>,
+    /// Its `enable-method` (`psci`, `spin-table`…), `acpi` for a CPU the MADT
+    /// lists, or `None`.
     pub enable_method: Option<&'dtb str>,
 }
 
 impl Blank for Cpu<'_> {
     const BLANK: Self = Self {
         path: NodePath::root(),
-        mpidr: None,
+        id: None,
         enable_method: None,
     };
 }
@@ -70,18 +72,23 @@ impl<'dtb> CpuList<'dtb> {
         if !under_cpus || !frame.has_string("device_type", "cpu") || !frame.is_enabled() {
             return;
         }
-        self.count += 1;
-        let mpidr = parent
+        let id = parent
             .address_cells()
             .ok()
             .and_then(|cells| read_cells(frame.property("reg")?.get(..cells as usize * 4)?, cells));
         let enable_method = frame.property("enable-method").and_then(string_value);
-        // Beyond the capacity a CPU is only counted.
-        let _ = self.listed.push(Cpu {
+        self.push(Cpu {
             path: frame.path,
-            mpidr,
+            id,
             enable_method,
         });
+    }
+
+    /// Counts `cpu`, and keeps it while there is room.
+    pub(super) fn push(&mut self, cpu: Cpu<'dtb>) {
+        self.count += 1;
+        // Beyond the capacity a CPU is only counted.
+        let _ = self.listed.push(cpu);
     }
 }
 

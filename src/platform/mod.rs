@@ -81,8 +81,11 @@ pub struct PlatformDescription<'dtb> {
     /// The first enabled `arm,armv8-timer`/`arm,armv7-timer`, present only
     /// when its interrupts go to [`Self::interrupt_controller`].
     pub timer: Option<Timer>,
-    /// The enabled CPUs under `/cpus`.
+    /// The enabled CPUs under `/cpus`, or the MADT's.
     pub cpus: CpuList<'dtb>,
+    /// The local and I/O APICs of an ACPI machine (the MADT), when the
+    /// platform was described from the PVH start info; `None` on a device tree.
+    pub apic: Option<acpi::Apic>,
     ram: RamList,
     reserved: ReservationList<'dtb>,
 }
@@ -130,6 +133,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             interrupt_controller: None,
             timer: None,
             cpus: CpuList::new(),
+            apic: None,
             ram: RamList::new(),
             reserved: ReservationList::new(),
         };
@@ -155,6 +159,56 @@ impl<'dtb> PlatformDescription<'dtb> {
                 PhysRange::new(start, blob.len() as u64),
                 ReservationReason::DeviceTree,
             )?;
+        }
+        Ok(description)
+    }
+
+    /// Describes an x86 machine from its PVH start info at `start_info` (and
+    /// the ACPI MADT the start info's RSDP leads to), read through `memory`:
+    /// RAM and reservations from the memory map (see [`pvh::describe_pvh`]
+    /// for their order), the command line as `bootargs`, the CPUs and APICs
+    /// of the MADT. There is no device tree, so no model, console, GIC or
+    /// timer node: the x86 layer knows its COM1 and its local APIC timer.
+    ///
+    /// Fails as [`pvh::describe_pvh`] does, or with [`Error::TooManyRegions`]
+    /// when the RAM does not fit this description's list. Never panics.
+    pub fn from_pvh(
+        memory: &impl PhysicalMemory<'dtb>,
+        start_info: PhysAddr,
+    ) -> Result<Self, Error> {
+        let x86 = pvh::describe_pvh(memory, start_info)?;
+        let mut description = Self {
+            model: None,
+            bootargs: x86.command_line,
+            console: None,
+            serial0: None,
+            interrupt_controller: None,
+            timer: None,
+            cpus: CpuList::new(),
+            apic: Some(x86.apic),
+            ram: RamList::new(),
+            reserved: ReservationList::new(),
+        };
+        for range in x86.ram() {
+            description
+                .ram
+                .push(*range)
+                .map_err(|_| Error::TooManyRegions {
+                    list: RegionList::Ram,
+                    capacity: RAM_CAPACITY,
+                })?;
+        }
+        for reservation in x86.reserved() {
+            description.reserve(reservation.range, reservation.reason)?;
+        }
+        for cpu in x86.apic.local_apics.kept() {
+            if cpu.enabled || cpu.online_capable {
+                description.cpus.push(Cpu {
+                    path: NodePath::root().child("acpi").child("madt"),
+                    id: Some(u64::from(cpu.apic_id)),
+                    enable_method: Some("acpi"),
+                });
+            }
         }
         Ok(description)
     }

@@ -41,6 +41,22 @@ pub fn console_uart<'p, 'dtb>(platform: &'p PlatformDescription<'dtb>) -> Option
         .or_else(|| platform.serial0.as_ref().filter(is_pl011))
 }
 
+/// The console line of the boot report: the UART the kernel writes to, and
+/// the one `stdout-path` named when the kernel has no driver for it.
+pub fn describe_console(platform: &PlatformDescription<'_>) -> Option<String> {
+    let used = console_uart(platform)?;
+    Some(match &platform.console {
+        Some(named) if named.path.as_str() != used.path.as_str() => alloc::format!(
+            "{} ({}) has no driver here; using {} ({})",
+            named.path,
+            named.compatible,
+            used.path,
+            used.compatible
+        ),
+        _ => alloc::format!("{} ({})", used.path, used.compatible),
+    })
+}
+
 /// Maps and starts the console UART, if the tree names one the kernel drives.
 /// On success the early console's fixmap slot is free again.
 pub fn start_console(

@@ -132,7 +132,7 @@ fn qemu_virt_smp4() {
         .cpus
         .listed()
         .iter()
-        .map(|cpu| (cpu.path.to_string(), cpu.mpidr, cpu.enable_method))
+        .map(|cpu| (cpu.path.to_string(), cpu.id, cpu.enable_method))
         .collect();
     assert_eq!(
         cpus,
@@ -146,7 +146,7 @@ fn qemu_virt_smp4() {
 fn cpus_are_listed_up_to_the_capacity_and_counted_beyond() {
     let single = parse(fixture!("virt-128m"));
     assert_eq!(single.cpus.count(), 1);
-    assert_eq!(single.cpus.listed()[0].mpidr, Some(0));
+    assert_eq!(single.cpus.listed()[0].id, Some(0));
     let mut tree = BlobBuilder::new();
     tree.minimal_root()
         .begin_node(b"cpus")
@@ -168,7 +168,7 @@ fn cpus_are_listed_up_to_the_capacity_and_counted_beyond() {
     let description = parse(&blob);
     assert_eq!(description.cpus.count(), CPU_CAPACITY + 3);
     assert_eq!(description.cpus.listed().len(), CPU_CAPACITY);
-    assert_eq!(description.cpus.listed()[7].mpidr, Some(7));
+    assert_eq!(description.cpus.listed()[7].id, Some(7));
     assert_eq!(
         description.cpus.listed()[7].enable_method,
         Some("spin-table")

@@ -306,3 +306,25 @@ fn reasons_read_well_in_a_report() {
         "firmware: ACPI NVS"
     );
 }
+
+#[test]
+fn the_platform_description_of_a_pvh_boot() {
+    let memory = Memory::load("q35-128m-smp2");
+    let Ok(description) =
+        crate::platform::PlatformDescription::from_pvh(&&memory, memory.start_info())
+    else {
+        panic!("the q35 dump is refused")
+    };
+    let x86 = describe(&memory);
+    assert_eq!(description.ram(), x86.ram());
+    assert_eq!(description.reserved(), x86.reserved());
+    assert_eq!(description.bootargs, Some(COMMAND_LINE));
+    assert_eq!(description.cpus.count(), 2);
+    let ids: Vec<_> = description.cpus.listed().iter().map(|cpu| cpu.id).collect();
+    assert_eq!(ids, [Some(0), Some(1)]);
+    assert_eq!(
+        description.apic.map(|apic| apic.local_apic_address),
+        Some(PhysAddr(0xfee0_0000))
+    );
+    assert!(description.console.is_none() && description.interrupt_controller.is_none());
+}
