@@ -14,17 +14,24 @@
 //!   ([`crate::memory::paging::Tlb`], with a `const fn new`) and
 //!   `KernelTableAccess` ([`crate::memory::paging::TableAccess`], an `unsafe
 //!   fn new`, made once) for the kernel's one address space;
-//! - `layout`: the kernel windows `HEAP`, `VMAP`, `STACKS`, `FRAME_STACK`,
-//!   `IMAGE`, the list `WINDOWS`, `window_of` and `KERNEL_STACK_SIZE`;
+//! - `layout`: the kernel windows `HEAP`, `VMAP`, `STACKS`, `FREE_MAP`,
+//!   `FRAME_STACK`, `IMAGE`, `FIXMAP`, the list `WINDOWS`, `window_of`,
+//!   `KERNEL_STACK_SIZE`, and `LOWER_HALF_ENTRIES`: which entries of the
+//!   lower-half root map the lower half (all of TTBR0's on AArch64; PML4
+//!   entries 0..256 of the one CR3 on x86_64);
+//! - `fixmap`: `TABLE_SLOT`, `map`, `unmap`, `slot_address`, the fixed slots
+//!   that `fixmap_access::FixmapAccess` and early mappings use;
 //! - `cpu`: `halt`, `wait_for_interrupt`, `enable_interrupts`, `mask_irqs` /
 //!   `restore_irqs` / `irqs_masked`, `id` (of the running CPU, as the
-//!   platform description names CPUs), `lower_half_root` and `translate_read`
+//!   platform description names CPUs), `lower_half_root` and `is_readable`
 //!   (for the self-tests' checks of the live tables);
-//! - `IrqSafeMutex`: a lock that masks IRQs while held;
+//! - `IrqSafeMutex`: a lock that masks IRQs while held (`irq_lock`, one
+//!   for both CPUs);
 //! - `exceptions`: `set_fatal_handler`, `stop`, the guard pages of the boot
-//!   and emergency stacks, the `Fault` and `Cause` the fatal handler gets, and
-//!   `read`/`write`: one access whose fault is expected and returned, found
-//!   through an exception table (faulting instruction → where to continue),
+//!   and emergency stacks, the `Fault` and `Cause` the fatal handler gets
+//!   (the guard against re-entry is [`fatal`]'s, shared), and `read`/`write`:
+//!   one access whose fault is expected and returned, found through an
+//!   exception table (faulting instruction → where to continue, [`probe`]),
 //!   so it works whatever the instruction length;
 //! - `timer`: `counter`, `frequency`, `arm(hz)`;
 //! - `devices`: `start_console` and `release_early_console`,
@@ -39,7 +46,15 @@
 //! boot flow.
 
 pub mod aarch64;
+pub mod fatal;
+pub mod probe;
 pub mod x86_64;
+
+// Built on the CPUs whose layer provides `current::cpu` and `current::fixmap`.
+#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+pub mod fixmap_access;
+#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+pub mod irq_lock;
 
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 pub use aarch64 as current;

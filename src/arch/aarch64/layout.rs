@@ -38,6 +38,10 @@ pub const IMAGE: VirtRange = VirtRange::new(VirtAddr(0xffff_ffff_8000_0000), 8 <
 /// The fixmap: one level-3 table of fixed-purpose slots (see `fixmap`).
 pub const FIXMAP: VirtRange = VirtRange::new(VirtAddr(0xffff_ffff_bfe0_0000), 2 << 20);
 
+/// The entries of the lower-half root table (`cpu::lower_half_root`) that
+/// map the lower half: all of them, as TTBR0 serves the lower half alone.
+pub const LOWER_HALF_ENTRIES: core::ops::Range<usize> = 0..512;
+
 /// Size of one kernel stack, without its guard page.
 pub const KERNEL_STACK_SIZE: u64 = 64 << 10;
 
