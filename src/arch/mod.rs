@@ -45,6 +45,8 @@
 //! own function (`x86_64::entry::x86_64_entry`) until it joins the shared
 //! boot flow.
 
+use crate::addr::{VirtAddr, VirtRange};
+
 pub mod aarch64;
 pub mod fatal;
 pub mod probe;
@@ -64,3 +66,64 @@ pub use aarch64 as current;
     not(any(target_arch = "aarch64", target_arch = "x86_64"))
 ))]
 compile_error!("the kernel supports AArch64 and x86_64 only");
+
+/// A layout's kernel windows with the names the boot report and fault
+/// reports use; both CPUs have the same windows, at their own addresses.
+pub const fn name_windows(
+    heap: VirtRange,
+    vmap: VirtRange,
+    stacks: VirtRange,
+    free_map: VirtRange,
+    frame_stack: VirtRange,
+    image: VirtRange,
+    fixmap: VirtRange,
+) -> [(&'static str, VirtRange); 7] {
+    [
+        ("heap", heap),
+        ("vmap", vmap),
+        ("kernel stacks", stacks),
+        ("free-frame map", free_map),
+        ("frame stack", frame_stack),
+        ("kernel image", image),
+        ("fixmap", fixmap),
+    ]
+}
+
+/// The name of the window of `windows` that contains `address`, if any.
+pub fn find_window(
+    windows: &[(&'static str, VirtRange)],
+    address: VirtAddr,
+) -> Option<&'static str> {
+    windows
+        .iter()
+        .find(|(_, range)| range.contains(address))
+        .map(|(name, _)| *name)
+}
+
+/// Checks what every layout promises: its windows are disjoint, 2 MiB-aligned
+/// and at or above `kernel_half`, and the frame stack has a top-level entry
+/// (bits 47..39, on both CPUs) to itself.
+#[cfg(test)]
+fn check_windows(windows: &[(&'static str, VirtRange)], kernel_half: u64) {
+    let top_level = |address: u64| (address >> 39) & 0x1ff;
+    for (i, (name, a)) in windows.iter().enumerate() {
+        assert!(a.start.0 >= kernel_half, "{name}");
+        assert!(a.start.is_aligned(2 << 20), "{name}");
+        for (other, b) in &windows[i + 1..] {
+            assert!(!a.overlaps(b), "{name} overlaps {other}");
+        }
+    }
+    let (_, frame_stack) = windows
+        .iter()
+        .find(|(name, _)| *name == "frame stack")
+        .expect("a frame-stack window");
+    let entry = top_level(frame_stack.start.0);
+    assert_eq!(entry, top_level(frame_stack.last().unwrap().0), "one entry");
+    for (name, range) in windows.iter().filter(|(name, _)| *name != "frame stack") {
+        let entries = top_level(range.start.0)..=top_level(range.last().unwrap().0);
+        assert!(
+            !entries.contains(&entry),
+            "{name} shares the frame stack's entry"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 //! choices.
 
 pub mod fault;
+pub mod layout;
 pub mod paging;
 
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
