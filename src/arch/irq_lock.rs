@@ -12,7 +12,14 @@ use core::ops::{Deref, DerefMut};
 
 use spin::{Mutex, MutexGuard};
 
-use super::current::cpu::{self, IrqState};
+use super::current::cpu;
+
+/// Whether IRQs were masked before `cpu::mask_irqs`, for `cpu::restore_irqs`.
+#[derive(Clone, Copy, Debug)]
+#[must_use = "restore the IRQ mask with `restore_irqs`"]
+pub struct IrqState {
+    pub(super) was_masked: bool,
+}
 
 /// A `spin::Mutex` whose guard masks IRQs from before the lock is taken until
 /// after it is released, then restores the mask the caller had.

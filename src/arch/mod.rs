@@ -8,8 +8,9 @@
 //!
 //! What `arch::current` provides (the AArch64 layer is the reference):
 //! - `entry`: the boot protocol, turned into a [`crate::kernel::BootRecord`]
-//!   handed to [`crate::kernel::start`]; `run_on_stack` to move to a kernel
-//!   stack;
+//!   handed to [`crate::kernel::start`];
+//! - `run_on_stack` to move to a kernel stack (one wrapper for both CPUs,
+//!   `stack`, over each CPU's assembly);
 //! - `PageFormat` ([`crate::memory::paging::PageTableFormat`]), `KernelTlb`
 //!   ([`crate::memory::paging::Tlb`], with a `const fn new`) and
 //!   `KernelTableAccess` ([`crate::memory::paging::TableAccess`], an `unsafe
@@ -37,13 +38,15 @@
 //! - `devices`: `start_console` and `release_early_console`,
 //!   `start_interrupts` (maps through a kernel callback, enables the timer's
 //!   interrupt, routes every interrupt to the kernel's handler);
-//! - `host`: `allow_exit`, `exit_allowed`, `exit(status)` and `write(text)`,
-//!   the way back to the emulator or debugger;
+//! - `host`: `allow_exit`, `exit_allowed`, `exit(status)` (0 success, 1 a
+//!   test failed, 2 panic, 3 fatal exception; each CPU documents what the
+//!   host then sees) and `write(text)`, the way back to the emulator or
+//!   debugger;
 //! - `self_tests`: the checks only this CPU has (its drivers' contracts).
 //!
-//! The x86_64 layer does not provide all of this yet: its entry ends in its
-//! own function (`x86_64::entry::x86_64_entry`) until it joins the shared
-//! boot flow.
+//! The x86_64 layer provides all of this but `devices` and `timer::arm`
+//! (the x86 devices' part), and its entry ends in its own function
+//! (`x86_64::entry::x86_64_entry`) until it joins the shared boot flow.
 
 use crate::addr::{VirtAddr, VirtRange};
 
@@ -52,14 +55,19 @@ pub mod fatal;
 pub mod probe;
 pub mod x86_64;
 
-// Built on the CPUs whose layer provides `current::cpu` and `current::fixmap`.
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 pub mod fixmap_access;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
+pub use stack::run_on_stack;
+#[cfg(target_os = "none")]
 pub mod irq_lock;
+#[cfg(target_os = "none")]
+mod stack;
 
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 pub use aarch64 as current;
+#[cfg(all(target_os = "none", target_arch = "x86_64"))]
+pub use x86_64 as current;
 
 #[cfg(all(
     target_os = "none",

@@ -17,10 +17,10 @@ pub fn find_fixup(table: &[[u64; 2]], pc: u64) -> Option<u64> {
         .map(|[_, fixup]| *fixup)
 }
 
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 pub use live::{read, resume_after, write};
 
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 mod live {
     use spin::Mutex;
 

@@ -4,6 +4,7 @@ use aarch64_cpu::asm;
 use aarch64_cpu::registers::{DAIF, MPIDR_EL1, Readable, Writeable};
 
 use crate::addr::VirtAddr;
+pub use crate::arch::irq_lock::IrqState;
 
 /// Waits for an interrupt.
 pub fn wait_for_interrupt() {
@@ -18,13 +19,6 @@ pub fn enable_interrupts() {
 /// Masks IRQs at EL1.
 pub fn disable_interrupts() {
     DAIF.write(DAIF::I::Masked + DAIF::F::Masked + DAIF::A::Unmasked + DAIF::D::Masked);
-}
-
-/// Whether IRQs were masked before [`mask_irqs`], for [`restore_irqs`].
-#[derive(Clone, Copy, Debug)]
-#[must_use = "restore the IRQ mask with `restore_irqs`"]
-pub struct IrqState {
-    was_masked: bool,
 }
 
 /// Masks IRQs at EL1 and says whether they were masked already.

@@ -29,8 +29,9 @@ pub mod self_tests;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub use {
     crate::arch::fixmap_access::FixmapAccess as KernelTableAccess,
-    crate::arch::irq_lock::IrqSafeMutex, entry::run_on_stack, exceptions::Cause, fault::Fault,
-    paging::Aarch64 as PageFormat, semihosting as host, tlb::BroadcastTlb as KernelTlb,
+    crate::arch::irq_lock::IrqSafeMutex, crate::arch::run_on_stack, exceptions::Cause,
+    fault::Fault, paging::Aarch64 as PageFormat, semihosting as host,
+    tlb::BroadcastTlb as KernelTlb,
 };
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
