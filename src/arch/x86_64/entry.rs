@@ -33,6 +33,7 @@ unsafe extern "C" {
     static __kernel_start: u8;
     static __kernel_end: u8;
     static __boot_stack_bottom: u8;
+    static __boot_stack_top: u8;
     static __fault_stack_bottom: u8;
 }
 
@@ -191,6 +192,13 @@ pub extern "C" fn x86_64_entry(start_info: PhysAddr, image_base: PhysAddr) -> ! 
         host::allow_exit();
     }
     run_crash_test(command_line);
+    if has_word(command_line, "run-on-stack-test") {
+        let top = VirtAddr::from_ptr(&raw const __boot_stack_top);
+        console::print(format_args!("x86_64: moving to a fresh stack at {top}\n"));
+        // SAFETY: the boot stack's top is 16-byte aligned (linker.ld) and
+        // mapped; nothing on it is needed again, as the call never returns.
+        unsafe { crate::arch::run_on_stack(top, on_fresh_stack, &FRESH_STACK_WORDS) };
+    }
     let status = if has_word(command_line, "arch-selftest") {
         run_self_tests()
     } else {
@@ -244,6 +252,24 @@ fn run_crash_test(command_line: &str) {
         // purpose; the report stops the kernel.
         unsafe { VirtAddr(1 << 63).as_mut_ptr::<u64>().read_volatile() };
     }
+}
+
+/// What `run-on-stack-test` hands to [`on_fresh_stack`].
+static FRESH_STACK_WORDS: &str = "running on the fresh stack";
+
+/// Runs on the boot stack from its top again (`run-on-stack-test`): prints
+/// `words` and how deep it is, and exits with success.
+extern "C" fn on_fresh_stack(words: &'static &'static str) -> ! {
+    let marker = 0u8;
+    let depth =
+        VirtAddr::from_ptr(&raw const __boot_stack_top).0 - VirtAddr::from_ptr(&raw const marker).0;
+    console::print(format_args!(
+        "x86_64: {words}, {depth} bytes below its top\n"
+    ));
+    if host::exit_allowed() {
+        host::exit(0);
+    }
+    cpu::halt()
 }
 
 /// This CPU's self-tests (`arch-selftest`), until the shared runner of
