@@ -8,7 +8,7 @@
 //! table as data and need its own TLB maintenance when a table is freed.
 //! x86 needs no early-console slot (COM1 is port I/O), and the start info and
 //! ACPI tables are read through the boot identity map of the first 4 GiB
-//! (`entry.s`), not through here; slots 1 to [`TEST_SLOT`] are free for early
+//! (`entry.s`), not through here; slots `1..TEST_SLOT` are free for early
 //! mappings.
 
 use x86_64::instructions::tlb;
