@@ -5,7 +5,9 @@
 //! crystal clock and the TSC/crystal ratio there; otherwise (QEMU's CPU
 //! models, many real ones) it is counted against 10 ms of the PIT's channel
 //! 2, the PC speaker's timer, which every PC (pc and q35 alike) has and which
-//! needs no interrupt. Leaf 0x16 is not used: it states the nominal base
+//! needs no interrupt. The count is taken three times and the lowest kept: a
+//! CPU held up while it polls the PIT (an emulator's thread descheduled on a
+//! busy host) only ever counts too many cycles. Leaf 0x16 is not used: it states the nominal base
 //! frequency, not the TSC's. Under QEMU the TSC follows the host's clock,
 //! as the PIT does, so the measured frequency is the host's TSC rate.
 
@@ -30,14 +32,16 @@ pub fn counter() -> u64 {
     unsafe { _rdtsc() }
 }
 
-/// Counter frequency in Hz, measured by the first call (10 ms).
+/// Counter frequency in Hz, measured by the first call (30 ms).
 ///
 /// # Panics
 ///
 /// When the PIT's channel 2 never ends its count: no PC timer to measure
 /// against.
 pub fn frequency() -> u64 {
-    *FREQUENCY.call_once(|| from_cpuid().unwrap_or_else(against_pit))
+    *FREQUENCY.call_once(|| {
+        from_cpuid().unwrap_or_else(|| against_pit().min(against_pit()).min(against_pit()))
+    })
 }
 
 /// The TSC frequency of CPUID leaf 0x15 (EBX/EAX times the crystal's ECX Hz),
