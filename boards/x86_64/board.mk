@@ -21,8 +21,11 @@ qemu_x86_64_args = -M $(MACHINE) -m $(MEM) -smp $(SMP) -display none -nic none -
 # status is (value << 1) | 1 of what the kernel wrote to isa-debug-exit:
 # 33 = done, 7 = fatal exception, 5 = panic (src/arch/x86_64/).
 X86_64_RUNS = \
-	boot|33|x86_64:.long.mode.on,.NX.on,.WP.on.*command.line."boot.exit=isa-debug-exit" \
+	boot|33|x86_64:.long.mode.on,.NX.on,.WP.on.*TSC.at.[1-9][0-9]*.kHz.*command.line."boot.exit=isa-debug-exit" \
+	run-on-stack-test|33|running.on.the.fresh.stack,.[0-9]{1,3}.bytes.below.its.top \
+	arch-selftest|33|selftest:.2.passed,.0.failed \
 	fault-test|7|FATAL.page.fault:.write.to.0xffff_ffff_80[0-9a-f_]*.\(page.not.present,.kernel.mode\).at.rip.*boot.stack.s.guard.page \
 	overflow-test|7|FATAL.kernel.stack.overflow:.double.fault.*in.the.boot.stack.s.guard.page \
 	invalid-opcode-test|7|FATAL.invalid.opcode.at.rip.0xffff_ffff_80 \
+	interrupt-test|7|FATAL.unhandled.interrupt:.interrupt.48.at.rip.0xffff_ffff_80 \
 	protection-test|7|FATAL.general.protection.fault.at.rip.0xffff_ffff_80[0-9a-f_]*.\(error.code.0x0\)

@@ -8,45 +8,131 @@
 //!
 //! What `arch::current` provides (the AArch64 layer is the reference):
 //! - `entry`: the boot protocol, turned into a [`crate::kernel::BootRecord`]
-//!   handed to [`crate::kernel::start`]; `run_on_stack` to move to a kernel
-//!   stack;
+//!   handed to [`crate::kernel::start`];
+//! - `run_on_stack` to move to a kernel stack (one wrapper for both CPUs,
+//!   `stack`, over each CPU's assembly);
 //! - `PageFormat` ([`crate::memory::paging::PageTableFormat`]), `KernelTlb`
 //!   ([`crate::memory::paging::Tlb`], with a `const fn new`) and
 //!   `KernelTableAccess` ([`crate::memory::paging::TableAccess`], an `unsafe
 //!   fn new`, made once) for the kernel's one address space;
-//! - `layout`: the kernel windows `HEAP`, `VMAP`, `STACKS`, `FRAME_STACK`,
-//!   `IMAGE`, the list `WINDOWS`, `window_of` and `KERNEL_STACK_SIZE`;
+//! - `layout`: the kernel windows `HEAP`, `VMAP`, `STACKS`, `FREE_MAP`,
+//!   `FRAME_STACK`, `IMAGE`, `FIXMAP`, the list `WINDOWS`, `window_of`,
+//!   `KERNEL_STACK_SIZE`, and `LOWER_HALF_ENTRIES`: which entries of the
+//!   lower-half root map the lower half (all of TTBR0's on AArch64; PML4
+//!   entries 0..256 of the one CR3 on x86_64);
+//! - `fixmap`: `TABLE_SLOT`, `map`, `unmap`, `slot_address`, the fixed slots
+//!   that `fixmap_access::FixmapAccess` and early mappings use;
 //! - `cpu`: `halt`, `wait_for_interrupt`, `enable_interrupts`, `mask_irqs` /
 //!   `restore_irqs` / `irqs_masked`, `id` (of the running CPU, as the
-//!   platform description names CPUs), `lower_half_root` and `translate_read`
+//!   platform description names CPUs), `lower_half_root` and `is_readable`
 //!   (for the self-tests' checks of the live tables);
-//! - `IrqSafeMutex`: a lock that masks IRQs while held;
+//! - `IrqSafeMutex`: a lock that masks IRQs while held (`irq_lock`, one
+//!   for both CPUs);
 //! - `exceptions`: `set_fatal_handler`, `stop`, the guard pages of the boot
-//!   and emergency stacks, the `Fault` and `Cause` the fatal handler gets, and
-//!   `read`/`write`: one access whose fault is expected and returned, found
-//!   through an exception table (faulting instruction → where to continue),
+//!   and emergency stacks, the `Fault` and `Cause` the fatal handler gets
+//!   (the guard against re-entry is [`fatal`]'s, shared), and `read`/`write`:
+//!   one access whose fault is expected and returned, found through an
+//!   exception table (faulting instruction → where to continue, [`probe`]),
 //!   so it works whatever the instruction length;
 //! - `timer`: `counter`, `frequency`, `arm(hz)`;
 //! - `devices`: `describe_console` (the report's line), `start_console` and
 //!   `release_early_console`,
 //!   `start_interrupts` (maps through a kernel callback, enables the timer's
 //!   interrupt, routes every interrupt to the kernel's handler);
-//! - `host`: `allow_exit`, `exit_allowed`, `exit(status)` and `write(text)`,
-//!   the way back to the emulator or debugger;
+//! - `host`: `allow_exit`, `exit_allowed`, `exit(status)` (0 success, 1 a
+//!   test failed, 2 panic, 3 fatal exception; each CPU documents what the
+//!   host then sees) and `write(text)`, the way back to the emulator or
+//!   debugger;
 //! - `self_tests`: the checks only this CPU has (its drivers' contracts).
 //!
-//! The x86_64 layer does not provide all of this yet: its entry ends in its
-//! own function (`x86_64::entry::x86_64_entry`) until it joins the shared
-//! boot flow.
+//! The x86_64 layer provides all of this but `devices` and `timer::arm`
+//! (the x86 devices' part), and its entry ends in its own function
+//! (`x86_64::entry::x86_64_entry`) until it joins the shared boot flow.
+
+use crate::addr::{VirtAddr, VirtRange};
 
 pub mod aarch64;
+pub mod fatal;
+pub mod probe;
 pub mod x86_64;
+
+#[cfg(target_os = "none")]
+pub mod fixmap_access;
+#[cfg(target_os = "none")]
+pub use stack::run_on_stack;
+#[cfg(target_os = "none")]
+pub mod irq_lock;
+#[cfg(target_os = "none")]
+mod stack;
 
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 pub use aarch64 as current;
+#[cfg(all(target_os = "none", target_arch = "x86_64"))]
+pub use x86_64 as current;
 
 #[cfg(all(
     target_os = "none",
     not(any(target_arch = "aarch64", target_arch = "x86_64"))
 ))]
 compile_error!("the kernel supports AArch64 and x86_64 only");
+
+/// A layout's kernel windows with the names the boot report and fault
+/// reports use; both CPUs have the same windows, at their own addresses.
+pub const fn name_windows(
+    heap: VirtRange,
+    vmap: VirtRange,
+    stacks: VirtRange,
+    free_map: VirtRange,
+    frame_stack: VirtRange,
+    image: VirtRange,
+    fixmap: VirtRange,
+) -> [(&'static str, VirtRange); 7] {
+    [
+        ("heap", heap),
+        ("vmap", vmap),
+        ("kernel stacks", stacks),
+        ("free-frame map", free_map),
+        ("frame stack", frame_stack),
+        ("kernel image", image),
+        ("fixmap", fixmap),
+    ]
+}
+
+/// The name of the window of `windows` that contains `address`, if any.
+pub fn find_window(
+    windows: &[(&'static str, VirtRange)],
+    address: VirtAddr,
+) -> Option<&'static str> {
+    windows
+        .iter()
+        .find(|(_, range)| range.contains(address))
+        .map(|(name, _)| *name)
+}
+
+/// Checks what every layout promises: its windows are disjoint, 2 MiB-aligned
+/// and at or above `kernel_half`, and the frame stack has a top-level entry
+/// (bits 47..39, on both CPUs) to itself.
+#[cfg(test)]
+fn check_windows(windows: &[(&'static str, VirtRange)], kernel_half: u64) {
+    let top_level = |address: u64| (address >> 39) & 0x1ff;
+    for (i, (name, a)) in windows.iter().enumerate() {
+        assert!(a.start.0 >= kernel_half, "{name}");
+        assert!(a.start.is_aligned(2 << 20), "{name}");
+        for (other, b) in &windows[i + 1..] {
+            assert!(!a.overlaps(b), "{name} overlaps {other}");
+        }
+    }
+    let (_, frame_stack) = windows
+        .iter()
+        .find(|(name, _)| *name == "frame stack")
+        .expect("a frame-stack window");
+    let entry = top_level(frame_stack.start.0);
+    assert_eq!(entry, top_level(frame_stack.last().unwrap().0), "one entry");
+    for (name, range) in windows.iter().filter(|(name, _)| *name != "frame stack") {
+        let entries = top_level(range.start.0)..=top_level(range.last().unwrap().0);
+        assert!(
+            !entries.contains(&entry),
+            "{name} shares the frame stack's entry"
+        );
+    }
+}

@@ -53,7 +53,7 @@ impl fmt::Write for ConsoleUart {
 
 /// Sends `text` byte by byte through `write_byte`, each `\n` as `\r\n` for
 /// terminals: how every UART's `fmt::Write` writes.
-fn send_terminal_text(text: &str, mut write_byte: impl FnMut(u8)) {
+pub(crate) fn send_terminal_text(text: &str, mut write_byte: impl FnMut(u8)) {
     for byte in text.bytes() {
         if byte == b'\n' {
             write_byte(b'\r');

@@ -410,12 +410,18 @@ fn lower_half_empty(_: &Boot, _: &Devices) -> Outcome {
     let root = PhysAddr(cpu::lower_half_root());
     let entries = memory::with_space(|space| {
         let table = space.mapper().access_table(root);
-        table.iter().filter(|&&entry| entry != 0).count()
+        table[layout::LOWER_HALF_ENTRIES]
+            .iter()
+            .filter(|&&entry| entry != 0)
+            .count()
     });
-    ensure!(entries == Some(0), "TTBR0 root has {entries:?} entries");
-    ensure!(cpu::translate_read(0).is_none(), "page 0 is mapped");
     ensure!(
-        cpu::translate_read(0x4000_0000).is_none(),
+        entries == Some(0),
+        "the lower half's root table has {entries:?} entries"
+    );
+    ensure!(!cpu::is_readable(VirtAddr(0)), "page 0 is mapped");
+    ensure!(
+        !cpu::is_readable(VirtAddr(0x4000_0000)),
         "the lower half maps RAM"
     );
     Ok(())
@@ -462,7 +468,7 @@ fn emergency_guard_page_fault(_: &Boot, _: &Devices) -> Outcome {
     let guard = exceptions::emergency_stack_guard();
     let page = PAGE_SIZE as u64;
     ensure!(
-        cpu::translate_read(guard.0 + page).is_some(),
+        cpu::is_readable(VirtAddr(guard.0 + page)),
         "the emergency stack above its guard page is not mapped"
     );
     check_fault(

@@ -3,6 +3,9 @@
 use aarch64_cpu::asm;
 use aarch64_cpu::registers::{DAIF, MPIDR_EL1, Readable, Writeable};
 
+use crate::addr::VirtAddr;
+pub use crate::arch::irq_lock::IrqState;
+
 /// Waits for an interrupt.
 pub fn wait_for_interrupt() {
     asm::wfi();
@@ -16,13 +19,6 @@ pub fn enable_interrupts() {
 /// Masks IRQs at EL1.
 pub fn disable_interrupts() {
     DAIF.write(DAIF::I::Masked + DAIF::F::Masked + DAIF::A::Unmasked + DAIF::D::Masked);
-}
-
-/// Whether IRQs were masked before [`mask_irqs`], for [`restore_irqs`].
-#[derive(Clone, Copy, Debug)]
-#[must_use = "restore the IRQ mask with `restore_irqs`"]
-pub struct IrqState {
-    was_masked: bool,
 }
 
 /// Masks IRQs at EL1 and says whether they were masked already.
@@ -62,24 +58,25 @@ pub fn halt() -> ! {
     }
 }
 
-/// Translates `virt` for an EL1 read with the AT instruction: the physical
-/// address, or `None` when the translation faults.
-pub fn translate_read(virt: u64) -> Option<u64> {
+/// Whether an EL1 read of `virt` translates, asked of the MMU with the AT
+/// instruction: no access is made, so device registers may be asked about.
+pub fn is_readable(virt: VirtAddr) -> bool {
     let par: u64;
     // SAFETY: AT only writes PAR_EL1. IRQs are masked around it because the
     // exception vectors use AT (and PAR_EL1) too.
     unsafe {
         core::arch::asm!("mrs {d}, daif", "msr daifset, #2", "at s1e1r, {v}", "isb", "mrs {p}, par_el1",
-            "msr daif, {d}", v = in(reg) virt, p = out(reg) par, d = out(reg) _, options(nostack));
+            "msr daif, {d}", v = in(reg) virt.0, p = out(reg) par, d = out(reg) _, options(nostack));
     }
-    (par & 1 == 0).then_some((par & 0x0000_ffff_ffff_f000) | (virt & 0xfff))
+    par & 1 == 0
 }
 
-/// The physical address of the TTBR0 (lower-half) root table.
+/// The physical address of the TTBR0 (lower-half) root table, whose entries
+/// [`crate::arch::aarch64::layout::LOWER_HALF_ENTRIES`] (all of them) map the
+/// lower half.
 pub fn lower_half_root() -> u64 {
     aarch64_cpu::registers::TTBR0_EL1.get_baddr()
 }
-
 /// The physical address of the TTBR1 (kernel-half) root table.
 pub fn kernel_half_root() -> u64 {
     aarch64_cpu::registers::TTBR1_EL1.get_baddr()

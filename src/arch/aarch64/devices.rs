@@ -10,8 +10,8 @@ use alloc::boxed::Box;
 use alloc::string::String;
 
 use crate::addr::{PhysRange, VirtAddr};
-use crate::arch::aarch64::irq_lock::IrqSafeMutex;
 use crate::arch::aarch64::{exceptions, fixmap};
+use crate::arch::irq_lock::IrqSafeMutex;
 use crate::drivers::ConsoleUart;
 use crate::drivers::gic::InterruptController;
 use crate::drivers::gic::v2::GicV2;

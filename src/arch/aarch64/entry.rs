@@ -205,24 +205,3 @@ fn start_early_console(platform: &PlatformDescription<'_>) {
         console::install(ConsoleUart::Pl011(uart));
     }
 }
-
-/// Calls `next(argument)` on the stack that ends at `top`, with a fresh frame
-/// chain (a backtrace ends there), never to return.
-///
-/// # Safety
-///
-/// `top` must be the 16-byte aligned end of a mapped stack that nothing uses;
-/// nothing on the current stack may be needed again.
-pub unsafe fn run_on_stack<T: Sync>(
-    top: VirtAddr,
-    next: extern "C" fn(&'static T) -> !,
-    argument: &'static T,
-) -> ! {
-    unsafe extern "C" {
-        /// `boot.s`: moves the stack pointer to `top`, then calls `next(argument)`.
-        fn run_on_stack(top: u64, next: usize, argument: usize) -> !;
-    }
-    // SAFETY: forwarded from the caller; `next` takes `argument` in x0 as a
-    // pointer, which is how a `&'static T` is passed.
-    unsafe { run_on_stack(top.0, next as usize, argument as *const T as usize) }
-}

@@ -2,18 +2,19 @@
 //! are expected (an exception table maps each probe's faulting instruction to
 //! where it continues, as Linux's extable does).
 //!
-//! A fatal exception is reported once by the installed handler. If reporting
-//! faults again, the handler runs a second time to say so and must then stop;
-//! a third entry stops at once, reporting nothing. So a broken fault path ends
-//! instead of re-entering itself forever.
+//! A fatal exception goes to the installed handler through the shared guard
+//! of [`crate::arch::fatal`], so a broken fault path ends instead of
+//! re-entering itself forever; probes are [`crate::arch::probe`]'s.
 
-use core::sync::atomic::{AtomicU32, Ordering};
-
-use spin::{Mutex, Once};
+use spin::Once;
 
 use super::fault::Fault;
 use super::{cpu, semihosting};
 use crate::addr::VirtAddr;
+use crate::arch::fatal::{self, FatalPath};
+use crate::arch::probe;
+
+pub use crate::arch::probe::{read, write};
 
 /// The status QEMU exits with after a fatal exception, when
 /// [`semihosting::exit_allowed`].
@@ -36,13 +37,7 @@ pub struct TrapFrame {
 }
 
 static IRQ_HANDLER: Once<fn()> = Once::new();
-static FATAL_HANDLER: Once<fn(&Fault, Cause) -> !> = Once::new();
-/// The fault a probe took, for the probe's caller (one core runs the kernel).
-static PROBE_FAULT: Mutex<Option<Fault>> = Mutex::new(None);
-/// How many times [`fatal`] was entered.
-static FATAL_ENTRIES: AtomicU32 = AtomicU32::new(0);
-/// The exception the first entry of [`fatal`] was reporting.
-static FIRST_FATAL: Once<Fault> = Once::new();
+static FATAL: FatalPath<Fault> = FatalPath::new();
 
 /// Installs the function called for every IRQ (once).
 pub fn set_irq_handler(handler: fn()) {
@@ -50,24 +45,7 @@ pub fn set_irq_handler(handler: fn()) {
 }
 
 /// Why an exception is fatal.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Cause {
-    /// A synchronous exception nobody expected.
-    Unexpected,
-    /// The kernel stack ran into its guard page; the report was made on the
-    /// emergency stack.
-    StackOverflow,
-    /// An FIQ, SError or an exception from a lower level or on SP_EL0, which
-    /// the kernel never asks for.
-    UnhandledVector(u64),
-    /// This exception was taken while the fatal handler was reporting `first`.
-    /// The handler gets this once; it must say so and stop, touching as little
-    /// as it can.
-    InsideFatalHandler {
-        /// The exception being reported when this one came.
-        first: Fault,
-    },
-}
+pub type Cause = fatal::Cause<Fault>;
 
 /// Installs the function that reports a fatal exception and stops (once).
 ///
@@ -75,69 +53,7 @@ pub enum Cause {
 /// `hbreak kernel_entry` stops on that line rather than in inlined lock code.
 #[inline(never)]
 pub fn set_fatal_handler(handler: fn(&Fault, Cause) -> !) {
-    FATAL_HANDLER.call_once(|| handler);
-}
-
-unsafe extern "C" {
-    static __ex_table_start: [u64; 2];
-    static __ex_table_end: [u64; 2];
-    fn probe_read(address: u64) -> ProbeRead;
-    fn probe_write(address: u64, value: u64) -> u64;
-}
-
-/// What `probe_read` returns in x0 and x1.
-#[repr(C)]
-struct ProbeRead {
-    value: u64,
-    faulted: u64,
-}
-
-/// Where execution continues when the instruction at `pc` faults, if it is
-/// a probe's.
-fn fixup(pc: u64) -> Option<u64> {
-    // SAFETY: the linker places the `__ex_table` pairs between the two
-    // symbols (linker.ld); they are read-only after link time.
-    let table = unsafe {
-        let start = &raw const __ex_table_start;
-        let end = &raw const __ex_table_end;
-        core::slice::from_raw_parts(start, end.offset_from(start) as usize)
-    };
-    table
-        .iter()
-        .find(|[faulting, _]| *faulting == pc)
-        .map(|[_, fixup]| *fixup)
-}
-
-fn probe_outcome(faulted: bool) -> Result<(), Fault> {
-    match faulted {
-        false => Ok(()),
-        true => Err(PROBE_FAULT
-            .lock()
-            .take()
-            .expect("a probe that faulted recorded its fault")),
-    }
-}
-
-/// Reads the word at `address`, or returns the fault the read took: a fault
-/// here is expected, so it is not reported.
-pub fn read(address: VirtAddr) -> Result<u64, Fault> {
-    // SAFETY: a probe faults into its fixup instead of reaching memory it
-    // cannot read; a read changes nothing.
-    let outcome = unsafe { probe_read(address.0) };
-    probe_outcome(outcome.faulted != 0).map(|()| outcome.value)
-}
-
-/// Writes `value` to the word at `address`, or returns the fault the write
-/// took (expected, so not reported).
-///
-/// # Safety
-///
-/// If `address` is mapped writable, the write happens: it must be the
-/// caller's to change.
-pub unsafe fn write(address: VirtAddr, value: u64) -> Result<(), Fault> {
-    // SAFETY: forwarded from the caller; a faulting write goes to its fixup.
-    let faulted = unsafe { probe_write(address.0, value) };
-    probe_outcome(faulted != 0)
+    FATAL.set_handler(handler);
 }
 
 /// Called by `vectors.s` with the saved state and which vector was taken
@@ -154,9 +70,8 @@ extern "C" fn exception_entry(frame: &mut TrapFrame, kind: u64) {
         0 => {
             let fault = Fault::decode(frame.esr, frame.far, frame.elr);
             if fault.access.is_some()
-                && let Some(resume) = fixup(frame.elr)
+                && let Some(resume) = probe::resume_after(fault, frame.elr)
             {
-                *PROBE_FAULT.lock() = Some(fault);
                 frame.elr = resume;
                 return;
             }
@@ -174,24 +89,7 @@ extern "C" fn exception_entry(frame: &mut TrapFrame, kind: u64) {
 }
 
 fn fatal(fault: &Fault, cause: Cause) -> ! {
-    let cause = match FATAL_ENTRIES.fetch_add(1, Ordering::SeqCst) {
-        0 => {
-            FIRST_FATAL.call_once(|| *fault);
-            cause
-        }
-        1 => match FIRST_FATAL.get() {
-            Some(&first) => Cause::InsideFatalHandler { first },
-            None => stop(),
-        },
-        // The second report faulted too: stop without a word.
-        2 => stop(),
-        // Even stopping faulted (a semihosting call the host does not serve).
-        _ => cpu::halt(),
-    };
-    match FATAL_HANDLER.get() {
-        Some(handler) => handler(fault, cause),
-        None => stop(),
-    }
+    FATAL.enter(fault, cause, stop, cpu::halt)
 }
 
 /// Ends the kernel after a fatal exception: QEMU exits with

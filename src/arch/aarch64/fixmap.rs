@@ -2,7 +2,7 @@
 //! fixed virtual addresses.
 //!
 //! The kernel has no linear map of RAM, so page tables are reached through
-//! slot 0 (see [`FixmapAccess`]). This costs one local TLB invalidation each time
+//! slot 0 (see `crate::arch::fixmap_access`). This costs one local TLB invalidation each time
 //! the mapper moves to another table, and nothing else: a recursive slot would
 //! avoid that, but it spends a whole 512 GiB top-level entry, aliases every
 //! table as data, and would need its own TLB maintenance whenever a table is
@@ -12,10 +12,10 @@
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use crate::arch::aarch64::layout::FIXMAP;
 use crate::arch::aarch64::paging::Aarch64;
-use crate::memory::paging::{Attributes, PageTableFormat, Table, TableAccess};
+use crate::memory::paging::{Attributes, PageTableFormat, Table};
 
 /// Slot used to reach page tables.
-const TABLE_SLOT: usize = 0;
+pub const TABLE_SLOT: usize = 0;
 /// Slot of the early console's registers.
 pub const CONSOLE_SLOT: usize = 1;
 /// First slot of the device tree blob.
@@ -79,35 +79,5 @@ unsafe fn set(slot: usize, entry: u64) {
             slot_entry.write_volatile(entry);
             core::arch::asm!("dsb nshst", "isb", options(nostack, preserves_flags));
         }
-    }
-}
-
-/// Reaches page tables through the fixmap's table slot.
-pub struct FixmapAccess {
-    current: Option<PhysAddr>,
-}
-
-impl FixmapAccess {
-    /// The table access of the kernel's one address space.
-    ///
-    /// # Safety
-    ///
-    /// At most one `FixmapAccess` may exist: it owns the table slot.
-    pub unsafe fn new() -> Self {
-        Self { current: None }
-    }
-}
-
-// SAFETY: `table` maps `phys` at the table slot before returning its address, and
-// the slot stays unchanged until the next call (this value owns it).
-unsafe impl TableAccess for FixmapAccess {
-    fn table(&mut self, phys: PhysAddr) -> *mut Table {
-        if self.current != Some(phys) {
-            // SAFETY: this value owns the table slot; the previous table pointer
-            // is dead by the `TableAccess` contract.
-            unsafe { map(TABLE_SLOT, phys, Attributes::KERNEL_DATA) };
-            self.current = Some(phys);
-        }
-        slot_address(TABLE_SLOT).as_mut_ptr()
     }
 }

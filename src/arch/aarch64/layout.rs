@@ -38,26 +38,20 @@ pub const IMAGE: VirtRange = VirtRange::new(VirtAddr(0xffff_ffff_8000_0000), 8 <
 /// The fixmap: one level-3 table of fixed-purpose slots (see `fixmap`).
 pub const FIXMAP: VirtRange = VirtRange::new(VirtAddr(0xffff_ffff_bfe0_0000), 2 << 20);
 
+/// The entries of the lower-half root table (`cpu::lower_half_root`) that
+/// map the lower half: all of them, as TTBR0 serves the lower half alone.
+pub const LOWER_HALF_ENTRIES: core::ops::Range<usize> = 0..512;
+
 /// Size of one kernel stack, without its guard page.
 pub const KERNEL_STACK_SIZE: u64 = 64 << 10;
 
 /// Every window with its name, for the boot report and fault reports.
-pub const WINDOWS: [(&str, VirtRange); 7] = [
-    ("heap", HEAP),
-    ("vmap", VMAP),
-    ("kernel stacks", STACKS),
-    ("free-frame map", FREE_MAP),
-    ("frame stack", FRAME_STACK),
-    ("kernel image", IMAGE),
-    ("fixmap", FIXMAP),
-];
+pub const WINDOWS: [(&str, VirtRange); 7] =
+    crate::arch::name_windows(HEAP, VMAP, STACKS, FREE_MAP, FRAME_STACK, IMAGE, FIXMAP);
 
 /// The name of the window that contains `address`, if any.
 pub fn window_of(address: VirtAddr) -> Option<&'static str> {
-    WINDOWS
-        .iter()
-        .find(|(_, range)| range.contains(address))
-        .map(|(name, _)| *name)
+    crate::arch::find_window(&WINDOWS, address)
 }
 
 #[cfg(test)]
@@ -65,27 +59,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn windows_are_disjoint_and_in_the_kernel_half() {
-        for (i, (name, a)) in WINDOWS.iter().enumerate() {
-            assert!(a.start.0 >= 0xffff_0000_0000_0000, "{name}");
-            assert!(a.start.is_aligned(2 << 20), "{name}");
-            for (other, b) in &WINDOWS[i + 1..] {
-                assert!(!a.overlaps(b), "{name} overlaps {other}");
-            }
-        }
+    fn windows_are_disjoint_and_the_frame_stack_has_its_level_0_entry() {
+        crate::arch::check_windows(&WINDOWS, 0xffff_0000_0000_0000);
         assert_eq!(window_of(VirtAddr(0xffff_0080_0000_1000)), Some("vmap"));
         assert_eq!(window_of(VirtAddr(0x1000)), None);
-    }
-
-    #[test]
-    fn the_frame_stack_window_shares_no_level_0_entry() {
-        let level_0 = |address: u64| (address >> 39) & 0x1ff;
-        let first = level_0(FRAME_STACK.start.0);
-        let last = level_0(FRAME_STACK.last().unwrap().0);
-        assert_eq!(first, last, "one level-0 entry");
-        for (name, range) in WINDOWS.iter().filter(|(name, _)| *name != "frame stack") {
-            let (start, end) = (level_0(range.start.0), level_0(range.last().unwrap().0));
-            assert!(!(start..=end).contains(&first), "{name} shares it");
-        }
     }
 }

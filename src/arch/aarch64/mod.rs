@@ -17,8 +17,6 @@ pub mod exceptions;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod fixmap;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod irq_lock;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod semihosting;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod timer;
@@ -30,9 +28,10 @@ pub mod self_tests;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub use {
-    entry::run_on_stack, exceptions::Cause, fault::Fault,
-    fixmap::FixmapAccess as KernelTableAccess, irq_lock::IrqSafeMutex,
-    paging::Aarch64 as PageFormat, semihosting as host, tlb::BroadcastTlb as KernelTlb,
+    crate::arch::fixmap_access::FixmapAccess as KernelTableAccess,
+    crate::arch::irq_lock::IrqSafeMutex, crate::arch::run_on_stack, exceptions::Cause,
+    fault::Fault, paging::Aarch64 as PageFormat, semihosting as host,
+    tlb::BroadcastTlb as KernelTlb,
 };
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]

@@ -5,16 +5,19 @@
 //!
 //! Until the shared boot flow (`kernel::start`, issue 8) takes over, this
 //! brings up COM1 and the traps, prints what the boot handed over, runs a
-//! crash test if the command line asks for one, and exits through
-//! `isa-debug-exit` when the command line has `exit=isa-debug-exit`.
+//! crash test or this CPU's self-tests if the command line asks for them,
+//! and exits through `isa-debug-exit` when the command line has
+//! `exit=isa-debug-exit`.
 
 use core::fmt;
 
-use super::{console, cpu, debug_exit, traps};
+use super::exceptions::{self, Cause};
+use super::fault::Fault;
+use super::{console, cpu, host, self_tests, timer, traps};
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
 use crate::drivers::uart16550::{COM1, Uart16550};
 
-/// The `isa-debug-exit` value after a panic: QEMU exits with 5.
+/// The kernel's status after a panic: QEMU exits with 5.
 pub const PANIC_EXIT: u32 = 2;
 
 /// `hvm_start_info.magic` (Xen's `arch-x86/hvm/start_info.h`).
@@ -29,6 +32,9 @@ const COMMAND_LINE_LIMIT: usize = 4096;
 unsafe extern "C" {
     static __kernel_start: u8;
     static __kernel_end: u8;
+    static __boot_stack_bottom: u8;
+    static __boot_stack_top: u8;
+    static __fault_stack_bottom: u8;
 }
 
 /// The head of `struct hvm_start_info`, version 0: what this entry prints.
@@ -140,6 +146,7 @@ fn has_word(line: &str, word: &str) -> bool {
 /// `isa-debug-exit` or halts.
 #[unsafe(no_mangle)]
 pub extern "C" fn x86_64_entry(start_info: PhysAddr, image_base: PhysAddr) -> ! {
+    exceptions::set_fatal_handler(report_fatal);
     // SAFETY: COM1 is the PC's first serial port, and this is its only driver.
     let mut uart = unsafe { Uart16550::new(COM1) };
     uart.init();
@@ -159,6 +166,11 @@ pub extern "C" fn x86_64_entry(start_info: PhysAddr, image_base: PhysAddr) -> ! 
         "x86_64: image at {} (physical), linked at {image_start}\n",
         PhysRange::new(image_base, image_size)
     ));
+    console::print(format_args!(
+        "x86_64: CPU {}, TSC at {} kHz\n",
+        cpu::id(),
+        timer::frequency() / 1000
+    ));
 
     let command_line = StartInfo::read(start_info).and_then(|info| {
         console::print(format_args!(
@@ -177,16 +189,28 @@ pub extern "C" fn x86_64_entry(start_info: PhysAddr, image_base: PhysAddr) -> ! 
     };
     console::print(format_args!("x86_64: command line \"{command_line}\"\n"));
     if has_word(command_line, "exit=isa-debug-exit") {
-        debug_exit::allow_exit();
+        host::allow_exit();
     }
     run_crash_test(command_line);
+    if has_word(command_line, "run-on-stack-test") {
+        let top = VirtAddr::from_ptr(&raw const __boot_stack_top);
+        console::print(format_args!("x86_64: moving to a fresh stack at {top}\n"));
+        // SAFETY: the boot stack's top is 16-byte aligned (linker.ld) and
+        // mapped; nothing on it is needed again, as the call never returns.
+        unsafe { crate::arch::run_on_stack(top, on_fresh_stack, &FRESH_STACK_WORDS) };
+    }
+    let status = if has_word(command_line, "arch-selftest") {
+        run_self_tests()
+    } else {
+        0
+    };
 
-    if debug_exit::exit_allowed() {
+    if host::exit_allowed() {
         console::print(format_args!(
             "x86_64: entry done; exit through isa-debug-exit (QEMU status {})\n",
-            debug_exit::status(debug_exit::SUCCESS)
+            host::qemu_status(status)
         ));
-        debug_exit::exit(debug_exit::SUCCESS);
+        host::exit(status);
     }
     console::print(format_args!("x86_64: entry done; halted\n"));
     cpu::halt()
@@ -202,7 +226,7 @@ fn run_crash_test(command_line: &str) {
         // SAFETY: not safe at all: this store to an unmapped page faults, on
         // purpose, and the page-fault report stops the kernel.
         unsafe {
-            traps::boot_stack_guard()
+            exceptions::boot_stack_guard()
                 .as_mut_ptr::<u64>()
                 .write_volatile(0)
         };
@@ -216,11 +240,106 @@ fn run_crash_test(command_line: &str) {
         // SAFETY: `ud2` raises #UD, on purpose; the report stops the kernel.
         unsafe { core::arch::asm!("ud2", options(nomem, nostack)) };
     }
+    if has_word(command_line, "interrupt-test") {
+        console::print(format_args!("x86_64: raising interrupt 48\n"));
+        // SAFETY: vector 48 has no handler but the catch-all, whose report
+        // stops the kernel, on purpose.
+        unsafe { core::arch::asm!("int 48", options(nomem, nostack)) };
+    }
     if has_word(command_line, "protection-test") {
         console::print(format_args!("x86_64: reading a non-canonical address\n"));
         // SAFETY: not safe at all: a non-canonical address raises #GP, on
         // purpose; the report stops the kernel.
         unsafe { VirtAddr(1 << 63).as_mut_ptr::<u64>().read_volatile() };
+    }
+}
+
+/// What `run-on-stack-test` hands to [`on_fresh_stack`].
+static FRESH_STACK_WORDS: &str = "running on the fresh stack";
+
+/// Runs on the boot stack from its top again (`run-on-stack-test`): prints
+/// `words` and how deep it is, and exits with success.
+extern "C" fn on_fresh_stack(words: &'static &'static str) -> ! {
+    let marker = 0u8;
+    let depth =
+        VirtAddr::from_ptr(&raw const __boot_stack_top).0 - VirtAddr::from_ptr(&raw const marker).0;
+    console::print(format_args!(
+        "x86_64: {words}, {depth} bytes below its top\n"
+    ));
+    if host::exit_allowed() {
+        host::exit(0);
+    }
+    cpu::halt()
+}
+
+/// This CPU's self-tests (`arch-selftest`), until the shared runner of
+/// `kernel::selftest` runs them with its suite: the status for
+/// [`host::exit`]. Without a heap a failing check panics while formatting
+/// its message (status 5, not 33), so a failure still shows.
+fn run_self_tests() -> u32 {
+    let mut failed = 0;
+    for (name, check) in self_tests::TESTS {
+        match check() {
+            Ok(()) => console::print(format_args!("selftest: ok {name}\n")),
+            Err(message) => {
+                failed += 1;
+                console::print(format_args!("selftest: FAIL {name}: {message}\n"));
+            }
+        }
+    }
+    console::print(format_args!(
+        "selftest: {} passed, {failed} failed\n",
+        self_tests::TESTS.len() - failed
+    ));
+    u32::from(failed > 0)
+}
+
+/// The entry's fatal report, until `kernel::fatal_fault` (which says the
+/// same with the kernel's windows) takes over.
+fn report_fatal(fault: &Fault, cause: Cause) -> ! {
+    let (what, address) = match cause {
+        Cause::InsideFatalHandler { .. } => ("fault inside the fault handler: ", None),
+        Cause::StackOverflow => ("kernel stack overflow: ", fault.address),
+        Cause::UnhandledVector(_) => ("unhandled interrupt: ", fault.address),
+        Cause::Unexpected => ("", fault.address),
+    };
+    console::print_emergency(format_args!("\nFATAL {what}{fault}"));
+    if let Some(address) = address {
+        console::print_emergency(format_args!(", in {}", describe(address)));
+    }
+    console::print_emergency(format_args!("\n"));
+    exceptions::stop()
+}
+
+/// True when `address` lies in `[start, end)`, two of the image's symbols.
+fn within(address: VirtAddr, start: *const u8, end: *const u8) -> bool {
+    (VirtAddr::from_ptr(start)..VirtAddr::from_ptr(end)).contains(&address)
+}
+
+/// What the boot page tables put at `address`, for fault reports.
+fn describe(address: VirtAddr) -> &'static str {
+    let boot_guard = exceptions::boot_stack_guard();
+    let emergency_guard = exceptions::emergency_stack_guard();
+    if within(
+        address,
+        boot_guard.as_mut_ptr(),
+        &raw const __boot_stack_bottom,
+    ) {
+        "the boot stack's guard page"
+    } else if within(
+        address,
+        emergency_guard.as_mut_ptr(),
+        &raw const __fault_stack_bottom,
+    ) {
+        "the double-fault stack's guard page"
+    } else if within(address, &raw const __kernel_start, &raw const __kernel_end) {
+        "the kernel image"
+    } else if address.0 < PAGE_SIZE as u64 {
+        "page 0, never mapped"
+    } else if address.0 < IDENTITY_END {
+        "the boot identity map (first 4 GiB, read-only)"
+    } else {
+        "no mapping"
     }
 }
 
@@ -256,8 +375,8 @@ static NO_HEAP_YET: NoHeapYet = NoHeapYet;
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     console::print_emergency(format_args!("\nPANIC: {info}\n"));
-    if debug_exit::exit_allowed() {
-        debug_exit::exit(PANIC_EXIT);
+    if host::exit_allowed() {
+        host::exit(PANIC_EXIT);
     }
     cpu::halt()
 }

@@ -152,6 +152,10 @@ pvh_start32:
     movl    $(boot_pdpt_kernel - KERNEL_VIRT_OFFSET + TABLE), 511 * 8(%edi)
     mov     $(boot_pdpt_kernel - KERNEL_VIRT_OFFSET), %edi
     movl    $(boot_pd_kernel - KERNEL_VIRT_OFFSET + TABLE), 510 * 8(%edi)
+    // The fixmap (fixmap.rs, layout::FIXMAP): the last 2 MiB of the same page
+    // directory, one page table whose entries Rust fills.
+    mov     $(boot_pd_kernel - KERNEL_VIRT_OFFSET), %edi
+    movl    $(boot_pt_fixmap - KERNEL_VIRT_OFFSET + TABLE), 511 * 8(%edi)
     mov     $(__kernel_start - KERNEL_VIRT_OFFSET), %ecx
     shr     $21, %ecx                   // linker.ld: 2 MiB-aligned, below 1 GiB
     mov     $(boot_pd_kernel - KERNEL_VIRT_OFFSET), %edi
@@ -302,3 +306,5 @@ boot_pt_entry:      .space 4096
 boot_pdpt_kernel:   .space 4096
 boot_pd_kernel:     .space 4096
 boot_pt_image:      .space 4096 * IMAGE_PTS
+.global boot_pt_fixmap
+boot_pt_fixmap:     .space 4096

@@ -9,6 +9,16 @@ use crate::addr::VirtAddr;
 
 /// Vector of the page fault (#PF), whose error code [`PageFaultError`] decodes.
 pub const PAGE_FAULT: u8 = 14;
+/// Vector of the double fault (#DF).
+pub const DOUBLE_FAULT: u8 = 8;
+/// Vector of the general protection fault (#GP).
+pub const GENERAL_PROTECTION: u8 = 13;
+/// The first vector that is an interrupt, not an exception.
+pub const FIRST_INTERRUPT: u8 = 32;
+
+/// How far below the interrupted stack pointer the CPU pushes an exception
+/// frame: at most six words, after aligning RSP down to 16 bytes.
+const FRAME_PUSH_REACH: u64 = 64;
 
 /// A page fault's error code, decoded (Intel SDM vol. 3A, 4.7).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -79,23 +89,33 @@ pub struct Fault {
     pub error_code: Option<u64>,
     /// The instruction that faulted (or, for traps, the next one).
     pub rip: VirtAddr,
-    /// For a page fault, the address that faulted (CR2).
+    /// For a page fault, the address that faulted (CR2); for a double fault,
+    /// the last page fault's (CR2 still holds it).
     pub address: Option<VirtAddr>,
 }
 
 impl Fault {
     /// The exception of `vector` taken at `rip`, with the error code it
-    /// pushed, if any; `cr2` is kept only for a page fault.
+    /// pushed, if any; `cr2` is kept only for a page or double fault.
     pub const fn new(vector: u8, error_code: Option<u64>, rip: u64, cr2: u64) -> Self {
         Self {
             vector,
             error_code,
             rip: VirtAddr(rip),
-            address: if vector == PAGE_FAULT {
-                Some(VirtAddr(cr2))
-            } else {
-                None
+            address: match vector {
+                PAGE_FAULT | DOUBLE_FAULT => Some(VirtAddr(cr2)),
+                _ => None,
             },
+        }
+    }
+
+    /// Whether this double fault is a stack overflow: the last page fault
+    /// (CR2) hit just below the interrupted stack pointer `rsp`, where the CPU
+    /// was pushing the page fault's frame, so the stack itself is unmapped.
+    pub fn is_stack_overflow(&self, rsp: u64) -> bool {
+        match (self.vector, self.address) {
+            (DOUBLE_FAULT, Some(cr2)) => cr2.0 < rsp && rsp - cr2.0 <= FRAME_PUSH_REACH,
+            _ => false,
         }
     }
 
@@ -141,16 +161,24 @@ impl Fault {
 
 impl fmt::Display for Fault {
     /// `page fault: write to 0xffff_ffff_8030_0000 (page not present, kernel
-    /// mode) at rip 0xffff_ffff_8020_1234 (error code 0x2)`, or for other
-    /// vectors `general protection fault at rip 0x… (error code 0x0)`.
+    /// mode) at rip 0xffff_ffff_8020_1234 (error code 0x2)`, for other
+    /// vectors `general protection fault at rip 0x… (error code 0x0)`, `double
+    /// fault at rip 0x… (error code 0x0); last page fault at 0x…` or
+    /// `interrupt 48 at rip 0x…`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.kind())?;
+        if self.vector >= FIRST_INTERRUPT {
+            write!(f, " {}", self.vector)?;
+        }
         if let (Some(error), Some(address)) = (self.page_fault(), self.address) {
             write!(f, ": {} {address} ({error})", error.access())?;
         }
         write!(f, " at rip {}", self.rip)?;
         if let Some(code) = self.error_code {
             write!(f, " (error code {code:#x})")?;
+        }
+        if let (DOUBLE_FAULT, Some(address)) = (self.vector, self.address) {
+            write!(f, "; last page fault at {address}")?;
         }
         Ok(())
     }
@@ -213,6 +241,25 @@ mod tests {
             "invalid opcode at rip 0x2000"
         );
         assert_eq!(Fault::new(9, None, 0, 0).kind(), "reserved exception");
-        assert_eq!(Fault::new(32, None, 0, 0).kind(), "interrupt");
+        assert_eq!(
+            Fault::new(48, None, 0x3000, 0).to_string(),
+            "interrupt 48 at rip 0x3000"
+        );
+    }
+
+    #[test]
+    fn a_double_fault_names_the_last_page_fault_and_spots_an_overflow() {
+        let rsp = 0xffff_ffff_8020_b008;
+        let overflow = Fault::new(DOUBLE_FAULT, Some(0), 0x4000, rsp - 0x18);
+        assert_eq!(
+            overflow.to_string(),
+            "double fault at rip 0x4000 (error code 0x0); last page fault at 0xffff_ffff_8020_aff0"
+        );
+        assert!(overflow.is_stack_overflow(rsp));
+        // A page fault far from the stack, or above it, is no overflow.
+        assert!(!Fault::new(DOUBLE_FAULT, Some(0), 0x4000, rsp - 0x1000).is_stack_overflow(rsp));
+        assert!(!Fault::new(DOUBLE_FAULT, Some(0), 0x4000, rsp + 8).is_stack_overflow(rsp));
+        // Only a double fault can be one.
+        assert!(!Fault::new(PAGE_FAULT, Some(2), 0x4000, rsp - 8).is_stack_overflow(rsp));
     }
 }

@@ -1,6 +1,8 @@
-//! Traps of the x86_64 entry: the kernel's GDT with its TSS, and an IDT in
-//! which every exception is reported on the console and stops the CPU (QEMU
-//! then exits with status 7 under `exit=isa-debug-exit`).
+//! The kernel's GDT with its TSS, and the IDT: a page fault or general
+//! protection fault of a probe resumes at its fixup; every other exception,
+//! and any interrupt without a handler, goes to the fatal path of
+//! [`super::exceptions`] (QEMU then exits with status 7 under
+//! `exit=isa-debug-exit`).
 //!
 //! Handlers use the `x86-interrupt` calling convention through the `x86_64`
 //! crate's IDT types: the compiler saves what each handler clobbers, and the
@@ -8,8 +10,6 @@
 //! own (IST1): a kernel stack overflow is a page fault that cannot push its
 //! frame onto the overflowed stack, which the CPU turns into a double fault,
 //! so it is still reported.
-
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Once;
 use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
@@ -19,27 +19,14 @@ use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector
 use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode};
 use x86_64::structures::tss::TaskStateSegment;
 
-use super::entry::IDENTITY_END;
-use super::fault::{Fault, PAGE_FAULT};
-use super::{console, cpu, debug_exit};
-use crate::addr::{PAGE_SIZE, VirtAddr};
-
-/// The `isa-debug-exit` value after a fatal exception: QEMU exits with 7.
-pub const FATAL_EXIT: u32 = 3;
+use super::exceptions::{self, Cause};
+use super::fault::{DOUBLE_FAULT, FIRST_INTERRUPT, Fault, GENERAL_PROTECTION, PAGE_FAULT};
+use crate::arch::probe;
 
 /// The TSS's interrupt stack table slot of the double-fault stack (IST1).
 const DOUBLE_FAULT_IST_INDEX: u16 = 0;
 
-/// Vector of the double fault (#DF).
-const DOUBLE_FAULT: u8 = 8;
-
 unsafe extern "C" {
-    static __kernel_start: u8;
-    static __kernel_end: u8;
-    static __boot_stack_guard: u8;
-    static __boot_stack_bottom: u8;
-    static __fault_stack_guard: u8;
-    static __fault_stack_bottom: u8;
     static __fault_stack_top: u8;
 }
 
@@ -52,8 +39,6 @@ struct Selectors {
 static TSS: Once<TaskStateSegment> = Once::new();
 static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 static IDT: Once<InterruptDescriptorTable> = Once::new();
-/// Set by the first fatal report: a fault while reporting stops at once.
-static REPORTING: AtomicBool = AtomicBool::new(false);
 
 /// Loads the kernel's GDT (code, data, TSS) in place of the boot one, the TSS
 /// with the double-fault stack, and the IDT. Call once, early: until then a
@@ -126,9 +111,7 @@ fn table() -> InterruptDescriptorTable {
     idt.vmm_communication_exception
         .set_handler_fn(vmm_communication);
     idt.security_exception.set_handler_fn(security_exception);
-    for entry in idt.slice_mut(32..) {
-        entry.set_handler_fn(unexpected_interrupt);
-    }
+    x86_64::set_general_handler!(&mut idt, unexpected_interrupt, FIRST_INTERRUPT..=255);
     idt
 }
 
@@ -137,18 +120,15 @@ fn table() -> InterruptDescriptorTable {
 macro_rules! fatal_handler {
     ($name:ident, $vector:literal) => {
         extern "x86-interrupt" fn $name(frame: InterruptStackFrame) {
-            fatal(Fault::new(
-                $vector,
-                None,
-                frame.instruction_pointer.as_u64(),
-                0,
-            ));
+            let rip = frame.instruction_pointer.as_u64();
+            exceptions::fatal(&Fault::new($vector, None, rip, 0), Cause::Unexpected);
         }
     };
     ($name:ident, $vector:literal, error_code) => {
         extern "x86-interrupt" fn $name(frame: InterruptStackFrame, error_code: u64) {
             let rip = frame.instruction_pointer.as_u64();
-            fatal(Fault::new($vector, Some(error_code), rip, 0));
+            let fault = Fault::new($vector, Some(error_code), rip, 0);
+            exceptions::fatal(&fault, Cause::Unexpected);
         }
     };
 }
@@ -164,7 +144,6 @@ fatal_handler!(device_not_available, 7);
 fatal_handler!(invalid_tss, 10, error_code);
 fatal_handler!(segment_not_present, 11, error_code);
 fatal_handler!(stack_segment_fault, 12, error_code);
-fatal_handler!(general_protection_fault, 13, error_code);
 fatal_handler!(x87_floating_point, 16);
 fatal_handler!(alignment_check, 17, error_code);
 fatal_handler!(simd_floating_point, 19);
@@ -174,108 +153,56 @@ fatal_handler!(hypervisor_injection, 28);
 fatal_handler!(vmm_communication, 29, error_code);
 fatal_handler!(security_exception, 30, error_code);
 
-extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, error: PageFaultErrorCode) {
+/// A probe's fault resumes at its fixup; any other is fatal.
+fn resume_or_fatal(frame: &mut InterruptStackFrame, fault: Fault) {
+    let Some(fixup) = probe::resume_after(fault, fault.rip.0) else {
+        exceptions::fatal(&fault, Cause::Unexpected);
+    };
+    // SAFETY: the fixup is the probe's own continuation (probe.s), in the
+    // same function, with the same stack and segments.
+    unsafe {
+        frame
+            .as_mut()
+            .update(|value| value.instruction_pointer = x86_64::VirtAddr::new_truncate(fixup));
+    }
+}
+
+extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, error: PageFaultErrorCode) {
     let rip = frame.instruction_pointer.as_u64();
-    fatal(Fault::new(
-        PAGE_FAULT,
-        Some(error.bits()),
-        rip,
-        Cr2::read_raw(),
-    ));
+    let fault = Fault::new(PAGE_FAULT, Some(error.bits()), rip, Cr2::read_raw());
+    resume_or_fatal(&mut frame, fault);
+}
+
+/// A probe of a non-canonical address faults here rather than as a page fault.
+extern "x86-interrupt" fn general_protection_fault(
+    mut frame: InterruptStackFrame,
+    error_code: u64,
+) {
+    let rip = frame.instruction_pointer.as_u64();
+    let fault = Fault::new(GENERAL_PROTECTION, Some(error_code), rip, 0);
+    resume_or_fatal(&mut frame, fault);
 }
 
 extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
-    fatal(Fault::new(18, None, frame.instruction_pointer.as_u64(), 0));
+    let rip = frame.instruction_pointer.as_u64();
+    exceptions::fatal(&Fault::new(18, None, rip, 0), Cause::Unexpected);
 }
 
-/// On IST1. CR2 still holds the page fault that could not be delivered when
-/// the stack overflowed, so it says which stack did.
+/// On IST1. CR2 still holds the page fault that could not be delivered; when
+/// it lies just below the interrupted stack pointer, that stack overflowed.
 extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, error_code: u64) -> ! {
-    let fault = Fault::new(
-        DOUBLE_FAULT,
-        Some(error_code),
-        frame.instruction_pointer.as_u64(),
-        0,
-    );
-    let last_page_fault = VirtAddr(Cr2::read_raw());
-    if !REPORTING.swap(true, Ordering::SeqCst) {
-        let cause = if in_boot_stack_guard(last_page_fault) {
-            "kernel stack overflow: "
-        } else {
-            ""
-        };
-        console::print_emergency(format_args!(
-            "\nFATAL {cause}{fault}; last page fault at {last_page_fault}, in {}\n",
-            describe(last_page_fault)
-        ));
-    }
-    stop();
-}
-
-extern "x86-interrupt" fn unexpected_interrupt(frame: InterruptStackFrame) {
-    if !REPORTING.swap(true, Ordering::SeqCst) {
-        console::print_emergency(format_args!(
-            "\nFATAL unexpected interrupt (vectors 32..=255 have no handler) at rip {}\n",
-            VirtAddr(frame.instruction_pointer.as_u64())
-        ));
-    }
-    stop();
-}
-
-/// Reports `fault` (once: a fault inside the report stops without one), then
-/// stops.
-fn fatal(fault: Fault) -> ! {
-    if !REPORTING.swap(true, Ordering::SeqCst) {
-        console::print_emergency(format_args!("\nFATAL {fault}"));
-        if let Some(address) = fault.address {
-            console::print_emergency(format_args!(", in {}", describe(address)));
-        }
-        console::print_emergency(format_args!("\n"));
-    }
-    stop();
-}
-
-/// Ends the run after a fatal report: through `isa-debug-exit` with
-/// [`FATAL_EXIT`] when the host has it, else by halting.
-pub fn stop() -> ! {
-    if debug_exit::exit_allowed() {
-        debug_exit::exit(FATAL_EXIT);
-    }
-    cpu::halt()
-}
-
-/// True when `address` lies in `[start, end)`, two of the image's symbols.
-fn within(address: VirtAddr, start: *const u8, end: *const u8) -> bool {
-    (VirtAddr::from_ptr(start)..VirtAddr::from_ptr(end)).contains(&address)
-}
-
-fn in_boot_stack_guard(address: VirtAddr) -> bool {
-    within(
-        address,
-        &raw const __boot_stack_guard,
-        &raw const __boot_stack_bottom,
-    )
-}
-
-/// What the boot page tables put at `address`, for fault reports.
-fn describe(address: VirtAddr) -> &'static str {
-    let fault_stack_guard = &raw const __fault_stack_guard;
-    if in_boot_stack_guard(address) {
-        "the boot stack's guard page"
-    } else if within(address, fault_stack_guard, &raw const __fault_stack_bottom) {
-        "the double-fault stack's guard page"
-    } else if within(address, &raw const __kernel_start, &raw const __kernel_end) {
-        "the kernel image"
-    } else if address.0 < PAGE_SIZE as u64 {
-        "page 0, never mapped"
-    } else if address.0 < IDENTITY_END {
-        "the boot identity map (first 4 GiB, read-only)"
+    let rip = frame.instruction_pointer.as_u64();
+    let fault = Fault::new(DOUBLE_FAULT, Some(error_code), rip, Cr2::read_raw());
+    let cause = if fault.is_stack_overflow(frame.stack_pointer.as_u64()) {
+        Cause::StackOverflow
     } else {
-        "no mapping"
-    }
+        Cause::Unexpected
+    };
+    exceptions::fatal(&fault, cause);
 }
 
-/// The bottom of the guard page below the boot stack, for the crash tests.
-pub fn boot_stack_guard() -> VirtAddr {
-    VirtAddr::from_ptr(&raw const __boot_stack_guard)
+/// Every vector from [`FIRST_INTERRUPT`] on that has no handler of its own.
+fn unexpected_interrupt(frame: InterruptStackFrame, vector: u8, _error_code: Option<u64>) {
+    let fault = Fault::new(vector, None, frame.instruction_pointer.as_u64(), 0);
+    exceptions::fatal(&fault, Cause::UnhandledVector(u64::from(vector)));
 }

@@ -1,16 +1,25 @@
-//! A spin lock that keeps IRQs masked on this core while it is held.
+//! A spin lock that keeps IRQs masked on this core while it is held, for
+//! both CPUs: only the masking differs, and `current::cpu` does it.
 //!
 //! Data that an interrupt handler takes must live behind this lock: with a
 //! plain spin lock, an IRQ taken while the interrupted code holds the lock
 //! spins forever on its own core. The console and the interrupt controller are
-//! such data. Masking only the IRQ bit is enough, as the kernel takes no FIQs.
+//! such data. Masking IRQs is enough: the kernel takes no FIQs on AArch64, and
+//! on x86_64 what `cli` leaves on (NMIs, machine checks) is fatal anyway.
 
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 
 use spin::{Mutex, MutexGuard};
 
-use super::cpu::{self, IrqState};
+use super::current::cpu;
+
+/// Whether IRQs were masked before `cpu::mask_irqs`, for `cpu::restore_irqs`.
+#[derive(Clone, Copy, Debug)]
+#[must_use = "restore the IRQ mask with `restore_irqs`"]
+pub struct IrqState {
+    pub(super) was_masked: bool,
+}
 
 /// A `spin::Mutex` whose guard masks IRQs from before the lock is taken until
 /// after it is released, then restores the mask the caller had.
