@@ -83,6 +83,9 @@ pub struct PlatformDescription<'dtb> {
     pub timer: Option<Timer>,
     /// The enabled CPUs under `/cpus`.
     pub cpus: CpuList<'dtb>,
+    /// The ACPI MADT's interrupt controllers and CPUs, on x86_64 (the PVH
+    /// boot); `None` from a device tree.
+    apic: Option<acpi::Apic>,
     ram: RamList,
     reserved: ReservationList<'dtb>,
 }
@@ -130,6 +133,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             interrupt_controller: None,
             timer: None,
             cpus: CpuList::new(),
+            apic: None,
             ram: RamList::new(),
             reserved: ReservationList::new(),
         };
@@ -157,6 +161,12 @@ impl<'dtb> PlatformDescription<'dtb> {
             )?;
         }
         Ok(description)
+    }
+
+    /// The local APIC address, I/O APICs, interrupt overrides and local
+    /// APICs from the ACPI MADT: present on x86_64, `None` from a device tree.
+    pub fn apic(&self) -> Option<&acpi::Apic> {
+        self.apic.as_ref()
     }
 
     /// RAM regions: sorted by base, touching regions merged, never empty.
