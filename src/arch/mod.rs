@@ -39,6 +39,7 @@
 //! boot flow.
 
 pub mod aarch64;
+pub mod devices;
 pub mod x86_64;
 
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
