@@ -169,6 +169,15 @@ fn one_shot(vector: Option<u8>) -> FieldValue<u32, LVT_TIMER::Register> {
     LVT_TIMER::TIMER_MODE::OneShot + delivery
 }
 
+/// The one-shot count that lasts `1/hz` s at `counts_per_second`, within
+/// what the 32-bit count register holds and never 0 (which would stop the
+/// timer instead).
+pub fn one_shot_count(counts_per_second: u64, hz: u64) -> u32 {
+    u32::try_from(counts_per_second / hz.max(1))
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
 /// The local APIC of the CPU that uses this value, in xAPIC mode.
 pub struct LocalApic {
     registers: Mmio<LocalApicRegisters>,
@@ -319,6 +328,14 @@ mod tests {
         assert_eq!(page.register(0x3e0), 0b0011);
         assert_eq!(page.register(0x320), 0x30);
         assert_eq!(page.register(0x380), 625_000);
+    }
+
+    #[test]
+    fn one_shot_counts_fit_the_register() {
+        assert_eq!(one_shot_count(62_500_000, 100), 625_000);
+        assert_eq!(one_shot_count(62_500_000, 0), 62_500_000);
+        assert_eq!(one_shot_count(u64::MAX, 1), u32::MAX);
+        assert_eq!(one_shot_count(50, 100), 1);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use x86_64::structures::tss::TaskStateSegment;
 
 use super::entry::IDENTITY_END;
 use super::fault::{Fault, PAGE_FAULT};
-use super::{console, cpu, debug_exit};
+use super::{console, cpu, debug_exit, devices};
 use crate::addr::{PAGE_SIZE, VirtAddr};
 
 /// The `isa-debug-exit` value after a fatal exception: QEMU exits with 7.
@@ -129,6 +129,8 @@ fn table() -> InterruptDescriptorTable {
     for entry in idt.slice_mut(32..) {
         entry.set_handler_fn(unexpected_interrupt);
     }
+    idt[devices::TIMER_VECTOR].set_handler_fn(devices::timer_interrupt);
+    idt[devices::SPURIOUS_VECTOR].set_handler_fn(devices::spurious_interrupt);
     idt
 }
 
@@ -215,7 +217,7 @@ extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, error_code: u
 extern "x86-interrupt" fn unexpected_interrupt(frame: InterruptStackFrame) {
     if !REPORTING.swap(true, Ordering::SeqCst) {
         console::print_emergency(format_args!(
-            "\nFATAL unexpected interrupt (vectors 32..=255 have no handler) at rip {}\n",
+            "\nFATAL unexpected interrupt (only the timer's and the spurious vector have a handler) at rip {}\n",
             VirtAddr(frame.instruction_pointer.as_u64())
         ));
     }
