@@ -84,8 +84,9 @@ pub struct PlatformDescription<'dtb> {
     /// The enabled CPUs under `/cpus`.
     pub cpus: CpuList<'dtb>,
     /// The ACPI MADT's interrupt controllers and CPUs, on x86_64 (the PVH
-    /// boot); `None` from a device tree.
-    apic: Option<acpi::Apic>,
+    /// boot); `None` from a device tree. Borrowed, not held: an `Apic` is
+    /// about 1 KiB, and the description is copied on the small boot stack.
+    apic: Option<&'dtb acpi::Apic>,
     ram: RamList,
     reserved: ReservationList<'dtb>,
 }
@@ -166,7 +167,7 @@ impl<'dtb> PlatformDescription<'dtb> {
     /// The local APIC address, I/O APICs, interrupt overrides and local
     /// APICs from the ACPI MADT: present on x86_64, `None` from a device tree.
     pub fn apic(&self) -> Option<&acpi::Apic> {
-        self.apic.as_ref()
+        self.apic
     }
 
     /// RAM regions: sorted by base, touching regions merged, never empty.
