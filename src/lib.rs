@@ -12,7 +12,8 @@
 //! - [`memory`]: the portable memory system: frame stack, page-table mapper,
 //!   address space, virtual ranges, growing heap. Host-tested over simulated RAM;
 //! - [`arch`]: the architecture layers (AArch64: boot, layout, traps, timer);
-//! - `drivers` (AArch64): PL011 UART and GICv2/v3, register-typed;
+//! - [`drivers`]: PL011 UART and GICv2/v3 (AArch64), 16550 UART, 8259 PICs,
+//!   local and I/O APIC (x86_64), register-typed;
 //! - [`text`]: formatting without the heap (a fixed line buffer);
 //! - `kernel` (bare metal only): the boot flow, console, device bring-up, boot
 //!   report and the in-kernel self-tests.
@@ -33,7 +34,6 @@ extern crate alloc;
 
 pub mod addr;
 pub mod arch;
-#[cfg(any(target_arch = "aarch64", target_os = "none"))]
 pub mod drivers;
 // AArch64-only until the architecture seam lands (issue 8): x86_64 stops at
 // `arch::x86_64::entry::x86_64_entry` meanwhile.

@@ -27,5 +27,5 @@ X86_64_RUNS = \
 	fault-test|7|FATAL.page.fault:.write.to.0xffff_ffff_80[0-9a-f_]*.\(page.not.present,.kernel.mode\).at.rip.*boot.stack.s.guard.page \
 	overflow-test|7|FATAL.kernel.stack.overflow:.double.fault.*in.the.boot.stack.s.guard.page \
 	invalid-opcode-test|7|FATAL.invalid.opcode.at.rip.0xffff_ffff_80 \
-	interrupt-test|7|FATAL.unhandled.interrupt:.interrupt.48.at.rip.0xffff_ffff_80 \
+	interrupt-test|7|FATAL.unhandled.interrupt:.interrupt.64.at.rip.0xffff_ffff_80 \
 	protection-test|7|FATAL.general.protection.fault.at.rip.0xffff_ffff_80[0-9a-f_]*.\(error.code.0x0\)

@@ -52,6 +52,7 @@
 use crate::addr::{VirtAddr, VirtRange};
 
 pub mod aarch64;
+pub mod devices;
 pub mod fatal;
 pub mod probe;
 pub mod x86_64;

@@ -1,5 +1,5 @@
 //! Device drivers: the PL011 UART and the GIC interrupt controllers (AArch64),
-//! the 16550 UART (x86_64).
+//! the 16550 UART, the 8259 PICs, the local APIC and the I/O APIC (x86_64).
 //!
 //! Each driver owns one register block that the kernel has mapped as device
 //! memory (nGnRE) at an address it found in the device tree. Its `unsafe fn new`
@@ -8,44 +8,51 @@
 //! each access has a name and a width, never a raw offset, and are reached
 //! through raw pointers only (see `mmio`), never through a reference.
 //!
-//! The 16550 lives in x86 I/O port space instead of memory: its `unsafe fn new`
-//! trusts a base port, and its register bits are declared the same way and
-//! read into a `LocalRegisterCopy`, one `in`/`out` instruction per access.
+//! The 16550 and the 8259s live in x86 I/O port space instead of memory: their
+//! `unsafe fn new` trusts the ports, and their register bits are declared the
+//! same way and read into a `LocalRegisterCopy`, one `in`/`out` instruction
+//! per access.
+//!
+//! The MMIO drivers need no CPU instruction, so the x86 ones (local APIC, I/O
+//! APIC) also build for the host tests, which run them over plain memory; the
+//! port-I/O drivers build only for the kernel.
 
-// The MMIO drivers serve AArch64 only until the architecture seam (issue 8)
-// maps devices on x86_64 too.
-#[cfg(target_arch = "aarch64")]
 mod mmio;
 
 #[cfg(target_arch = "aarch64")]
 pub mod gic;
+#[cfg(target_arch = "x86_64")]
+pub mod ioapic;
+#[cfg(target_arch = "x86_64")]
+pub mod lapic;
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
+pub mod pic8259;
 #[cfg(target_arch = "aarch64")]
 pub mod pl011;
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod uart16550;
 
-#[cfg(target_arch = "aarch64")]
 pub use mmio::{Misaligned, REGISTER_BLOCK_ALIGNMENT};
-
-use core::fmt;
 
 /// The UART that serves as the console, whichever driver it needs: one enum,
 /// not a trait object, because the console starts before the heap exists.
+#[cfg(any(target_arch = "aarch64", target_os = "none"))]
 pub enum ConsoleUart {
     /// An Arm PL011.
     #[cfg(target_arch = "aarch64")]
     Pl011(pl011::Pl011),
     /// A 16550 in x86 I/O port space (COM1).
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
     Uart16550(uart16550::Uart16550),
 }
 
-impl fmt::Write for ConsoleUart {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
+#[cfg(any(target_arch = "aarch64", target_os = "none"))]
+impl core::fmt::Write for ConsoleUart {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
         match self {
             #[cfg(target_arch = "aarch64")]
             Self::Pl011(uart) => uart.write_str(text),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(target_arch = "x86_64", target_os = "none"))]
             Self::Uart16550(uart) => uart.write_str(text),
         }
     }
@@ -53,6 +60,7 @@ impl fmt::Write for ConsoleUart {
 
 /// Sends `text` byte by byte through `write_byte`, each `\n` as `\r\n` for
 /// terminals: how every UART's `fmt::Write` writes.
+#[cfg(any(target_arch = "aarch64", target_os = "none"))]
 pub(crate) fn send_terminal_text(text: &str, mut write_byte: impl FnMut(u8)) {
     for byte in text.bytes() {
         if byte == b'\n' {

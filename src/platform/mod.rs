@@ -85,7 +85,7 @@ pub struct PlatformDescription<'dtb> {
     pub cpus: CpuList<'dtb>,
     /// The local and I/O APICs of an ACPI machine (the MADT), when the
     /// platform was described from the PVH start info; `None` on a device tree.
-    pub apic: Option<acpi::Apic>,
+    apic: Option<acpi::Apic>,
     ram: RamList,
     reserved: ReservationList<'dtb>,
 }
@@ -211,6 +211,12 @@ impl<'dtb> PlatformDescription<'dtb> {
             }
         }
         Ok(description)
+    }
+
+    /// The local APIC address, I/O APICs, interrupt overrides and local
+    /// APICs from the ACPI MADT: present on x86_64, `None` from a device tree.
+    pub fn apic(&self) -> Option<&acpi::Apic> {
+        self.apic.as_ref()
     }
 
     /// RAM regions: sorted by base, touching regions merged, never empty.

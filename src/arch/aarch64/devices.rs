@@ -9,7 +9,6 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 
-use crate::addr::{PhysRange, VirtAddr};
 use crate::arch::aarch64::{exceptions, fixmap};
 use crate::arch::irq_lock::IrqSafeMutex;
 use crate::drivers::ConsoleUart;
@@ -19,9 +18,7 @@ use crate::drivers::gic::v3::GicV3;
 use crate::drivers::pl011::Pl011;
 use crate::platform::{Device, GicVersion, PlatformDescription};
 
-/// Maps a named register block and returns where, or `None` (the kernel
-/// records why).
-pub type MapDevice<'a> = &'a mut dyn FnMut(&'static str, PhysRange) -> Option<VirtAddr>;
+pub use crate::arch::devices::{Interrupts, MapDevice};
 
 /// IRQ-safe: the IRQ entry takes it.
 static CONTROLLER: IrqSafeMutex<Option<Box<dyn InterruptController + Send>>> =
@@ -84,15 +81,6 @@ pub fn start_console(
 pub fn release_early_console() {
     // SAFETY: the early console, the slot's only user, has been replaced.
     unsafe { fixmap::unmap(fixmap::CONSOLE_SLOT) };
-}
-
-/// What [`start_interrupts`] started.
-#[derive(Clone, Copy, Debug)]
-pub struct Interrupts {
-    /// The controller, as the boot report names it.
-    pub controller: &'static str,
-    /// The INTID of the timer tick, enabled.
-    pub timer: u32,
 }
 
 /// Maps and starts the interrupt controller the tree describes and enables the

@@ -241,10 +241,10 @@ fn run_crash_test(command_line: &str) {
         unsafe { core::arch::asm!("ud2", options(nomem, nostack)) };
     }
     if has_word(command_line, "interrupt-test") {
-        console::print(format_args!("x86_64: raising interrupt 48\n"));
-        // SAFETY: vector 48 has no handler but the catch-all, whose report
-        // stops the kernel, on purpose.
-        unsafe { core::arch::asm!("int 48", options(nomem, nostack)) };
+        console::print(format_args!("x86_64: raising interrupt 64\n"));
+        // SAFETY: vector 64 has no handler but the catch-all (0x30 is the
+        // timer's), whose report stops the kernel, on purpose.
+        unsafe { core::arch::asm!("int 64", options(nomem, nostack)) };
     }
     if has_word(command_line, "protection-test") {
         console::print(format_args!("x86_64: reading a non-canonical address\n"));

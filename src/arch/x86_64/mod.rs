@@ -2,7 +2,8 @@
 //! decoding (built and tested on every target), and for its own bare-metal
 //! target the PVH entry (`entry.s`), the CPU operations, the fixmap, `invlpg`
 //! TLB maintenance, traps (GDT, TSS, IDT) with the probes' exception table
-//! (`probe.s`), the TSC counter, the COM1 console of the entry and the way
+//! (`probe.s`), the TSC counter, the devices (COM1, local and I/O APICs, the
+//! local APIC timer), the COM1 console of the entry and the way
 //! back to the host (`isa-debug-exit`, raw COM1). `boards/x86_64/README.md`
 //! explains the boot and its choices.
 
@@ -15,6 +16,8 @@ pub mod console;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod cpu;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
+pub mod devices;
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod entry;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod exceptions;
@@ -22,6 +25,8 @@ pub mod exceptions;
 pub mod fixmap;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod host;
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
+mod lapic_timer;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod self_tests;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]

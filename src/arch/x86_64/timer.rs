@@ -13,6 +13,8 @@
 
 use core::arch::x86_64::{__cpuid, _rdtsc};
 
+pub use super::lapic_timer::arm;
+
 use spin::Once;
 use x86_64::instructions::port::Port;
 

@@ -19,6 +19,7 @@ use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector
 use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode};
 use x86_64::structures::tss::TaskStateSegment;
 
+use super::devices;
 use super::exceptions::{self, Cause};
 use super::fault::{DOUBLE_FAULT, FIRST_INTERRUPT, Fault, GENERAL_PROTECTION, PAGE_FAULT};
 use crate::arch::probe;
@@ -112,6 +113,8 @@ fn table() -> InterruptDescriptorTable {
         .set_handler_fn(vmm_communication);
     idt.security_exception.set_handler_fn(security_exception);
     x86_64::set_general_handler!(&mut idt, unexpected_interrupt, FIRST_INTERRUPT..=255);
+    idt[devices::TIMER_VECTOR].set_handler_fn(devices::timer_interrupt);
+    idt[devices::SPURIOUS_VECTOR].set_handler_fn(devices::spurious_interrupt);
     idt
 }
 

@@ -323,7 +323,7 @@ fn the_platform_description_of_a_pvh_boot() {
     let ids: Vec<_> = description.cpus.listed().iter().map(|cpu| cpu.id).collect();
     assert_eq!(ids, [Some(0), Some(1)]);
     assert_eq!(
-        description.apic.map(|apic| apic.local_apic_address),
+        description.apic().map(|apic| apic.local_apic_address),
         Some(PhysAddr(0xfee0_0000))
     );
     assert!(description.console.is_none() && description.interrupt_controller.is_none());
