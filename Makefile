@@ -140,11 +140,12 @@ qemu-test: build qemu $(RPI4_DTB)
 qemu-test-x86_64: build qemu
 	@failed=0; passed=0; \
 	for run in $(foreach run,$(X86_64_RUNS),'$(run)'); do \
-	  IFS='|' read -r words expected pattern <<< "$$run"; \
-	  words=$${words//+/ }; name=x86_64-$${words// /-}; log=$(BUILD)/$$name.log; start=$$(date +%s); \
-	  timeout $(QEMU_TIMEOUT) $(QEMU_X86_64) $(qemu_x86_64_args) \
+	  IFS='|' read -r words expected pattern machine memory <<< "$$run"; \
+	  machine=$${machine:-q35}; memory=$${memory:-128M}; \
+	  words=$${words//+/ }; name=x86_64-$${words// /-}-$$machine-$$memory; log=$(BUILD)/$$name.log; start=$$(date +%s); \
+	  timeout $(QEMU_TIMEOUT) $(QEMU_X86_64) -M $$machine -m $$memory $(qemu_x86_64_machine) \
 	    -append "$$words exit=isa-debug-exit" </dev/null >$$log 2>&1; status=$$?; \
-	  grep -a -E 'FATAL|PANIC' $$log | sed "s/^/  [$$name] /"; \
+	  grep -a -E 'FATAL|PANIC|selftest: [0-9]+ passed|^stress: [0-9]+ operations,' $$log | sed "s/^/  [$$name] /"; \
 	  if [ $$status = $$expected ] && grep -a -z -q -E "$$pattern" $$log; then passed=$$((passed+1)); \
 	    echo "qemu suite $$name: ok: QEMU ended with status $$status ($$(( $$(date +%s) - start )) s)"; \
 	  else failed=$$((failed+1)); echo "qemu suite $$name: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \

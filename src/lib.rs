@@ -35,9 +35,7 @@ extern crate alloc;
 pub mod addr;
 pub mod arch;
 pub mod drivers;
-// AArch64-only until the architecture seam lands (issue 8): x86_64 stops at
-// `arch::x86_64::entry::x86_64_entry` meanwhile.
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 pub mod kernel;
 pub mod memory;
 pub mod platform;

@@ -13,19 +13,26 @@ QEMU_X86_64      := qemu-system-x86_64
 # -nic none: pc and q35 create a NIC whose iPXE ROM (package ipxe-qemu) the
 # kernel does not need. -no-reboot: a triple fault ends QEMU (status 0, never
 # the 33 of success) instead of rebooting into the same fault forever.
-qemu_x86_64_args = -M $(MACHINE) -m $(MEM) -smp $(SMP) -display none -nic none -no-reboot \
-	-serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel $(X86_64_ELF)
+qemu_x86_64_machine = -display none -nic none -no-reboot -serial stdio \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel $(X86_64_ELF)
+qemu_x86_64_args = -M $(MACHINE) -m $(MEM) -smp $(SMP) $(qemu_x86_64_machine)
 
-# The runs `make test` checks: "command-line words|QEMU exit status|regex"
-# ('+' for a space in the words; in the regex `.` stands for one). The exit
-# status is (value << 1) | 1 of what the kernel wrote to isa-debug-exit:
-# 33 = done, 7 = fatal exception, 5 = panic (src/arch/x86_64/).
+# The runs `make test` checks: "command-line words|QEMU exit status|regex|
+# machine|RAM" ('+' for a space in the words; in the regex `.` stands for
+# one; machine and RAM default to q35 and 128M). The exit status is
+# (value << 1) | 1 of what the kernel wrote to isa-debug-exit: 33 = done,
+# 3 = a self-test failed, 5 = panic, 7 = fatal exception (src/arch/x86_64/host.rs).
 X86_64_RUNS = \
-	boot|33|x86_64:.long.mode.on,.NX.on,.WP.on.*TSC.at.[1-9][0-9]*.kHz.*command.line."boot.exit=isa-debug-exit" \
-	run-on-stack-test|33|running.on.the.fresh.stack,.[0-9]{1,3}.bytes.below.its.top \
-	arch-selftest|33|selftest:.2.passed,.0.failed \
-	fault-test|7|FATAL.page.fault:.write.to.0xffff_ffff_80[0-9a-f_]*.\(page.not.present,.kernel.mode\).at.rip.*boot.stack.s.guard.page \
-	overflow-test|7|FATAL.kernel.stack.overflow:.double.fault.*in.the.boot.stack.s.guard.page \
+	selftest|33|selftest:.21.passed,.0.failed|q35|128M \
+	selftest|33|selftest:.21.passed,.0.failed|q35|4G \
+	selftest|33|selftest:.21.passed,.0.failed|pc|128M \
+	selftest|33|selftest:.21.passed,.0.failed|pc|4G \
+	fault-test|7|FATAL.page.fault:.write.to.0xffff_80c0_0000_0000.\(page.not.present,.kernel.mode\).*kernel.stacks,.guard.page \
+	fault-in-fault-test|7|FATAL.page.fault:.write.to.0xffff_80c0_0000_0000.*FATAL.fault.inside.the.fault.handler:.page.fault:.write \
+	overflow-test|7|FATAL.kernel.stack.overflow:.double.fault.*kernel.stacks,.guard.page \
+	oom-test|5|memory.allocation.of.1099511627776.bytes.failed \
+	space-lock-test|5|heap.growth.while.the.address.space.lock.is.held \
 	invalid-opcode-test|7|FATAL.invalid.opcode.at.rip.0xffff_ffff_80 \
-	interrupt-test|7|FATAL.unhandled.interrupt:.interrupt.64.at.rip.0xffff_ffff_80 \
-	protection-test|7|FATAL.general.protection.fault.at.rip.0xffff_ffff_80[0-9a-f_]*.\(error.code.0x0\)
+	interrupt-test|7|FATAL.unhandled.exception.\(vector.kind.64\):.interrupt.64.at.rip.0xffff_ffff_80 \
+	protection-test|7|FATAL.general.protection.fault.at.rip.0xffff_ffff_80[0-9a-f_]*.\(error.code.0x0\) \
+	stress|33|stress:.1000000.operations,.[1-9][0-9]*.exhaustions,.0.lost|q35|1G

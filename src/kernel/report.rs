@@ -155,7 +155,7 @@ pub fn print(boot: &Boot, devices: &Devices) {
     if let (count @ 1.., Some(error)) = boot.refused_ranges {
         println!("problem:   {count} usable ranges not given to the frame stack (first: {error})");
     }
-    println!("kernel address space (TTBR1):");
+    println!("kernel address space (upper half):");
     for (name, range) in layout::WINDOWS {
         println!("  {name:<14} {range}");
     }

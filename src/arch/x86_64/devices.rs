@@ -34,7 +34,12 @@ use crate::platform::acpi::Apic;
 pub use crate::arch::devices::{Interrupts, MapDevice};
 
 /// How the boot report names the console.
-pub const CONSOLE: &str = "COM1 (16550 at I/O port 0x3f8; PVH has no device tree to name one)";
+const CONSOLE: &str = "COM1 (16550 at I/O port 0x3f8; PVH has no device tree to name one)";
+
+/// The console line of the boot report: always COM1 on a PVH boot.
+pub fn describe_console(_platform: &PlatformDescription<'_>) -> Option<String> {
+    Some(String::from(CONSOLE))
+}
 
 /// The vector of the 8259s' IRQ 0; their 16 vectors follow.
 pub const LEGACY_PIC_BASE: u8 = 0x20;

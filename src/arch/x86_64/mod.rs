@@ -3,7 +3,7 @@
 //! target the PVH entry (`entry.s`), the CPU operations, the fixmap, `invlpg`
 //! TLB maintenance, traps (GDT, TSS, IDT) with the probes' exception table
 //! (`probe.s`), the TSC counter, the devices (COM1, local and I/O APICs, the
-//! local APIC timer), the COM1 console of the entry and the way
+//! local APIC timer), and the way
 //! back to the host (`isa-debug-exit`, raw COM1). `boards/x86_64/README.md`
 //! explains the boot and its choices.
 
@@ -11,8 +11,6 @@ pub mod fault;
 pub mod layout;
 pub mod paging;
 
-#[cfg(all(target_arch = "x86_64", target_os = "none"))]
-pub mod console;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod cpu;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
