@@ -38,9 +38,9 @@ use crate::println;
 pub struct BootRecord {
     /// How the CPU was entered, for the report (`EL2`, `long mode via PVH`).
     pub entered: &'static str,
-    /// Where the image lies in physical memory (reserved in `platform`).
+    /// Where the image lies in physical memory ([`start`] reserves it).
     pub image: PhysRange,
-    /// The boot page tables (reserved in `platform`; they stay in use).
+    /// The boot page tables ([`start`] reserves them; they stay in use).
     pub boot_tables: PhysRange,
     /// The root table of the kernel half, built by the boot code.
     pub kernel_root: PhysAddr,
@@ -88,6 +88,15 @@ pub fn boot() -> Option<&'static Boot> {
 /// and the self-tests.
 pub fn start(record: BootRecord) -> ! {
     let mut record = record;
+    for (range, reason) in [
+        (record.image, ReservationReason::KernelImage),
+        (record.boot_tables, ReservationReason::BootTables),
+    ] {
+        if let Err(error) = record.platform.reserve(range, reason) {
+            println!("boot failed: cannot reserve {range} ({reason}): {error}");
+            cpu::halt();
+        }
+    }
     // SAFETY: the kernel root and its tables were built by the boot code, are
     // edited only through this mapper from now on, and the arch's table access
     // reaches them. This is the only table access and TLB object made.

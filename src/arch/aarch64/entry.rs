@@ -4,8 +4,8 @@
 //! `boot.s` has dropped to EL1, built the boot tables, turned the MMU on and
 //! moved to the TTBR1 image. Here the device tree is mapped through the
 //! fixmap, stripped of FDT_NOP tokens and described; an early console comes up
-//! on the UART it names, so that every later step can report; the image and
-//! the boot tables are reserved; and the record goes to the shared boot flow.
+//! on the UART it names, so that every later step can report; and the record
+//! goes to the shared boot flow.
 
 use core::fmt;
 
@@ -15,7 +15,7 @@ use crate::drivers::ConsoleUart;
 use crate::drivers::pl011::Pl011;
 use crate::kernel::{self, BootRecord, console, report};
 use crate::memory::paging::Attributes;
-use crate::platform::{self, PlatformDescription, ReservationReason};
+use crate::platform::{self, PlatformDescription};
 use crate::text::LineBuffer;
 
 /// Why the boot stopped before the kernel could run.
@@ -74,7 +74,7 @@ extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) 
     debug_assert_eq!(tables_end, image_size);
     let kernel_root = PhysAddr(image_base + image_offset(&raw const boot_l0_kernel));
 
-    match describe(PhysAddr(device_tree), image, boot_tables) {
+    match describe(PhysAddr(device_tree)) {
         Ok((platform, removed_nops)) => {
             milestones.platform_described();
             kernel::start(BootRecord {
@@ -105,28 +105,18 @@ extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) 
 /// How the report names the exception level the kernel was entered at.
 const ENTRY_LEVELS: [&str; 4] = ["EL0", "EL1", "EL2", "EL3"];
 
-/// Maps and describes the device tree, starts the early console and reserves
-/// the image and the boot tables. Also the number of NOPs stripped.
-fn describe(
-    device_tree: PhysAddr,
-    image: PhysRange,
-    boot_tables: PhysRange,
-) -> Result<(PlatformDescription<'static>, usize), BootError> {
+/// Maps and describes the device tree and starts the early console. Also the
+/// number of NOPs stripped.
+fn describe(device_tree: PhysAddr) -> Result<(PlatformDescription<'static>, usize), BootError> {
     let blob = map_device_tree(device_tree)?;
     let removed_nops = platform::strip_nops(blob).map_err(BootError::Platform)?;
     let blob: &'static [u8] = blob;
-    let mut platform =
+    let platform =
         PlatformDescription::from_dtb(blob, Some(device_tree)).map_err(BootError::Platform)?;
     if kernel::has_word(platform.bootargs, "exit=semihosting") {
         semihosting::allow_exit();
     }
     start_early_console(&platform);
-    platform
-        .reserve(image, ReservationReason::KernelImage)
-        .map_err(BootError::Platform)?;
-    platform
-        .reserve(boot_tables, ReservationReason::BootTables)
-        .map_err(BootError::Platform)?;
     Ok((platform, removed_nops))
 }
 

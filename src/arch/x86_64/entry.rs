@@ -7,9 +7,8 @@
 //! the console and the traps come up, so that every later step can report;
 //! the start info, its memory map and the ACPI tables are read through the
 //! identity map into the platform description; the command line is copied
-//! into the image, the image and the boot tables are reserved, the identity
-//! map goes (the lower half is empty from then on), and the record goes to
-//! the shared boot flow.
+//! into the image, the identity map goes (the lower half is empty from then
+//! on), and the record goes to the shared boot flow.
 
 use core::fmt;
 
@@ -19,7 +18,7 @@ use crate::drivers::ConsoleUart;
 use crate::drivers::uart16550::{COM1, Uart16550};
 use crate::kernel::{self, BootRecord, console, report};
 use crate::memory::paging::Attributes;
-use crate::platform::{PhysicalMemory, PlatformDescription, ReservationReason};
+use crate::platform::{PhysicalMemory, PlatformDescription};
 use crate::text::LineBuffer;
 
 /// End of the boot identity map (`entry.s`): the first 4 GiB.
@@ -158,7 +157,7 @@ pub extern "C" fn x86_64_entry(start_info: PhysAddr, image_base: PhysAddr) -> ! 
         tables_end - tables_start,
     );
     debug_assert_eq!(tables_end, image_offset(&raw const __kernel_end));
-    match describe(start_info, image, boot_tables) {
+    match describe(start_info) {
         Ok(platform) => {
             drop_identity_map();
             milestones.platform_described();
@@ -181,14 +180,10 @@ pub extern "C" fn x86_64_entry(start_info: PhysAddr, image_base: PhysAddr) -> ! 
     }
 }
 
-/// Reads the platform through the identity map, keeps the command line,
+/// Reads the platform through the identity map, keeps the command line, and
 /// honours `exit=isa-debug-exit` and the crash words that must run before
-/// the kernel, and reserves the image and the boot tables.
-fn describe(
-    start_info: PhysAddr,
-    image: PhysRange,
-    boot_tables: PhysRange,
-) -> Result<PlatformDescription<'static>, BootError> {
+/// the kernel.
+fn describe(start_info: PhysAddr) -> Result<PlatformDescription<'static>, BootError> {
     IdentityMap::map_low_pages();
     let platform = PlatformDescription::from_pvh(&IdentityMap, start_info);
     let platform = platform.map(|mut platform| {
@@ -196,17 +191,11 @@ fn describe(
         platform
     });
     IdentityMap::unmap_low_pages();
-    let mut platform = platform.map_err(BootError::Platform)?;
+    let platform = platform.map_err(BootError::Platform)?;
     if kernel::has_word(platform.bootargs, "exit=isa-debug-exit") {
         host::allow_exit();
     }
     run_crash_test(platform.bootargs.unwrap_or(""));
-    platform
-        .reserve(image, ReservationReason::KernelImage)
-        .map_err(BootError::Platform)?;
-    platform
-        .reserve(boot_tables, ReservationReason::BootTables)
-        .map_err(BootError::Platform)?;
     Ok(platform)
 }
 
