@@ -7,8 +7,8 @@
 //! build only for their own bare-metal target.
 //!
 //! What `arch::current` provides (the AArch64 layer is the reference):
-//! - `entry`: the boot protocol, turned into a [`crate::kernel::BootRecord`]
-//!   handed to [`crate::kernel::start`];
+//! - `entry`: the boot protocol, turned into a `kernel::BootRecord`
+//!   handed to `kernel::start`;
 //! - `run_on_stack` to move to a kernel stack (one wrapper for both CPUs,
 //!   `stack`, over each CPU's assembly);
 //! - `PageFormat` ([`crate::memory::paging::PageTableFormat`]), `KernelTlb`
@@ -45,9 +45,10 @@
 //!   debugger;
 //! - `self_tests`: the checks only this CPU has (its drivers' contracts).
 //!
-//! The x86_64 layer provides all of this but `devices` and `timer::arm`
-//! (the x86 devices' part), and its entry ends in its own function
-//! (`x86_64::entry::x86_64_entry`) until it joins the shared boot flow.
+//! Both layers provide all of it. The one call that goes the other way is
+//! each entry's hand-over to the shared boot flow (`kernel::start`,
+//! and `kernel::fatal_fault` as the fatal handler): an entry exists
+//! to call the kernel.
 
 use crate::addr::{VirtAddr, VirtRange};
 

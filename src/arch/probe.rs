@@ -4,7 +4,7 @@
 //! Each CPU's `probe.s` defines `probe_read` and `probe_write` and lists their
 //! faulting instruction with the place to continue in `__ex_table` (pairs of
 //! addresses; the linker script keeps the section). The CPU's exception entry
-//! asks [`resume_after`] whether a fault came from a listed instruction: if so
+//! asks `resume_after` whether a fault came from a listed instruction: if so
 //! the fault is recorded for the probe's caller and execution continues at the
 //! fixup (Linux's extable). Keyed by address, so any instruction length works.
 
