@@ -175,8 +175,15 @@ pub type SimMachine = SimMachineOf<Aarch64>;
 #[cfg(test)]
 /// Kernel-half window used by the tests for the frame stack: it starts two
 /// pages below a 512 GiB boundary so a few pages cross every table level.
+///
+/// Its tables must serve it alone, as the kernel's layout guarantees. The
+/// tests also map heap pages at host addresses (the heap's bytes are host
+/// memory), which use top-level entries 0..256; this window sits in entries
+/// 256 and 257, where no host pointer can lie. (Under Miri, whose addresses
+/// are small, an earlier window in entries 0 and 1 shared the heap's tables,
+/// and the stack's count of its own tables went wrong.)
 pub const STACK_WINDOW: VirtRange = VirtRange::new(
-    VirtAddr(0xffff_0080_0000_0000 - 2 * PAGE_SIZE as u64),
+    VirtAddr(0xffff_8080_0000_0000 - 2 * PAGE_SIZE as u64),
     1 << 30,
 );
 

@@ -990,7 +990,9 @@ mod tests {
     use std::vec;
 
     const P: u64 = PAGE_SIZE as u64;
-    const VMAP: VirtRange = VirtRange::new(VirtAddr(0xffff_0200_0000_0000), 4096 * P);
+    /// In a top-level entry of its own, clear of host addresses (see
+    /// `sim::STACK_WINDOW`).
+    const VMAP: VirtRange = VirtRange::new(VirtAddr(0xffff_8200_0000_0000), 4096 * P);
 
     /// The memory system over simulated RAM: the kernel's frame stack, mapper
     /// and range allocator as they are; the heap's bytes are host memory,
