@@ -44,8 +44,11 @@ pub struct BootRecord {
     pub boot_tables: PhysRange,
     /// The root table of the kernel half, built by the boot code.
     pub kernel_root: PhysAddr,
-    /// RAM, reservations with their reasons, the command line, the console,
-    /// the interrupt controller, the timer and the CPUs.
+    /// RAM, reservations with their reasons, the command line, the CPUs,
+    /// and the devices the platform names: on a device tree the console,
+    /// the interrupt controller and the timer; from ACPI the APICs (an x86
+    /// PC's console is COM1 and its tick the local APIC timer, which the x86
+    /// layer knows without being told).
     pub platform: PlatformDescription<'static>,
     /// Device-tree FDT_NOP tokens stripped before parsing (0 elsewhere).
     pub removed_nops: usize,

@@ -364,7 +364,8 @@ fn mmio_refuses_ram(boot: &Boot, _: &Devices) -> Outcome {
     let vmap_before = memory::vmap_free_bytes();
     // The last page of RAM and the page after it: a device range that a bad
     // tree could name, half RAM.
-    let last_page = ram.end().map_or(u64::MAX, |end| end.0) - PAGE_SIZE as u64;
+    let last_page =
+        ram.end().map_or(u64::MAX, |end| end.0).saturating_sub(1) & !(PAGE_SIZE as u64 - 1);
     let straddling = PhysRange::new(PhysAddr(last_page), 2 * PAGE_SIZE as u64);
     for range in [PhysRange::new(ram.start, PAGE_SIZE as u64), straddling] {
         match memory::map_device(range) {

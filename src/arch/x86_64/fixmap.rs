@@ -6,10 +6,12 @@
 //! [`TABLE_SLOT`] (`crate::arch::fixmap_access`), as on AArch64, for the same
 //! reasons: a recursive PML4 slot would spend a 512 GiB entry, alias every
 //! table as data and need its own TLB maintenance when a table is freed.
-//! x86 needs no early-console slot (COM1 is port I/O), and the start info and
+//! x86 needs no early-console slot (COM1 is port I/O). The start info and
 //! ACPI tables are read through the boot identity map of the first 4 GiB
-//! (`entry.s`), not through here; slots `1..TEST_SLOT` are free for early
-//! mappings.
+//! (`entry.s`), except physical pages 0 and 1, which the entry shows at slots
+//! 1 and 2 while it reads the platform (page 0 is not identity-mapped, and
+//! QEMU puts the memory map there); slots `1..TEST_SLOT` are free for such
+//! early mappings.
 
 use x86_64::instructions::tlb;
 

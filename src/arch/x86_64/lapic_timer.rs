@@ -15,34 +15,10 @@ use core::arch::x86_64::__cpuid;
 use core::fmt;
 use core::ops::RangeInclusive;
 
-use spin::Once;
-use x86_64::instructions::port::Port;
-
 use super::devices::{TIMER_VECTOR, with_local_apic};
+use super::pit;
 use crate::drivers::lapic::{LocalApic, TIMER_DIVISOR, one_shot_count};
-
-/// The PIT's input clock, in Hz.
-const PIT_HZ: u64 = 1_193_182;
-/// PIT ticks measured over: 10 ms.
-const PIT_COUNT: u16 = 11_932;
-/// PIT mode/command port.
-const PIT_COMMAND: u16 = 0x43;
-/// PIT channel 2 data port.
-const PIT_CHANNEL_2: u16 = 0x42;
-/// Command: channel 2 (bits 7:6 = 10), low then high byte (5:4 = 11), mode 0
-/// (3:1 = 000: interrupt on terminal
-/// count, OUT falls now and rises when the count reaches 0), binary (0 = 0).
-const CHANNEL_2_MODE_0: u8 = 0b1011_0000;
-/// Port B (NMI status and control): bit 0 gates PIT channel 2, bit 1 feeds
-/// its output to the speaker, bit 5 reads channel 2's OUT.
-const PORT_B: u16 = 0x61;
-const GATE_2: u8 = 1 << 0;
-const SPEAKER_DATA: u8 = 1 << 1;
-const OUT_2: u8 = 1 << 5;
-/// Reads of port B before the PIT counts as silent: about a microsecond each
-/// on hardware and at least tens of nanoseconds under emulation, so far more
-/// than the 10 ms a PIT needs.
-const MAX_POLLS: u32 = 2_000_000;
+use spin::Once;
 
 /// Rates (counts per second, after the divisor) taken as real: input clocks
 /// from 1.6 MHz to 16 GHz.
@@ -101,37 +77,14 @@ pub fn arm(hz: u64) {
     }
 }
 
-/// Counts the timer down during [`PIT_COUNT`] PIT ticks; `None` when the PIT
-/// does not end its count in [`MAX_POLLS`] reads, or the timer runs out first.
+/// Counts the timer down while the PIT counts [`pit::PIT_TICKS`]; `None`
+/// without a PIT, or when the timer runs out first.
 fn measure_against_pit(apic: &mut LocalApic) -> Option<u64> {
-    let mut port_b = Port::<u8>::new(PORT_B);
-    let [low, high] = PIT_COUNT.to_le_bytes();
-    // SAFETY: these are the PC's PIT channel 2 and port B, which nothing else
-    // in the kernel uses; the speaker stays off. Port I/O touches no memory.
-    let saved = unsafe {
-        let saved = port_b.read();
-        port_b.write((saved & !SPEAKER_DATA) | GATE_2);
-        Port::<u8>::new(PIT_COMMAND).write(CHANNEL_2_MODE_0);
-        let mut channel = Port::<u8>::new(PIT_CHANNEL_2);
-        channel.write(low);
-        channel.write(high);
-        saved
-    };
     apic.start_one_shot(u32::MAX, None);
-    let mut ended = false;
-    for _ in 0..MAX_POLLS {
-        // SAFETY: as above; reading port B changes nothing.
-        if unsafe { port_b.read() } & OUT_2 != 0 {
-            ended = true;
-            break;
-        }
-    }
-    let remaining = apic.timer_count();
+    let readings = pit::measure(|| u64::from(apic.timer_count()));
     apic.stop_timer();
-    // SAFETY: as above: port B gets back the gate and speaker bits it had.
-    unsafe { port_b.write(saved) };
-    let elapsed = u64::from(u32::MAX - remaining);
-    (ended && remaining != 0).then(|| elapsed * PIT_HZ / u64::from(PIT_COUNT))
+    let (first, last) = readings?;
+    (last != 0).then(|| (first - last) * pit::PIT_HZ / u64::from(pit::PIT_TICKS))
 }
 
 /// The timer's rate from CPUID leaf 0x15's core crystal frequency (ECX), if

@@ -26,6 +26,8 @@ pub mod host;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 mod lapic_timer;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
+mod pit;
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod self_tests;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod timer;

@@ -16,15 +16,8 @@ use core::arch::x86_64::{__cpuid, _rdtsc};
 pub use super::lapic_timer::arm;
 
 use spin::Once;
-use x86_64::instructions::port::Port;
 
-/// The PIT's input clock, in Hz.
-const PIT_HZ: u64 = 1_193_182;
-/// Ticks of the PIT counted for the calibration: 10 ms.
-const CALIBRATION_TICKS: u16 = (PIT_HZ / 100) as u16;
-/// TSC cycles after which the calibration gives up on the PIT: 100 s at
-/// 1 GHz, far beyond any 10 ms.
-const CALIBRATION_LIMIT: u64 = 100_000_000_000;
+use super::pit;
 
 static FREQUENCY: Once<u64> = Once::new();
 
@@ -58,32 +51,9 @@ fn from_cpuid() -> Option<u64> {
         .then(|| u64::from(leaf.ecx) * u64::from(leaf.ebx) / u64::from(leaf.eax))
 }
 
-/// Counts TSC cycles while the PIT's channel 2 counts down
-/// [`CALIBRATION_TICKS`] in mode 0 (its output rises at zero), as Linux's
-/// `pit_calibrate_tsc` does.
+/// TSC cycles per second, counted while the PIT counts [`pit::PIT_TICKS`].
 fn against_pit() -> u64 {
-    // Port 0x61 bit 0 gates channel 2, bit 1 drives the speaker (kept off),
-    // bit 5 reads channel 2's output.
-    let mut control = Port::<u8>::new(0x61);
-    let mut command = Port::<u8>::new(0x43);
-    let mut channel_2 = Port::<u8>::new(0x42);
-    let [low, high] = CALIBRATION_TICKS.to_le_bytes();
-    // SAFETY: these are the PC's PIT and speaker-control ports; channel 2
-    // drives only the speaker, which stays off, and no one else uses it.
-    unsafe {
-        let gate = (control.read() & !0b10) | 0b01;
-        control.write(gate);
-        // Channel 2, low byte then high byte, mode 0, binary.
-        command.write(0b1011_0000);
-        channel_2.write(low);
-        channel_2.write(high);
-        let start = counter();
-        while control.read() & 0b10_0000 == 0 {
-            assert!(
-                counter() - start < CALIBRATION_LIMIT,
-                "the PIT's channel 2 never ended its count: no timer to measure the TSC against"
-            );
-        }
-        (counter() - start) * PIT_HZ / u64::from(CALIBRATION_TICKS)
-    }
+    let (first, last) = pit::measure(counter)
+        .expect("no PIT that counts and no CPUID leaf 0x15: nothing to measure the TSC against");
+    (last - first) * pit::PIT_HZ / u64::from(pit::PIT_TICKS)
 }
