@@ -74,7 +74,8 @@ impl KernelStack {
     /// The stack over the usable frames of `ram`.
     pub fn build(ram: &SimMemory) -> Self {
         let usable = usable(ram);
-        let frames = FrameStack::new([ram.range()], [usable]);
+        let mut frames = FrameStack::new([ram.range()], [usable]);
+        frames.install_free_map(ram.free_map());
         let mut space = AddressSpace::new(
             fresh_mapper(ram),
             frames,
@@ -103,7 +104,7 @@ impl FrameAllocator for KernelStack {
     }
 
     fn metadata_bytes(&self) -> usize {
-        core::mem::size_of::<FrameStack>()
+        core::mem::size_of::<FrameStack>() + self.space.frames().free_map_bytes()
     }
 
     fn bytes_in_free_frames(&self) -> usize {
@@ -193,6 +194,7 @@ impl LiveStack {
             stack: FrameStack::new([ram.range()], [usable]),
             top: None,
         };
+        live.stack.install_free_map(ram.free_map());
         let (stack, mut window) = live.parts();
         stack
             .add_range(usable, &mut window)
@@ -228,7 +230,7 @@ impl FrameAllocator for LiveStack {
     }
 
     fn metadata_bytes(&self) -> usize {
-        core::mem::size_of::<FrameStack>()
+        core::mem::size_of::<FrameStack>() + self.stack.free_map_bytes()
     }
 
     fn bytes_in_free_frames(&self) -> usize {

@@ -221,6 +221,12 @@ impl FrameStack {
         self.free_map = Some(map);
     }
 
+    /// Bytes of the free map, 0 without one: the stack's only bookkeeping
+    /// beyond this value itself.
+    pub fn free_map_bytes(&self) -> usize {
+        self.free_map.as_ref().map_or(0, FreeMap::size_bytes)
+    }
+
     /// Whether a free map checks every free (see [`Self::install_free_map`]).
     pub fn has_free_map(&self) -> bool {
         self.free_map.is_some()
@@ -323,20 +329,26 @@ impl FrameStack {
                 let room = (ENTRIES_PER_PAGE - self.top_entries) as u64;
                 let count = room.min((end.0 - frame.0) / page) as usize;
                 let entries = window.page(self.pages - 1);
+                // The range lies in one usable (so one RAM) range: its frames'
+                // bits follow each other, found once per batch.
+                let first_bit = self.frame_number(frame);
                 for index in 0..count {
                     let next = PhysAddr(frame.0 + index as u64 * page);
-                    if self.marked_free(next) {
-                        return Err(RangeRefused {
-                            accepted: accepted + index,
-                            error: FreeError::DoubleFree(next),
-                        });
+                    let map = self.free_map.as_mut().zip(first_bit);
+                    if let Some((map, first_bit)) = map {
+                        if map.is_set(first_bit + index) {
+                            return Err(RangeRefused {
+                                accepted: accepted + index,
+                                error: FreeError::DoubleFree(next),
+                            });
+                        }
+                        map.set(first_bit + index, true);
                     }
                     // SAFETY: the top page is mapped and `top_entries` stays
                     // below ENTRIES_PER_PAGE.
                     unsafe { (*entries)[self.top_entries] = next.0 };
                     self.top_entries += 1;
                     self.total += 1;
-                    self.mark(next, true);
                 }
                 frame = PhysAddr(frame.0 + count as u64 * page);
             } else {

@@ -54,6 +54,11 @@ impl FreeMap {
         Ok(Self { words })
     }
 
+    /// Bytes the map occupies.
+    pub fn size_bytes(&self) -> usize {
+        core::mem::size_of_val(self.words)
+    }
+
     /// True when bit `bit` is set (the frame is free).
     pub fn is_set(&self, bit: usize) -> bool {
         self.words

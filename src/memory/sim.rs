@@ -4,6 +4,7 @@
 //! feature (the benchmarks); never part of the kernel.
 
 use alloc::alloc::{Layout, alloc_zeroed, dealloc};
+use alloc::vec::Vec;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
 use crate::memory::free_map::FreeMap;
@@ -32,9 +33,9 @@ pub struct SimMemory {
     base: PhysAddr,
     pages: *mut Table,
     frames: usize,
-    /// The words of the one free map made over this memory (`free_map`),
-    /// kept raw for the same reason as the pages; null until then.
-    map_words: core::cell::Cell<*mut u64>,
+    /// The words of every free map made over this memory (`free_map`), kept
+    /// raw for the same reason as the pages and freed with it.
+    map_words: core::cell::RefCell<Vec<*mut u64>>,
 }
 
 impl SimMemory {
@@ -56,24 +57,21 @@ impl SimMemory {
             base,
             pages,
             frames,
-            map_words: core::cell::Cell::new(core::ptr::null_mut()),
+            map_words: core::cell::RefCell::new(Vec::new()),
         }
     }
 
-    /// The free map of this memory's frames, as the kernel keeps one: words
-    /// beside the simulated RAM, valid while it lives.
-    ///
-    /// # Panics
-    ///
-    /// When called a second time: one frame stack owns the map.
+    /// A free map of this memory's frames, as the kernel keeps one: words
+    /// beside the simulated RAM, valid while it lives. Each call makes new
+    /// words, so that frame stacks built one after another over the same
+    /// memory (the benchmarks do) each own theirs.
     pub fn free_map(&self) -> FreeMap {
-        assert!(self.map_words.get().is_null(), "one free map per memory");
         let ram = [self.range()];
         let words = FreeMap::words_needed(&ram).max(1);
         // SAFETY: a non-zero size; freed in `drop` with the same layout.
         let pointer = unsafe { alloc_zeroed(Self::map_layout(words)) }.cast::<u64>();
         assert!(!pointer.is_null(), "cannot allocate the free map");
-        self.map_words.set(pointer);
+        self.map_words.borrow_mut().push(pointer);
         // SAFETY: `words` words at `pointer`, owned by this memory until it is
         // dropped, and handed out only here, once.
         let words = unsafe { core::slice::from_raw_parts_mut(pointer, words) };
@@ -126,9 +124,8 @@ impl Drop for SimMemory {
     fn drop(&mut self) {
         // SAFETY: `pages` came from `alloc_zeroed` with this layout in `new`.
         unsafe { dealloc(self.pages.cast(), Self::layout(self.frames)) };
-        let map = self.map_words.get();
-        if !map.is_null() {
-            let words = FreeMap::words_needed(&[self.range()]).max(1);
+        let words = FreeMap::words_needed(&[self.range()]).max(1);
+        for map in self.map_words.get_mut().drain(..) {
             // SAFETY: allocated in `free_map` with this layout.
             unsafe { dealloc(map.cast(), Self::map_layout(words)) };
         }
