@@ -121,15 +121,15 @@ qemu-test: build qemu $(RPI4_DTB)
 	  echo "qemu suite $$name: $$verdict: $${summary:-no summary} ($$(( $$(date +%s) - start )) s, log $$log)"; \
 	done; \
 	for crash in $(foreach crash,$(CHECKED_RUNS),'$(crash)'); do \
-	  IFS='|' read -r word expected pattern memory <<< "$$crash"; \
-	  log=$(BUILD)/$$word.log; start=$$(date +%s); \
+	  IFS='|' read -r word expected pattern memory dtb <<< "$$crash"; \
+	  name=$${word:-$$(basename $$dtb .dtb)}; log=$(BUILD)/$$name.log; start=$$(date +%s); \
 	  timeout $(QEMU_TIMEOUT) $(QEMU) -M virt -cpu cortex-a72 -m $${memory:-128M} -nographic -nic none \
-	    -semihosting-config enable=on,target=native -kernel $(IMAGE) \
+	    -semihosting-config enable=on,target=native -kernel $(IMAGE) $${dtb:+-dtb $$dtb} \
 	    -append "$$word exit=semihosting" </dev/null >$$log 2>&1; status=$$?; \
-	  grep -a -E 'FATAL|PANIC|^memory:|^stress: [0-9]+ operations,' $$log | sed "s/^/  [$$word] /"; \
+	  grep -a -E 'FATAL|PANIC|boot failed|^memory:|^stress: [0-9]+ operations,' $$log | sed "s/^/  [$$name] /"; \
 	  if [ $$status = $$expected ] && grep -a -z -q -E "$$pattern" $$log; then passed=$$((passed+1)); \
-	    echo "qemu suite $$word: ok: reported, and QEMU ended with status $$status ($$(( $$(date +%s) - start )) s)"; \
-	  else failed=$$((failed+1)); echo "qemu suite $$word: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \
+	    echo "qemu suite $$name: ok: reported, and QEMU ended with status $$status ($$(( $$(date +%s) - start )) s)"; \
+	  else failed=$$((failed+1)); echo "qemu suite $$name: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \
 	done; \
 	echo "qemu: $$passed passed, $$failed failed"; \
 	[ $$failed = 0 ]
@@ -145,7 +145,7 @@ qemu-test-x86_64: build qemu
 	  words=$${words//+/ }; name=x86_64-$${words// /-}-$$machine-$$memory; log=$(BUILD)/$$name.log; start=$$(date +%s); \
 	  timeout $(QEMU_TIMEOUT) $(QEMU_X86_64) -M $$machine -m $$memory $(qemu_x86_64_machine) \
 	    -append "$$words exit=isa-debug-exit" </dev/null >$$log 2>&1; status=$$?; \
-	  grep -a -E 'FATAL|PANIC|selftest: [0-9]+ passed|^stress: [0-9]+ operations,' $$log | sed "s/^/  [$$name] /"; \
+	  grep -a -E 'FATAL|PANIC|boot failed|selftest: [0-9]+ passed|^stress: [0-9]+ operations,' $$log | sed "s/^/  [$$name] /"; \
 	  if [ $$status = $$expected ] && grep -a -z -q -E "$$pattern" $$log; then passed=$$((passed+1)); \
 	    echo "qemu suite $$name: ok: QEMU ended with status $$status ($$(( $$(date +%s) - start )) s)"; \
 	  else failed=$$((failed+1)); echo "qemu suite $$name: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \

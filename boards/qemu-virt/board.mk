@@ -25,13 +25,19 @@ VIRT_SUITES = \
 	virt-gicv3-el2-1g|-M+virt,gic-version=3,virtualization=on+-cpu+cortex-a72+-m+1G \
 	virt-gicv2-el1-4g-smp4|-M+virt,gic-version=2+-cpu+cortex-a72+-m+4G+-smp+4
 
-# Runs whose report is checked: "command-line word|QEMU exit status|regex|RAM"
-# (no spaces: `.` stands for one; RAM defaults to 128M). The regex is matched
-# against the whole log, so `.*` may span lines: that is how a run checks two
-# reports in order. 3 = fatal fault, 2 = panic (src/kernel/mod.rs). The crash
-# runs must stop with their report; the stress run must end with nothing lost.
-CHECKED_RUNS = $(CRASH_TESTS) \
+# Runs whose report is checked: "command-line word|QEMU exit status|regex|RAM|
+# device tree" (no spaces: `.` stands for one; RAM defaults to 128M; with a
+# device tree QEMU boots that blob (`-dtb`) instead of its own, and an empty
+# word names the run after the blob). The regex is matched against the whole
+# log, so `.*` may span lines: that is how a run checks two reports in order.
+# 4 = boot failed, 3 = fatal fault, 2 = panic (src/kernel/mod.rs). The crash
+# runs must stop with their report; the stress run must end with nothing
+# lost; a boot with no usable memory must fail with its named error, on the
+# PL011 and through semihosting.
+CHECKED_RUNS = $(CRASH_TESTS) $(BOOT_FAILURES) \
 	stress|0|stress:.1000000.operations,.[1-9][0-9]*.exhaustions,.0.lost|1G
+BOOT_FAILURES = \
+	|4|boot.failed:.no.kernel.stack:.out.of.frames:.16.requested,.0.free.*boot.failed:.no.kernel.stack||src/platform/testdata/virt-all-reserved.dtb
 CRASH_TESTS = \
 	fault-test|3|FATAL.data.abort:.write.to.0xffff_00c0_0000_0000.\(translation.fault,.level.3\).*guard.page \
 	fault-in-fault-test|3|FATAL.data.abort:.write.to.0xffff_00c0_0000_0000.*guard.page.*FATAL.fault.inside.the.fault.handler:.data.abort:.write \

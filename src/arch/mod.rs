@@ -39,10 +39,12 @@
 //!   `release_early_console`,
 //!   `start_interrupts` (maps through a kernel callback, enables the timer's
 //!   interrupt, routes every interrupt to the kernel's handler);
-//! - `host`: `allow_exit`, `exit_allowed`, `exit(status)` (0 success, 1 a
-//!   test failed, 2 panic, 3 fatal exception; each CPU documents what the
-//!   host then sees) and `write(text)`, the way back to the emulator or
-//!   debugger;
+//! - `host`: `EXIT_WORD` (the command-line word that says the host takes an
+//!   exit), `allow_exit`, `exit_allowed`, `exit(status)` (0 success, 1 a
+//!   test failed, 2 panic, 3 fatal exception, 4 boot failed; each CPU
+//!   documents what the host then sees) and `write(text)`, the way back to
+//!   the emulator or debugger, with `SEPARATE_CONSOLE` saying whether it
+//!   reaches the host somewhere the console does not;
 //! - `self_tests`: the checks only this CPU has (its drivers' contracts).
 //!
 //! Both layers provide all of it. The one call that goes the other way is

@@ -18,6 +18,7 @@ pub mod report;
 pub mod selftest;
 pub mod stress;
 
+use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Once;
@@ -32,6 +33,7 @@ use crate::memory::space::AddressSpace;
 use crate::memory::window::PageView;
 use crate::platform::{PlatformDescription, ReservationReason};
 use crate::println;
+use crate::text::LineBuffer;
 
 /// What an architecture's entry hands to [`start`]: its boot protocol (a
 /// device tree, or the PVH start info and ACPI) turned into one portable value.
@@ -96,8 +98,7 @@ pub fn start(record: BootRecord) -> ! {
         (record.boot_tables, ReservationReason::BootTables),
     ] {
         if let Err(error) = record.platform.reserve(range, reason) {
-            println!("boot failed: cannot reserve {range} ({reason}): {error}");
-            cpu::halt();
+            boot_failed(format_args!("cannot reserve {range} ({reason}): {error}"));
         }
     }
     // SAFETY: the kernel root and its tables were built by the boot code, are
@@ -111,7 +112,15 @@ pub fn start(record: BootRecord) -> ! {
         )
     };
     let mut mapper = mapper;
-    let free_map = map_free_map(&mut record.platform, &mut mapper);
+    // `withhold-ram-test` boots as firmware that reserved every frame would
+    // make it boot (where no bad input can say so: an x86 PC's memory map
+    // comes from QEMU): the frame stack gets nothing, and the boot must fail
+    // cleanly.
+    let withhold_ram = has_word(record.platform.bootargs, "withhold-ram-test");
+    let free_map = match withhold_ram {
+        false => map_free_map(&mut record.platform, &mut mapper),
+        true => None,
+    };
     let platform = &record.platform;
     let mut frames = FrameStack::new(platform.ram().iter().copied(), platform.usable());
     if let Some(map) = free_map {
@@ -120,7 +129,7 @@ pub fn start(record: BootRecord) -> ! {
     let mut space = AddressSpace::new(mapper, frames, layout::FRAME_STACK, PageView::Live);
     let mut frames_at_boot = 0;
     let mut refused_ranges = (0, None);
-    for range in platform.usable() {
+    for range in platform.usable().filter(|_| !withhold_ram) {
         match space.add_free_range(range) {
             Ok(frames) => frames_at_boot += frames,
             // Lose the rest of the range, not the boot; the report says so.
@@ -145,11 +154,58 @@ pub fn start(record: BootRecord) -> ! {
         // 16-byte aligned); `kernel_main` never returns, so nothing on the
         // boot stack is needed again.
         Ok(stack) => unsafe { current::run_on_stack(stack.top(), kernel_main, boot) },
-        Err(error) => {
-            println!("boot failed: no kernel stack: {error}");
-            cpu::halt();
-        }
+        Err(error) => boot_failed(format_args!("no kernel stack: {error}")),
     }
+}
+
+/// The status [`boot_failed`] ends the emulation with (`host::exit`; on
+/// x86_64 QEMU then exits with 9).
+pub const BOOT_FAILED_STATUS: u32 = 4;
+
+/// Ends a boot that cannot go on, once the command line has been read: prints
+/// `boot failed: {error}` on the console, and when the command line allowed
+/// an exit to the host (`exit=semihosting`, `exit=isa-debug-exit`) also on
+/// the host's own console if it is another one (semihosting), then ends the
+/// emulation with [`BOOT_FAILED_STATUS`]. Without that word it says so and
+/// halts: nothing else can tell the host.
+pub fn boot_failed(error: fmt::Arguments<'_>) -> ! {
+    let mut text = LineBuffer::new();
+    let _ = fmt::Write::write_fmt(&mut text, format_args!("boot failed: {error}\n"));
+    let text = text.as_str();
+    console::print_emergency(format_args!("{text}"));
+    if host::exit_allowed() {
+        if host::SEPARATE_CONSOLE || !console::is_ready() {
+            host::write(text);
+        }
+        host::exit(BOOT_FAILED_STATUS);
+    }
+    console::print_emergency(format_args!(
+        "boot failed: halting ({} is not on the command line)\n",
+        host::EXIT_WORD
+    ));
+    cpu::halt();
+}
+
+/// Ends a boot that failed before the command line could be read (the boot
+/// protocol's own data is unreadable), so the kernel cannot know whether the
+/// host takes an exit: prints `boot failed: {error}` and that it halts, on the
+/// console or, before there is one, through `host::write` as a last resort
+/// (on AArch64 semihosting, which traps where the host does not serve it; the
+/// fault path then halts too), and halts.
+pub fn boot_failed_unread(error: fmt::Arguments<'_>) -> ! {
+    let mut text = LineBuffer::new();
+    let _ = fmt::Write::write_fmt(
+        &mut text,
+        format_args!(
+            "boot failed: {error}\nboot failed: the command line cannot be read: halting\n"
+        ),
+    );
+    if console::is_ready() {
+        console::print_emergency(format_args!("{}", text.as_str()));
+    } else {
+        host::write(text.as_str());
+    }
+    cpu::halt();
 }
 
 /// Frames taken in order from one reserved range, for the free map's pages

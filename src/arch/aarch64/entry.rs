@@ -10,13 +10,12 @@
 use core::fmt;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
-use crate::arch::aarch64::{cpu, exceptions, fixmap, layout, semihosting};
+use crate::arch::aarch64::{exceptions, fixmap, layout, semihosting};
 use crate::drivers::ConsoleUart;
 use crate::drivers::pl011::Pl011;
 use crate::kernel::{self, BootRecord, console, report};
 use crate::memory::paging::Attributes;
 use crate::platform::{self, PlatformDescription};
-use crate::text::LineBuffer;
 
 /// Why the boot stopped before the kernel could run.
 #[derive(Debug)]
@@ -87,18 +86,8 @@ extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) 
                 milestones,
             })
         }
-        Err(error) => {
-            if console::is_ready() {
-                crate::println!("boot failed: {error}");
-            } else {
-                // No console to report on: try the debugger or emulator, which
-                // prints this when semihosting is enabled (else `hlt` traps).
-                let mut text = LineBuffer::new();
-                let _ = fmt::Write::write_fmt(&mut text, format_args!("boot failed: {error}\n"));
-                semihosting::write(text.as_str());
-            }
-            cpu::halt();
-        }
+        // Without a description there is no command line to allow an exit.
+        Err(error) => kernel::boot_failed_unread(format_args!("{error}")),
     }
 }
 
@@ -113,7 +102,7 @@ fn describe(device_tree: PhysAddr) -> Result<(PlatformDescription<'static>, usiz
     let blob: &'static [u8] = blob;
     let platform =
         PlatformDescription::from_dtb(blob, Some(device_tree)).map_err(BootError::Platform)?;
-    if kernel::has_word(platform.bootargs, "exit=semihosting") {
+    if kernel::has_word(platform.bootargs, semihosting::EXIT_WORD) {
         semihosting::allow_exit();
     }
     start_early_console(&platform);

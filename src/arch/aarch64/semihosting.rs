@@ -3,6 +3,14 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+/// The command-line word that says the host serves semihosting (and so
+/// [`exit`] and [`write`]).
+pub const EXIT_WORD: &str = "exit=semihosting";
+
+/// [`write`] reaches the host somewhere the console does not (QEMU's standard
+/// error, a debugger): a boot failure is written there too.
+pub const SEPARATE_CONSOLE: bool = true;
+
 /// Set once the kernel knows that the host serves semihosting exits.
 static EXIT_ALLOWED: AtomicBool = AtomicBool::new(false);
 

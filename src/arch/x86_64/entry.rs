@@ -19,7 +19,6 @@ use crate::drivers::uart16550::{COM1, Uart16550};
 use crate::kernel::{self, BootRecord, console, report};
 use crate::memory::paging::Attributes;
 use crate::platform::{PhysicalMemory, PlatformDescription};
-use crate::text::LineBuffer;
 
 /// End of the boot identity map (`entry.s`): the first 4 GiB.
 pub const IDENTITY_END: u64 = 4 << 30;
@@ -171,12 +170,8 @@ pub extern "C" fn x86_64_entry(start_info: PhysAddr, image_base: PhysAddr) -> ! 
                 milestones,
             })
         }
-        Err(error) => {
-            let mut text = LineBuffer::new();
-            let _ = fmt::Write::write_fmt(&mut text, format_args!("boot failed: {error}\n"));
-            host::write(text.as_str());
-            cpu::halt();
-        }
+        // Without a description there is no command line to allow an exit.
+        Err(error) => kernel::boot_failed_unread(format_args!("{error}")),
     }
 }
 
@@ -192,7 +187,7 @@ fn describe(start_info: PhysAddr) -> Result<PlatformDescription<'static>, BootEr
     });
     IdentityMap::unmap_low_pages();
     let platform = platform.map_err(BootError::Platform)?;
-    if kernel::has_word(platform.bootargs, "exit=isa-debug-exit") {
+    if kernel::has_word(platform.bootargs, host::EXIT_WORD) {
         host::allow_exit();
     }
     run_crash_test(platform.bootargs.unwrap_or(""));

@@ -11,6 +11,7 @@
 //! | 1, a test failed  | 1             | 3             |
 //! | 2, panic          | 2             | 5             |
 //! | 3, fatal fault    | 3             | 7             |
+//! | 4, boot failed    | 4             | 9             |
 //!
 //! Only write when the host said the device is there (the command line word
 //! `exit=isa-debug-exit`): on other machines the port may belong to something
@@ -28,6 +29,13 @@ pub const PORT: u16 = 0xf4;
 /// The value written for the kernel's status 0, "everything passed": QEMU
 /// exits with 33.
 pub const SUCCESS: u32 = 0x10;
+
+/// The command-line word that says the host has the device.
+pub const EXIT_WORD: &str = "exit=isa-debug-exit";
+
+/// [`write`] goes to COM1, which is the console: a boot failure printed on
+/// the console needs no second copy.
+pub const SEPARATE_CONSOLE: bool = false;
 
 /// Set once the kernel knows that the host has the device.
 static EXIT_ALLOWED: AtomicBool = AtomicBool::new(false);

@@ -62,6 +62,20 @@ fn qemu_virt_128m() {
     assert_qemu_gicv2(&description);
 }
 
+/// The tree `make test` boots to check that a boot with no usable memory
+/// fails cleanly: RAM is all there, and all of it reserved.
+#[test]
+fn qemu_virt_with_all_ram_reserved_leaves_nothing_usable() {
+    let description = parse(fixture!("virt-all-reserved"));
+    assert_eq!(description.ram(), &[range(0x4000_0000, 0x800_0000)]);
+    assert_eq!(description.reserved().len(), 1);
+    assert_eq!(
+        description.reserved()[0].range,
+        range(0x4000_0000, 0x800_0000)
+    );
+    assert_eq!(usable(&description), vec![]);
+}
+
 #[test]
 fn qemu_blob_reserves_its_whole_totalsize() {
     // QEMU leaves its blob at 1 MiB total size; x0 points at 0x44000000 with 128M.
