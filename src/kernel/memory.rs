@@ -18,7 +18,7 @@ use crate::arch::current::layout::{self, KERNEL_STACK_SIZE};
 use crate::arch::current::{KernelTableAccess, KernelTlb, PageFormat};
 use crate::memory::frames::{FreeError, OutOfFrames};
 use crate::memory::heap::{GrowingHeap, HeapBacking};
-use crate::memory::paging::{Attributes, MapError};
+use crate::memory::paging::{Attributes, MapError, MemoryKind};
 use crate::memory::ranges::{AllocatedRange, RangeAllocator, RangeError};
 use crate::memory::space::{AddressSpace, MapPagesError};
 
@@ -347,6 +347,76 @@ pub fn free_frame(frame: PhysAddr) -> Result<(), FreeError> {
     with_space(|space| space.free_frame(frame)).unwrap_or(Err(FreeError::NotRam(frame)))
 }
 
+/// The kernel stack whose guard page holds `address`: the stack that
+/// overflowed when a fault hit there (`None` outside every stack's guard page).
+pub fn overflowed_stack(address: VirtAddr) -> Option<VirtRange> {
+    let page = PAGE_SIZE as u64;
+    let slot_size = KERNEL_STACK_SIZE + page;
+    let offset = address.0.checked_sub(layout::STACKS.start.0)?;
+    let guard = VirtAddr(address.0 - offset % slot_size);
+    (layout::STACKS.contains(address) && offset % slot_size < page)
+        .then(|| VirtRange::new(VirtAddr(guard.0 + page), KERNEL_STACK_SIZE))
+}
+
+unsafe extern "C" {
+    // Both CPUs' linker scripts end text and rodata on a page boundary here.
+    static __text_end: u8;
+    static __rodata_end: u8;
+}
+
+/// Which part of the kernel image `address` (inside it) lies in.
+fn image_part(address: VirtAddr) -> &'static str {
+    if address < VirtAddr::from_ptr(&raw const __text_end) {
+        "kernel image, text"
+    } else if address < VirtAddr::from_ptr(&raw const __rodata_end) {
+        "kernel image, read-only data"
+    } else {
+        "kernel image, data and bss"
+    }
+}
+
+/// How a page is mapped, as a fault report says it: `not mapped`, or its
+/// rights and memory type (`mapped read-only, not executable`).
+pub struct MappingRights(Option<Attributes>);
+
+impl fmt::Display for MappingRights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(attributes) = self.0 else {
+            return f.write_str("not mapped");
+        };
+        f.write_str(match attributes.kind {
+            MemoryKind::Normal => "mapped ",
+            MemoryKind::Device => "mapped as device memory, ",
+        })?;
+        f.write_str(match attributes.writable {
+            true => "read-write, ",
+            false => "read-only, ",
+        })?;
+        f.write_str(match attributes.executable {
+            true => "executable",
+            false => "not executable",
+        })?;
+        if attributes.user {
+            f.write_str(", user-accessible")?;
+        }
+        Ok(())
+    }
+}
+
+/// How the kernel half maps the page of `address`, for fault reports; `None`
+/// for a lower-half address (the kernel's tables do not map it) and when the
+/// address space is busy (the fault may have interrupted its owner: never
+/// block here).
+pub fn mapping_rights(address: VirtAddr) -> Option<MappingRights> {
+    if address.0 >> 48 != 0xffff {
+        return None;
+    }
+    let mut space = SPACE.try_lock()?;
+    let page = address.align_down(PAGE_SIZE as u64);
+    let found = space.as_mut()?.mapper().translate(page);
+    Some(MappingRights(found.map(|(_, attributes)| attributes)))
+}
+
 /// What lies at `address`, for fault reports: the window and, where it tells
 /// something, why nothing is mapped there.
 pub fn describe(address: VirtAddr) -> &'static str {
@@ -359,11 +429,9 @@ pub fn describe(address: VirtAddr) -> &'static str {
         };
     }
     if layout::STACKS.contains(address) {
-        let offset = (address.0 - layout::STACKS.start.0) % (KERNEL_STACK_SIZE + page);
-        return if offset < page {
-            "kernel stacks, guard page"
-        } else {
-            "kernel stacks"
+        return match overflowed_stack(address) {
+            Some(_) => "kernel stacks, guard page",
+            None => "kernel stacks",
         };
     }
     let guard = |page: VirtAddr| VirtRange::new(page, PAGE_SIZE as u64).contains(address);
@@ -385,7 +453,7 @@ pub fn describe(address: VirtAddr) -> &'static str {
     match layout::window_of(address) {
         Some("vmap") => "vmap window",
         Some("frame stack") => "frame-stack window",
-        Some("kernel image") => "kernel image",
+        Some("kernel image") => image_part(address),
         Some("fixmap") => "fixmap",
         _ => "no kernel window (unmapped)",
     }

@@ -12,6 +12,7 @@
 //! demonstrations).
 
 pub mod console;
+pub mod crash;
 pub mod devices;
 pub mod memory;
 pub mod report;
@@ -279,37 +280,7 @@ extern "C" fn kernel_main(boot: &'static Boot) -> ! {
         milestones.print_ticks();
     }
 
-    if command_line_has("fault-in-fault-test") {
-        // The fault below is reported, then the report itself faults.
-        FAULT_WHILE_REPORTING.store(true, Ordering::SeqCst);
-    }
-    if command_line_has("fault-test") || command_line_has("fault-in-fault-test") {
-        // Shows (and lets `make test` check) the report of a fault nobody
-        // expected: a store to the guard page below the first kernel stack.
-        println!(
-            "fault-test: writing to the guard page at {}",
-            layout::STACKS.start
-        );
-        // SAFETY: not safe at all: this store faults, and the fault stops the kernel.
-        unsafe { layout::STACKS.start.as_mut_ptr::<u64>().write_volatile(0) };
-    }
-    if command_line_has("overflow-test") {
-        println!("overflow-test: recursing until the kernel stack overflows");
-        println!("overflow-test: depth {}", recurse(0));
-    }
-    if command_line_has("oom-test") {
-        // Shows the allocation-error path: a request the heap window cannot hold.
-        println!("oom-test: asking the heap for 1 TiB");
-        let hopeless: alloc::vec::Vec<u8> = alloc::vec::Vec::with_capacity(1 << 40);
-        println!("oom-test: got {} bytes?", hopeless.capacity());
-    }
-    if command_line_has("space-lock-test") {
-        // Shows that code holding the address space cannot grow the heap
-        // silently: the growth finds the lock held and panics.
-        println!("space-lock-test: growing the heap inside with_space");
-        let beyond = memory::heap_mapped_bytes() as usize + (1 << 20);
-        memory::with_space(|_| alloc::vec::Vec::<u8>::with_capacity(beyond).capacity());
-    }
+    crash::run(command_line_has, &devices);
     let mut passed = !command_line_has("selftest") || selftest::run(boot, &devices);
     if command_line_has("stress") {
         let seed = command_line_value("stress-seed")
@@ -331,19 +302,6 @@ extern "C" fn kernel_main(boot: &'static Boot) -> ! {
     loop {
         cpu::wait_for_interrupt();
     }
-}
-
-/// Recurses without end, 1 KiB of stack per level (for `overflow-test`).
-#[inline(never)]
-#[expect(
-    unconditional_recursion,
-    reason = "overflow-test must overflow the kernel stack"
-)]
-fn recurse(depth: u64) -> u64 {
-    let mut frame = [depth; 128];
-    // SAFETY: a volatile write to a local array keeps it from being optimised out.
-    unsafe { (&raw mut frame[127]).write_volatile(depth) };
-    recurse(depth + 1) + frame[depth as usize % 128]
 }
 
 /// The value of the first `name=value` word on the kernel command line.
@@ -380,9 +338,14 @@ pub fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
             exceptions::stop();
         }
         Cause::Unexpected => console::print_emergency(format_args!("\nFATAL {fault}")),
-        Cause::StackOverflow => {
-            console::print_emergency(format_args!("\nFATAL kernel stack overflow: {fault}"));
-        }
+        Cause::StackOverflow => match fault.address.and_then(memory::overflowed_stack) {
+            Some(stack) => console::print_emergency(format_args!(
+                "\nFATAL kernel stack overflow: stack {stack} ran into its guard page: {fault}"
+            )),
+            None => {
+                console::print_emergency(format_args!("\nFATAL kernel stack overflow: {fault}"))
+            }
+        },
         Cause::UnhandledVector(kind) => {
             console::print_emergency(format_args!(
                 "\nFATAL unhandled exception (vector kind {kind}): {fault}"
@@ -391,6 +354,9 @@ pub fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
     }
     if let Some(address) = fault.address {
         console::print_emergency(format_args!(", in {}", memory::describe(address)));
+        if let Some(rights) = memory::mapping_rights(address) {
+            console::print_emergency(format_args!(" ({rights})"));
+        }
     }
     console::print_emergency(format_args!("\n"));
     if FAULT_WHILE_REPORTING.load(Ordering::SeqCst) {

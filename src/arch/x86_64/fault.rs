@@ -61,17 +61,26 @@ impl PageFaultError {
 }
 
 impl fmt::Display for PageFaultError {
-    /// `page not present, kernel mode` or
-    /// `protection violation, reserved bit set, user mode`.
+    /// Why the access failed, then the mode it came from: `page not
+    /// present, kernel mode`; for a present page the right it lacks,
+    /// `protection violation: not executable, kernel mode` (a fetch: NX, or
+    /// SMEP on a user page), `protection violation: read-only, kernel mode`
+    /// (a write, with CR0.WP) or plain `protection violation` (a read:
+    /// SMAP or protection keys); `reserved bit set, user mode` when an
+    /// entry on the walk was malformed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.present {
-            "protection violation"
-        } else {
-            "page not present"
+        f.write_str(match *self {
+            Self {
+                reserved_bit: true, ..
+            } => "reserved bit set",
+            Self { present: false, .. } => "page not present",
+            Self {
+                instruction_fetch: true,
+                ..
+            } => "protection violation: not executable",
+            Self { write: true, .. } => "protection violation: read-only",
+            Self { .. } => "protection violation",
         })?;
-        if self.reserved_bit {
-            f.write_str(", reserved bit set")?;
-        }
         f.write_str(if self.user {
             ", user mode"
         } else {
@@ -199,15 +208,24 @@ mod tests {
         let fetch = PageFaultError::decode(0b1_0001);
         assert!(fetch.present && fetch.instruction_fetch);
         assert_eq!(fetch.access(), "fetch from");
-        assert_eq!(fetch.to_string(), "protection violation, kernel mode");
+        assert_eq!(
+            fetch.to_string(),
+            "protection violation: not executable, kernel mode"
+        );
+        let write_read_only = PageFaultError::decode(0b11);
+        assert_eq!(
+            write_read_only.to_string(),
+            "protection violation: read-only, kernel mode"
+        );
+        assert_eq!(
+            PageFaultError::decode(0b1).to_string(),
+            "protection violation, kernel mode"
+        );
 
         let reserved = PageFaultError::decode(0b1101);
         assert!(reserved.reserved_bit && reserved.user);
         assert_eq!(reserved.access(), "read from");
-        assert_eq!(
-            reserved.to_string(),
-            "protection violation, reserved bit set, user mode"
-        );
+        assert_eq!(reserved.to_string(), "reserved bit set, user mode");
         // Protection-key, shadow-stack and SGX bits change none of the five.
         assert_eq!(PageFaultError::decode(0x8062), PageFaultError::decode(0b10));
     }
