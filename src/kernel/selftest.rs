@@ -17,6 +17,7 @@ use crate::kernel::devices::{self, Devices};
 use crate::kernel::{Boot, console, memory, report, stress};
 use crate::memory::frames::FreeError;
 use crate::memory::paging::{Attributes, MemoryKind};
+use crate::memory::protection;
 use crate::println;
 
 type Outcome = Result<(), String>;
@@ -68,8 +69,8 @@ const TESTS: &[(&str, Test)] = &[
     ),
     ("mmio: a device range over RAM is refused", mmio_refuses_ram),
     (
-        "paging: no page is writable and executable",
-        no_writable_executable,
+        "paging: W^X, no kernel page user-accessible, no device memory executable",
+        protection_rules,
     ),
     (
         "paging: the lower half and page 0 are unmapped",
@@ -383,49 +384,38 @@ fn mmio_refuses_ram(boot: &Boot, _: &Devices) -> Outcome {
     Ok(())
 }
 
-fn no_writable_executable(_: &Boot, _: &Devices) -> Outcome {
-    let mut pages = 0u64;
-    let mut executable = 0u64;
-    let mut offender = None;
-    memory::with_space(|space| {
-        space
-            .mapper()
-            .for_each_leaf(true, &mut |virt, _, attributes, _| {
-                pages += 1;
-                executable += u64::from(attributes.executable);
-                if attributes.writable && attributes.executable && offender.is_none() {
-                    offender = Some(virt);
-                }
-                if attributes.user && offender.is_none() {
-                    offender = Some(virt);
-                }
-            });
-    });
+fn protection_rules(_: &Boot, _: &Devices) -> Outcome {
+    let audit = memory::with_space(|space| protection::audit_kernel_tree(space.mapper(), true))
+        .ok_or("no memory system")?;
+    if let Some(violation) = audit.first {
+        return Err(alloc::format!(
+            "{violation} ({} of {} leaves break a rule)",
+            audit.violations,
+            audit.leaves
+        ));
+    }
     ensure!(
-        offender.is_none(),
-        "{:?} is writable and executable (or user)",
-        offender
+        audit.leaves > 0 && audit.executable > 0,
+        "walked {} leaves, {} executable",
+        audit.leaves,
+        audit.executable
     );
-    ensure!(
-        pages > 0 && executable > 0,
-        "walked {pages} pages, {executable} executable"
+    println!(
+        "          {} leaves walked, {} executable, none breaks a rule",
+        audit.leaves, audit.executable
     );
     Ok(())
 }
 
 fn lower_half_empty(_: &Boot, _: &Devices) -> Outcome {
     let root = PhysAddr(cpu::lower_half_root());
-    let entries = memory::with_space(|space| {
+    let lower_half = memory::with_space(|space| {
         let table = space.mapper().access_table(root);
-        table[layout::LOWER_HALF_ENTRIES]
-            .iter()
-            .filter(|&&entry| entry != 0)
-            .count()
-    });
-    ensure!(
-        entries == Some(0),
-        "the lower half's root table has {entries:?} entries"
-    );
+        let entries = layout::LOWER_HALF_ENTRIES;
+        protection::check_lower_half(&table[entries.clone()], entries.start)
+    })
+    .ok_or("no memory system")?;
+    lower_half.map_err(|violation| violation.to_string())?;
     ensure!(!cpu::is_readable(VirtAddr(0)), "page 0 is mapped");
     ensure!(
         !cpu::is_readable(VirtAddr(0x4000_0000)),

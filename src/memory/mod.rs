@@ -8,6 +8,7 @@ pub mod frames;
 pub mod free_map;
 pub mod heap;
 pub mod paging;
+pub mod protection;
 pub mod ranges;
 pub mod space;
 pub mod stress;

@@ -77,7 +77,9 @@ impl PageTableFormat for Aarch64 {
             // A level-3 entry with bit 1 clear is reserved: treat as invalid.
             (false, true) => Descriptor::Invalid,
             _ => {
-                let user = entry & AP_USER != 0;
+                // EL0 may fetch from a page that only EL1 may read or write
+                // unless UXN is set: such a page is user-accessible too.
+                let user = entry & AP_USER != 0 || entry & UXN == 0;
                 let kind = if (entry & ATTR_INDEX_MASK) >> ATTR_INDEX_SHIFT == ATTR_DEVICE {
                     MemoryKind::Device
                 } else {
@@ -119,6 +121,15 @@ mod tests {
             Aarch64::encode_page(PhysAddr(0x1000), Attributes::KERNEL_DATA) & PXN,
             0
         );
+    }
+
+    #[test]
+    fn a_kernel_page_without_uxn_decodes_as_user_accessible() {
+        let code = Aarch64::encode_page(PhysAddr(0x1000), Attributes::KERNEL_CODE);
+        let Descriptor::Leaf(_, attributes) = Aarch64::decode(code & !UXN, 3) else {
+            panic!("not a page");
+        };
+        assert!(attributes.user && attributes.executable);
     }
 
     #[test]
