@@ -18,3 +18,5 @@ pub mod window;
 pub mod sim;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zeroing_tests;
