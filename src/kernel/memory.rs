@@ -285,6 +285,8 @@ pub fn map_device(phys: PhysRange) -> Result<Mapping, VmapError> {
 
 /// The seed's utility: allocates `pages` frames and a virtual range, maps them
 /// read-write and returns the mapping (which frees all of it when dropped).
+/// The pages hold what their frames held before: see
+/// [`allocate_zeroed_pages`].
 pub fn allocate_pages(pages: usize) -> Result<Mapping, VmapError> {
     let allocated = allocate_range(pages)?;
     let range = allocated.range();
@@ -307,6 +309,34 @@ pub fn allocate_pages(pages: usize) -> Result<Mapping, VmapError> {
     }
 }
 
+/// [`allocate_pages`] with every byte zeroed, for pages whose earlier
+/// contents must not reach their new owner: a frame keeps whatever its last
+/// owner wrote (a freed heap page, stack or mapping is not cleared), so a page
+/// that leaves the kernel's hands (to user space, a device's DMA, the host)
+/// must come from here.
+pub fn allocate_zeroed_pages(pages: usize) -> Result<Mapping, VmapError> {
+    let mapping = allocate_pages(pages)?;
+    // SAFETY: the range was just mapped read-write for this mapping alone.
+    unsafe { zero_new_pages(mapping.range()) };
+    Ok(mapping)
+}
+
+/// Zeroes `range`.
+///
+/// # Safety
+///
+/// `range` must be mapped read-write and owned by the caller alone, with
+/// nothing in it that anyone still reads.
+unsafe fn zero_new_pages(range: VirtRange) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        range
+            .start
+            .as_mut_ptr::<u8>()
+            .write_bytes(0, range.size as usize)
+    };
+}
+
 /// A kernel stack with an unmapped guard page below it.
 #[derive(Clone, Copy, Debug)]
 pub struct KernelStack {
@@ -323,7 +353,8 @@ impl KernelStack {
     }
 }
 
-/// Maps a new kernel stack in the stacks window.
+/// Maps a new kernel stack in the stacks window, zeroed (a stack holds return
+/// addresses and locals: its frames' old contents would look like both).
 pub fn allocate_kernel_stack() -> Result<KernelStack, VmapError> {
     let page = PAGE_SIZE as u64;
     let slot_size = KERNEL_STACK_SIZE + page;
@@ -338,6 +369,8 @@ pub fn allocate_kernel_stack() -> Result<KernelStack, VmapError> {
     let pages = (KERNEL_STACK_SIZE / page) as usize;
     with_space(|space| space.map_new_pages(stack.start, pages, Attributes::KERNEL_DATA))
         .ok_or(VmapError::NotReady)??;
+    // SAFETY: the stack was just mapped read-write, and nothing runs on it yet.
+    unsafe { zero_new_pages(stack) };
     *next += 1;
     Ok(KernelStack { guard, stack })
 }

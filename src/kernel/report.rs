@@ -221,14 +221,18 @@ fn print_cpus(platform: &crate::platform::PlatformDescription<'_>) {
     }
 }
 
-/// The seed's example: allocate 16 frames and 16 pages of virtual space, map,
-/// flush, write and read back, unmap, free; the free-frame count must return.
+/// The seed's example: allocate 16 zeroed frames and 16 pages of virtual
+/// space, map, check they read as zero (the frames may be the ones an earlier
+/// run wrote), write and read back, unmap, free; the free-frame count must
+/// return.
 pub fn seed_example() -> bool {
     let before = memory::free_frame_count();
-    let ok = match memory::allocate_pages(16) {
+    let ok = match memory::allocate_zeroed_pages(16) {
         Ok(mapping) => {
             let words = 16 * PAGE_SIZE / 8;
             let base = mapping.address().as_mut_ptr::<u64>();
+            // SAFETY: the mapping covers `words` u64s, read-write, ours.
+            let zeroed = (0..words).all(|index| unsafe { base.add(index).read_volatile() } == 0);
             for index in 0..words {
                 // SAFETY: the mapping covers `words` u64s, read-write, ours.
                 unsafe { base.add(index).write_volatile(index as u64 ^ 0x5eed) };
@@ -239,10 +243,14 @@ pub fn seed_example() -> bool {
             let range = mapping.range();
             drop(mapping);
             println!(
-                "seed:      16 frames mapped at {range}, written and read back: {}",
-                if intact { "ok" } else { "MISMATCH" }
+                "seed:      16 frames mapped at {range}, zeroed, written and read back: {}",
+                match (zeroed, intact) {
+                    (true, true) => "ok",
+                    (false, _) => "OLD CONTENTS LEFT",
+                    (true, false) => "MISMATCH",
+                }
             );
-            intact
+            zeroed && intact
         }
         Err(error) => {
             println!("seed:      failed: {error}");
