@@ -381,9 +381,15 @@ pub fn free_frame(frame: PhysAddr) -> Result<(), FreeError> {
 }
 
 /// The kernel stack whose guard page holds `address`: the stack that
-/// overflowed when a fault hit there (`None` outside every stack's guard page).
+/// overflowed when a fault hit there (`None` outside every stack's guard
+/// page). A stack of the stacks window, or the boot stack in the image.
 pub fn overflowed_stack(address: VirtAddr) -> Option<VirtRange> {
     let page = PAGE_SIZE as u64;
+    if VirtRange::new(exceptions::boot_stack_guard(), page).contains(address) {
+        let bottom = VirtAddr::from_ptr(&raw const __boot_stack_bottom);
+        let top = VirtAddr::from_ptr(&raw const __boot_stack_top);
+        return Some(VirtRange::new(bottom, top.0 - bottom.0));
+    }
     let slot_size = KERNEL_STACK_SIZE + page;
     let offset = address.0.checked_sub(layout::STACKS.start.0)?;
     let guard = VirtAddr(address.0 - offset % slot_size);
@@ -392,9 +398,12 @@ pub fn overflowed_stack(address: VirtAddr) -> Option<VirtRange> {
 }
 
 unsafe extern "C" {
-    // Both CPUs' linker scripts end text and rodata on a page boundary here.
+    // Both CPUs' linker scripts end text and rodata on a page boundary, and
+    // put the boot stack above its guard page, under these names.
     static __text_end: u8;
     static __rodata_end: u8;
+    static __boot_stack_bottom: u8;
+    static __boot_stack_top: u8;
 }
 
 /// Which part of the kernel image `address` (inside it) lies in.
