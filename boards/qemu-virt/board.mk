@@ -27,17 +27,21 @@ VIRT_SUITES = \
 
 # Runs whose report is checked: "command-line word|QEMU exit status|regex|RAM|
 # device tree" (no spaces: `.` stands for one; RAM defaults to 128M; with a
-# device tree QEMU boots that blob (`-dtb`) instead of its own, and an empty
-# word names the run after the blob). The regex is matched against the whole
-# log, so `.*` may span lines: that is how a run checks two reports in order.
-# 4 = boot failed, 3 = fatal fault, 2 = panic (src/kernel/mod.rs). The crash
-# runs must stop with their report; the stress run must end with nothing
-# lost; a boot with no usable memory must fail with its named error, on the
-# PL011 and through semihosting.
+# device tree QEMU boots that blob (`-dtb`, gunzipped first if it ends in
+# `.gz`) instead of its own, and an empty word names the run after the blob).
+# The regex is matched against the whole log, so `.*` may span lines: that
+# is how a run checks two reports in order. 4 = boot failed, 3 = fatal fault,
+# 2 = panic (src/kernel/mod.rs); `halt`: the kernel must still be halted
+# after HALT_SECONDS (the Makefile). The crash runs must stop with their
+# report; the stress run must end with nothing lost; a boot with no usable
+# memory must fail with its named error, on the PL011 and through
+# semihosting; a device tree too large to read (so is its command line) must
+# be named through semihosting, and the kernel halt.
 CHECKED_RUNS = $(CRASH_TESTS) $(BOOT_FAILURES) \
 	stress|0|stress:.1000000.operations,.[1-9][0-9]*.exhaustions,.0.lost|1G
 BOOT_FAILURES = \
-	|4|boot.failed:.no.kernel.stack:.out.of.frames:.16.requested,.0.free.*boot.failed:.no.kernel.stack||src/platform/testdata/virt-all-reserved.dtb
+	|4|boot.failed:.no.kernel.stack:.out.of.frames:.16.requested,.0.free.*boot.failed:.no.kernel.stack||src/platform/testdata/virt-all-reserved.dtb \
+	|halt|boot.failed:.device.tree.of.[0-9]*.bytes.does.not.fit.the.fixmap.*boot.failed:.the.command.line.cannot.be.read:.halting||src/platform/testdata/virt-too-large.dtb.gz
 CRASH_TESTS = \
 	fault-test|3|FATAL.data.abort:.write.to.0xffff_00c0_0000_0000.\(translation.fault,.level.3\).*guard.page \
 	fault-in-fault-test|3|FATAL.data.abort:.write.to.0xffff_00c0_0000_0000.*guard.page.*FATAL.fault.inside.the.fault.handler:.data.abort:.write \
