@@ -10,7 +10,7 @@ use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
 use crate::memory::free_map::FreeMap;
 #[cfg(test)]
 use crate::memory::paging::PageTableFormat;
-use crate::memory::paging::{Table, TableAccess};
+use crate::memory::paging::{SlotAccess, Table, TableAccess, TableSlot};
 #[cfg(test)]
 use crate::{
     addr::{VirtAddr, VirtRange},
@@ -151,6 +151,25 @@ unsafe impl TableAccess for SimAccess {
         );
         // SAFETY: `index < frames`, inside the allocation.
         unsafe { self.pages.add(index) }
+    }
+}
+
+// SAFETY: every simulated frame is always reachable: showing one changes
+// nothing, and `reach` is `table`'s pointer, valid while the memory lives.
+unsafe impl TableSlot for SimAccess {
+    fn show(&mut self, _phys: PhysAddr) {}
+
+    fn reach(&mut self, phys: PhysAddr) -> *mut Table {
+        self.table(phys)
+    }
+}
+
+impl SimMemory {
+    /// A table access into this memory that reaches tables as the kernel's
+    /// fixmap does ([`SlotAccess`]), so that its switches can be counted.
+    /// The memory must outlive it and every mapper built on it.
+    pub fn slot_access(&self) -> SlotAccess<SimAccess> {
+        SlotAccess::over(self.access())
     }
 }
 
