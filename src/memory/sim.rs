@@ -174,13 +174,15 @@ impl SimMemory {
 }
 
 /// A simulated machine: RAM, a root table of format `F` in its first frame, a
-/// frame stack window and a space over the rest.
+/// frame stack window and a space over the rest. Tables are reached as the
+/// kernel reaches them, through one slot ([`SlotAccess`]), which counts its
+/// switches.
 #[cfg(test)]
 pub struct SimMachineOf<F: PageTableFormat> {
     /// Keeps the simulated RAM alive; the space points into it.
     pub memory: SimMemory,
     /// The address space under test.
-    pub space: AddressSpace<F, SimAccess, CountingTlb>,
+    pub space: AddressSpace<F, SlotAccess<SimAccess>, CountingTlb>,
 }
 
 /// The simulated machine most tests use: AArch64 tables (every test that
@@ -213,7 +215,8 @@ impl<F: PageTableFormat> SimMachineOf<F> {
         let first_free = PhysAddr(ram.start.0 + ((1 + reserved) * PAGE_SIZE) as u64);
         let usable = PhysRange::new(first_free, ram.size - (first_free.0 - ram.start.0));
         // SAFETY: frame 0 of the simulated RAM is zeroed and used only as this root.
-        let mapper = unsafe { Mapper::new(ram.start, memory.access(), CountingTlb::default()) };
+        let mapper =
+            unsafe { Mapper::new(ram.start, memory.slot_access(), CountingTlb::default()) };
         let mut frames = FrameStack::new([ram], [usable]);
         frames.install_free_map(memory.free_map());
         let mut space =
