@@ -76,10 +76,9 @@ impl fmt::Display for UnmapError {
     }
 }
 
-/// Pages whose translations changed and must leave the TLB, flushed together.
-///
-/// Collects up to [`FLUSH_BATCH_CAPACITY`] pages; beyond that one full flush is
-/// cheaper than many single ones.
+/// Pages whose translations changed and must leave the TLB, flushed together
+/// in one round: [`Tlb::flush_pages`] for up to [`FLUSH_BATCH_CAPACITY`]
+/// pages, [`Tlb::flush_all`] beyond.
 struct PendingFlush {
     pages: [VirtAddr; FLUSH_BATCH_CAPACITY],
     count: usize,
@@ -87,6 +86,13 @@ struct PendingFlush {
 }
 
 /// Pages the mapper tracks one by one before it falls back to a full flush.
+///
+/// Up to this many, a flush is one invalidation per page and one wait for all
+/// of them (AArch64: `tlbi vaae1is` each, then one `dsb ish; isb`; x86_64:
+/// `invlpg` each); beyond, one full flush (`tlbi vmalle1is`, or a CR3 reload),
+/// which also drops translations that are still valid, so it pays only for
+/// large batches. 32 is near where Linux switches on x86 (33 pages), and it
+/// bounds the frames a caller holds while it waits for the flush.
 pub const FLUSH_BATCH_CAPACITY: usize = 32;
 
 impl PendingFlush {
