@@ -149,6 +149,13 @@ struct LeafTable {
     generation: u64,
 }
 
+/// Where a walk ended short of a last-level table: after `depth` tables, at
+/// `entry` (invalid, or a block mapping).
+struct WalkStop {
+    depth: usize,
+    entry: Descriptor,
+}
+
 /// Shift from an address to the 2 MiB region one last-level table maps.
 const LEAF_REGION_SHIFT: u32 = 12 + 9;
 
@@ -418,25 +425,23 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
     /// stays within [`Cursor::pages_left_in_table`] needs no more. Fails with
     /// `AlreadyMapped` when the walk meets a block mapping.
     pub fn missing_tables_at(&mut self, cursor: &mut Cursor) -> Result<usize, MapError> {
-        if self.known_leaf(cursor).is_some() {
-            return Ok(0);
-        }
-        let virt = cursor.next;
-        let (path, depth) = self.path(virt);
-        if depth == F::LEVELS {
-            self.remember(cursor, path[depth - 1]);
-            return Ok(0);
-        }
-        let level = depth - 1;
-        match F::decode(self.read(path[level], F::index(virt, level)), level) {
-            Descriptor::Invalid => Ok(F::LEVELS - depth),
-            existing => Err(MapError::AlreadyMapped { virt, existing }),
+        match self.find_leaf(cursor) {
+            Ok(_) => Ok(0),
+            Err(WalkStop {
+                depth,
+                entry: Descriptor::Invalid,
+            }) => Ok(F::LEVELS - depth),
+            Err(WalkStop { entry, .. }) => Err(MapError::AlreadyMapped {
+                virt: cursor.next,
+                existing: entry,
+            }),
         }
     }
 
     /// The last-level table of the cursor's page, walking from the root unless
-    /// the cursor knows it; fails when the tree has none there.
-    fn existing_leaf(&mut self, cursor: &mut Cursor) -> Result<PhysAddr, UnmapError> {
+    /// the cursor knows it (and remembering it then); where the walk stopped
+    /// when the tree has none there.
+    fn find_leaf(&mut self, cursor: &mut Cursor) -> Result<PhysAddr, WalkStop> {
         if let Some(table) = self.known_leaf(cursor) {
             return Ok(table);
         }
@@ -444,10 +449,8 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
         let (path, depth) = self.path(virt);
         if depth < F::LEVELS {
             let level = depth - 1;
-            return match F::decode(self.read(path[level], F::index(virt, level)), level) {
-                Descriptor::Leaf(..) => Err(UnmapError::BlockMapping(virt)),
-                Descriptor::Invalid | Descriptor::Table(_) => Err(UnmapError::NotMapped(virt)),
-            };
+            let entry = F::decode(self.read(path[level], F::index(virt, level)), level);
+            return Err(WalkStop { depth, entry });
         }
         self.remember(cursor, path[depth - 1]);
         Ok(path[depth - 1])
@@ -503,7 +506,12 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
     /// walk is [`unmap_run`](Self::unmap_run)'s.
     pub fn unmap_keeping_tables(&mut self, virt: VirtAddr) -> Result<PhysAddr, UnmapError> {
         let virt = virt.align_down(PAGE_SIZE as u64);
-        let table = self.existing_leaf(&mut Cursor::at(virt))?;
+        let table = self
+            .find_leaf(&mut Cursor::at(virt))
+            .map_err(|stop| match stop.entry {
+                Descriptor::Leaf(..) => UnmapError::BlockMapping(virt),
+                Descriptor::Invalid | Descriptor::Table(_) => UnmapError::NotMapped(virt),
+            })?;
         self.clear_page(table, virt)
             .ok_or(UnmapError::NotMapped(virt))
     }
@@ -511,7 +519,8 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
     /// Unmaps every mapped page among the `pages` pages from the cursor's page
     /// on, hands each one's frame to `unmapped` in address order, and leaves
     /// the cursor after the last page. Pages where nothing is mapped are
-    /// skipped, a region without a last-level table at once.
+    /// skipped, a region without a last-level table at once (so is a block
+    /// mapping, which this mapper never makes).
     ///
     /// The walk happens once per last-level table. Every table stays, empty
     /// ones included (release them with
@@ -527,7 +536,7 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
         let (mut left, mut count) = (pages, 0);
         while left > 0 {
             let in_table = cursor.pages_left_in_table().min(left);
-            if let Ok(table) = self.existing_leaf(cursor) {
+            if let Ok(table) = self.find_leaf(cursor) {
                 for _ in 0..in_table {
                     if let Some(frame) = self.clear_page(table, cursor.next) {
                         unmapped(frame);
