@@ -309,39 +309,41 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
         attributes: Attributes,
         tables: &mut impl FrameSource,
     ) -> Result<(), MapError> {
-        let mapped = self.map_each(cursor, frames, attributes, tables);
+        let mapped = frames
+            .into_iter()
+            .try_for_each(|phys| self.map_at(cursor, phys, attributes, tables));
         F::publish_tables();
         mapped
     }
 
-    fn map_each(
+    /// Maps the cursor's page to `phys` and moves the cursor on; leaves it
+    /// there on error.
+    fn map_at(
         &mut self,
         cursor: &mut Cursor,
-        frames: impl IntoIterator<Item = PhysAddr>,
+        phys: PhysAddr,
         attributes: Attributes,
         tables: &mut impl FrameSource,
     ) -> Result<(), MapError> {
-        for phys in frames {
-            let virt = cursor.next;
-            if !virt.is_page_aligned() || !phys.is_page_aligned() {
-                return Err(MapError::Unaligned { virt, phys });
-            }
-            let table = match self.known_leaf(cursor) {
-                Some(table) => table,
-                None => {
-                    let table = self.walk_creating(virt, tables)?;
-                    self.remember(cursor, table);
-                    table
-                }
-            };
-            let index = F::index(virt, F::LEVELS - 1);
-            let existing = F::decode(self.read(table, index), F::LEVELS - 1);
-            if existing != Descriptor::Invalid {
-                return Err(MapError::AlreadyMapped { virt, existing });
-            }
-            self.write(table, index, F::encode_page(phys, attributes));
-            cursor.skip(1);
+        let virt = cursor.next;
+        if !virt.is_page_aligned() || !phys.is_page_aligned() {
+            return Err(MapError::Unaligned { virt, phys });
         }
+        let table = match self.known_leaf(cursor) {
+            Some(table) => table,
+            None => {
+                let table = self.walk_creating(virt, tables)?;
+                self.remember(cursor, table);
+                table
+            }
+        };
+        let index = F::index(virt, F::LEVELS - 1);
+        let existing = F::decode(self.read(table, index), F::LEVELS - 1);
+        if existing != Descriptor::Invalid {
+            return Err(MapError::AlreadyMapped { virt, existing });
+        }
+        self.write(table, index, F::encode_page(phys, attributes));
+        cursor.skip(1);
         Ok(())
     }
 
