@@ -202,6 +202,12 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
             attributes,
             &mut tables,
         );
+        // A run that maps its first page takes exactly the tables its walk
+        // lacked; whatever is left goes back rather than out of sight.
+        debug_assert!(
+            mapped.is_err() || tables.as_slice().is_empty(),
+            "the walk left tables unused"
+        );
         while let Some(table) = tables.pop() {
             self.give_back(table);
         }
