@@ -1,11 +1,19 @@
-//! What every CPU's `devices` hands the kernel: the mapping callback it
-//! maps register blocks through, and what its interrupt start started.
+//! What every CPU's `devices` hands the kernel: the callbacks it maps
+//! register blocks and probes registers through, and what its interrupt
+//! start started.
 
-use crate::addr::{PhysRange, VirtAddr};
+use crate::addr::{PhysAddr, PhysRange, VirtAddr};
 
 /// Maps a named register block and returns where, or `None` (the kernel
 /// records why).
 pub type MapDevice<'a> = &'a mut dyn FnMut(&'static str, PhysRange) -> Option<VirtAddr>;
+
+/// Reads the 64-bit device register at a physical address (8-aligned, outside
+/// RAM) through a mapping of its page made for this read alone, or returns
+/// `None` when it cannot: how a driver learns which block to map (the GICv3
+/// redistributor of the CPU that runs) without mapping all candidates. Only
+/// for registers whose reads have no side effects.
+pub type ReadDevice<'a> = &'a mut dyn FnMut(PhysAddr) -> Option<u64>;
 
 /// What `start_interrupts` started.
 #[derive(Clone, Copy, Debug)]

@@ -37,8 +37,9 @@
 //! - `timer`: `counter`, `frequency`, `arm(hz)`;
 //! - `devices`: `describe_console` (the report's line), `start_console` and
 //!   `release_early_console`,
-//!   `start_interrupts` (maps through a kernel callback, enables the timer's
-//!   interrupt, routes every interrupt to the kernel's handler);
+//!   `start_interrupts` (maps through a kernel callback, reads a register
+//!   through another where it must find which block to map, enables the
+//!   timer's interrupt, routes every interrupt to the kernel's handler);
 //! - `host`: `EXIT_WORD` (the command-line word that says the host takes an
 //!   exit), `allow_exit`, `exit_allowed`, `exit(status)` (0 success, 1 a
 //!   test failed, 2 panic, 3 fatal exception, 4 boot failed; each CPU

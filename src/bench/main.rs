@@ -7,6 +7,7 @@
 //!
 //! - [`frames`]: frame stack vs two-level bitmap ([`bitmap`]) vs buddy;
 //! - [`heap`]: kernel heap vs linked_list_allocator, talc, rlsf;
+//! - [`mapper`]: a 2 MiB run mapped page by page vs through the range API;
 //! - [`ranges`]: the virtual range allocator;
 //! - [`report`]: table and JSON; [`counting`]: heap bytes of the competitors.
 
@@ -18,6 +19,7 @@ mod counting;
 mod frames;
 mod harness;
 mod heap;
+mod mapper;
 mod ranges;
 mod report;
 
@@ -50,10 +52,11 @@ fn main() {
     });
     report.set("meta.timer_ns", timer);
 
-    let parts: [(&str, Part); 3] = [
+    let parts: [(&str, Part); 4] = [
         ("frames", frames::run),
         ("heap", heap::run),
         ("ranges", ranges::run),
+        ("mapper", mapper::run),
     ];
     for (name, part) in parts {
         let start = Instant::now();

@@ -17,6 +17,8 @@ pub enum Unit {
     BytesPerGib,
     /// A share of an arena, shown as a percentage (higher is better).
     Share,
+    /// A count per page (lower is better).
+    PerPage,
 }
 
 impl Unit {
@@ -26,6 +28,7 @@ impl Unit {
             Self::NsPerGib => "us/GiB",
             Self::BytesPerGib => "KiB/GiB",
             Self::Share => "% live",
+            Self::PerPage => "/page",
         }
     }
 
@@ -35,6 +38,7 @@ impl Unit {
             Self::NsPerGib => format!("{:.1}", value / 1e3),
             Self::BytesPerGib => format!("{:.1}", value / 1024.0),
             Self::Share => format!("{:.1}", value * 100.0),
+            Self::PerPage => format!("{value:.3}"),
         }
     }
 }

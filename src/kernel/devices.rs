@@ -8,7 +8,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use crate::addr::{PhysRange, VirtAddr};
+use crate::addr::{PhysAddr, PhysRange, VirtAddr};
 use crate::arch::current::{cpu, devices as arch_devices, timer};
 use crate::kernel::{console, memory};
 use crate::platform::PlatformDescription;
@@ -70,6 +70,22 @@ fn map(devices: &mut Devices, name: &'static str, phys: PhysRange) -> Option<Vir
     }
 }
 
+/// Reads the 64-bit device register at `phys` through a vmap mapping of its
+/// page that lasts for this read alone (see `arch::devices::ReadDevice`), or
+/// `None` when `phys` is not 8-aligned or cannot be mapped (it is RAM, say).
+fn read_register(phys: PhysAddr) -> Option<u64> {
+    if !phys.0.is_multiple_of(8) {
+        return None;
+    }
+    let mapping = memory::map_device(PhysRange::new(phys, 8)).ok()?;
+    let register = mapping.address().as_mut_ptr::<u64>();
+    // SAFETY: `mapping` maps the page holding `phys` as device memory (not
+    // RAM: `map_device` refuses that) until it is dropped below, and `phys`
+    // is 8-aligned, so this is one aligned device read; the caller asks only
+    // for registers whose reads have no side effects.
+    Some(unsafe { register.read_volatile() })
+}
+
 /// Maps and starts the console, the interrupt controller and the timer tick,
 /// then waits (at most one second) for [`BOOT_TICKS`] ticks.
 pub fn init(platform: &PlatformDescription<'_>) -> Devices {
@@ -92,6 +108,7 @@ fn start_interrupts(platform: &PlatformDescription<'_>, devices: &mut Devices) {
     let started = arch_devices::start_interrupts(
         platform,
         &mut |name, phys| map(devices, name, phys),
+        &mut read_register,
         handle_irq,
     );
     let interrupts = match started {

@@ -62,6 +62,13 @@ pub fn refused_free_count() -> usize {
     with_space(|space| space.refused_free_count()).unwrap_or(0)
 }
 
+/// How many times the kernel's table access moved the fixmap's table slot to
+/// another page table so far; each move was a TLB invalidation (see
+/// [`crate::memory::paging::SlotAccess`]).
+pub fn table_switches() -> u64 {
+    with_space(|space| space.mapper().access().switches()).unwrap_or(0)
+}
+
 /// Bytes mapped for the heap so far.
 pub fn heap_mapped_bytes() -> u64 {
     HEAP.lock().mapped_bytes()

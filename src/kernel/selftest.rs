@@ -64,6 +64,10 @@ const TESTS: &[(&str, Test)] = &[
     ),
     ("vmap: ranges coalesce after frees", vmap_ranges),
     (
+        "paging: a 64 MiB run switches the fixmap per table, not per page",
+        runs_stay_on_their_tables,
+    ),
+    (
         "mmio: device mappings are device memory, never executable",
         mmio_attributes,
     ),
@@ -327,6 +331,30 @@ fn vmap_ranges(_: &Boot, _: &Devices) -> Outcome {
     ensure!(
         memory::vmap_free_bytes() == before,
         "vmap free bytes not restored"
+    );
+    Ok(())
+}
+
+/// Maps 64 MiB (or half the free frames, when that is less) through the path
+/// the heap grows by, unmaps and frees it, and counts the fixmap's table
+/// switches, each a TLB invalidation: a walk per 2 MiB costs a handful, a
+/// walk per page (before runs) cost 8 per page.
+fn runs_stay_on_their_tables(_: &Boot, _: &Devices) -> Outcome {
+    let pages = ((64 << 20) / PAGE_SIZE).min(memory::free_frame_count() / 2);
+    let start = memory::table_switches();
+    let mapping = memory::allocate_pages(pages).map_err(|error| error.to_string())?;
+    let mapped = memory::table_switches() - start;
+    drop(mapping);
+    let unmapped = memory::table_switches() - start - mapped;
+    let per_page = |switches: u64| switches as f64 / pages as f64;
+    println!(
+        "          {pages} pages: {mapped} switches to map ({:.3} per page), {unmapped} to unmap and free ({:.3} per page)",
+        per_page(mapped),
+        per_page(unmapped)
+    );
+    ensure!(
+        mapped <= pages as u64 / 8 && unmapped <= pages as u64 / 8,
+        "more than one switch per 8 pages"
     );
     Ok(())
 }

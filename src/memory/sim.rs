@@ -10,7 +10,7 @@ use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
 use crate::memory::free_map::FreeMap;
 #[cfg(test)]
 use crate::memory::paging::PageTableFormat;
-use crate::memory::paging::{Table, TableAccess};
+use crate::memory::paging::{SlotAccess, Table, TableAccess, TableSlot};
 #[cfg(test)]
 use crate::{
     addr::{VirtAddr, VirtRange},
@@ -154,14 +154,35 @@ unsafe impl TableAccess for SimAccess {
     }
 }
 
+// SAFETY: every simulated frame is always reachable: showing one changes
+// nothing, and `reach` is `table`'s pointer, valid while the memory lives.
+unsafe impl TableSlot for SimAccess {
+    fn show(&mut self, _phys: PhysAddr) {}
+
+    fn reach(&mut self, phys: PhysAddr) -> *mut Table {
+        self.table(phys)
+    }
+}
+
+impl SimMemory {
+    /// A table access into this memory that reaches tables as the kernel's
+    /// fixmap does ([`SlotAccess`]), so that its switches can be counted.
+    /// The memory must outlive it and every mapper built on it.
+    pub fn slot_access(&self) -> SlotAccess<SimAccess> {
+        SlotAccess::over(self.access())
+    }
+}
+
 /// A simulated machine: RAM, a root table of format `F` in its first frame, a
-/// frame stack window and a space over the rest.
+/// frame stack window and a space over the rest. Tables are reached as the
+/// kernel reaches them, through one slot ([`SlotAccess`]), which counts its
+/// switches.
 #[cfg(test)]
 pub struct SimMachineOf<F: PageTableFormat> {
     /// Keeps the simulated RAM alive; the space points into it.
     pub memory: SimMemory,
     /// The address space under test.
-    pub space: AddressSpace<F, SimAccess, CountingTlb>,
+    pub space: AddressSpace<F, SlotAccess<SimAccess>, CountingTlb>,
 }
 
 /// The simulated machine most tests use: AArch64 tables (every test that
@@ -194,7 +215,8 @@ impl<F: PageTableFormat> SimMachineOf<F> {
         let first_free = PhysAddr(ram.start.0 + ((1 + reserved) * PAGE_SIZE) as u64);
         let usable = PhysRange::new(first_free, ram.size - (first_free.0 - ram.start.0));
         // SAFETY: frame 0 of the simulated RAM is zeroed and used only as this root.
-        let mapper = unsafe { Mapper::new(ram.start, memory.access(), CountingTlb::default()) };
+        let mapper =
+            unsafe { Mapper::new(ram.start, memory.slot_access(), CountingTlb::default()) };
         let mut frames = FrameStack::new([ram], [usable]);
         frames.install_free_map(memory.free_map());
         let mut space =

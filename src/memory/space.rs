@@ -8,13 +8,17 @@ use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use crate::memory::frames::{FrameStack, FreeError, OutOfFrames, RangeRefused, StackWindow};
 use crate::memory::heap::HeapBacking;
 use crate::memory::paging::{
-    Attributes, FLUSH_BATCH_CAPACITY, FrameList, MapError, Mapper, PageTableFormat, TableAccess,
-    Tlb, UnmapError,
+    Attributes, Cursor, ENTRIES_PER_TABLE, FLUSH_BATCH_CAPACITY, FrameList, MapError, Mapper,
+    PageTableFormat, TableAccess, Tlb, UnmapError,
 };
 use crate::memory::window::{MappedWindow, PageView};
 
 /// Most page tables one mapping can need (`LEVELS - 1` on every format).
 const TABLES_PER_PAGE: usize = 8;
+
+/// Frames [`AddressSpace::map_new_pages`] takes from the frame stack at once
+/// and then maps as one run (512 bytes of stack).
+const NEW_PAGES_BATCH: usize = 64;
 
 /// Why a run of pages could not be mapped. Nothing stays mapped or allocated.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -151,9 +155,10 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
         }
     }
 
-    /// Maps `frame` at `virt`. The tables the walk needs are taken from the
-    /// frame stack first, so the walk never pops in its middle; when there are
-    /// not enough, nothing changes. No flush is needed for a new mapping.
+    /// Maps `frame` at `virt`: a run of one page (see
+    /// [`map_run`](Self::map_run)). The tables the walk needs are taken from
+    /// the frame stack first, so the walk never pops in its middle; when there
+    /// are not enough, nothing changes. No flush is needed for a new mapping.
     pub fn map(
         &mut self,
         virt: VirtAddr,
@@ -163,25 +168,86 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
         if !virt.is_page_aligned() || !frame.is_page_aligned() {
             return Err(MapError::Unaligned { virt, phys: frame });
         }
-        let missing = self.mapper.missing_tables(virt)?;
+        self.map_in_table(&mut Cursor::at(virt), [frame], attributes)
+    }
+
+    /// Maps `frames` from the cursor on, at most up to the end of its
+    /// last-level table, with the tables that table lacks taken from the
+    /// frame stack first (exactly as many: none once the table exists). The
+    /// tables a failed run did not use go back. Errors as
+    /// [`Mapper::map_run`]'s, the cursor at the page that failed.
+    fn map_in_table(
+        &mut self,
+        cursor: &mut Cursor,
+        frames: impl IntoIterator<Item = PhysAddr>,
+        attributes: Attributes,
+    ) -> Result<(), MapError> {
+        let missing = self.mapper.missing_tables_at(cursor)?;
         let mut tables = FrameList::<TABLES_PER_PAGE>::new();
         while tables.as_slice().len() < missing {
             let Some(table) = self.allocate_frame() else {
                 while let Some(table) = tables.pop() {
                     self.give_back(table);
                 }
-                return Err(MapError::OutOfTableFrames { virt });
+                return Err(MapError::OutOfTableFrames {
+                    virt: cursor.next(),
+                });
             };
             tables.push(table);
         }
-        let mapped = self.mapper.map(virt, frame, attributes, &mut tables);
-        // The walk takes exactly the tables it lacked; should it ever take
-        // fewer, the rest goes back rather than out of sight.
-        debug_assert!(tables.as_slice().is_empty(), "the walk left tables unused");
+        let in_table = cursor.pages_left_in_table();
+        let mapped = self.mapper.map_run(
+            cursor,
+            frames.into_iter().take(in_table),
+            attributes,
+            &mut tables,
+        );
+        // A run that maps its first page takes exactly the tables its walk
+        // lacked; whatever is left goes back rather than out of sight.
+        debug_assert!(
+            mapped.is_err() || tables.as_slice().is_empty(),
+            "the walk left tables unused"
+        );
         while let Some(table) = tables.pop() {
             self.give_back(table);
         }
         mapped
+    }
+
+    /// Maps the caller's frames through one [`Cursor`], one last-level table
+    /// at a time; all or nothing: on error the pages mapped so far are
+    /// unmapped again (emptied tables go back to the frame stack).
+    fn map_owned_frames(
+        &mut self,
+        at: VirtAddr,
+        frames: impl IntoIterator<Item = PhysAddr>,
+        attributes: Attributes,
+    ) -> Result<(), MapError> {
+        let mut cursor = Cursor::at(at);
+        let mut frames = frames.into_iter().peekable();
+        while frames.peek().is_some() {
+            if let Err(error) = self.map_in_table(&mut cursor, frames.by_ref(), attributes) {
+                self.unmap_range(VirtRange::new(at, cursor.next().0 - at.0));
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Maps `frames` (the caller's: they stay its own) at `at` onwards, one
+    /// page each, in order: the range API. The walk from the root happens once
+    /// per last-level table the run touches (so, in the kernel, the fixmap
+    /// keeps showing that table), and a new mapping needs no TLB flush.
+    ///
+    /// All or nothing: on error no page of the run stays mapped, and tables
+    /// that the undo left empty go back to the frame stack.
+    pub fn map_run(
+        &mut self,
+        at: VirtAddr,
+        frames: &[PhysAddr],
+        attributes: Attributes,
+    ) -> Result<(), MapError> {
+        self.map_owned_frames(at, frames.iter().copied(), attributes)
     }
 
     /// Unmaps the page at `virt` and returns its frame (still owned by the
@@ -197,38 +263,54 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
         Ok(frame)
     }
 
-    /// Allocates `pages` frames and maps them at `at` onwards with `attributes`.
+    /// Allocates `pages` frames and maps them at `at` onwards with `attributes`,
+    /// taking them from the frame stack [`NEW_PAGES_BATCH`] at a time and
+    /// mapping each batch as a run (the heap grows this way).
+    ///
     /// All or nothing: on error every page mapped so far is unmapped and every
-    /// frame returned.
+    /// frame returned, tables left empty included.
     pub fn map_new_pages(
         &mut self,
         at: VirtAddr,
         pages: usize,
         attributes: Attributes,
     ) -> Result<(), MapPagesError> {
-        for index in 0..pages {
-            let virt = VirtAddr(at.0 + (index * PAGE_SIZE) as u64);
-            let result = match self.allocate_frame() {
-                None => Err(MapPagesError::OutOfFrames(OutOfFrames {
+        let page = PAGE_SIZE as u64;
+        let mut cursor = Cursor::at(at);
+        let mut left = pages;
+        while left > 0 {
+            let count = left.min(cursor.pages_left_in_table()).min(NEW_PAGES_BATCH);
+            let mut batch = [PhysAddr(0); NEW_PAGES_BATCH];
+            let frames = &mut batch[..count];
+            let result = match self.allocate_frames(frames) {
+                Err(short) => Err(MapPagesError::OutOfFrames(OutOfFrames {
                     requested: pages,
-                    available: index + self.free_frame_count(),
+                    available: pages - left + short.available,
                 })),
-                Some(frame) => self.map(virt, frame, attributes).map_err(|error| {
-                    self.give_back(frame);
-                    MapPagesError::Map(error)
-                }),
+                Ok(()) => {
+                    let first = cursor.next();
+                    let mapped = self.map_in_table(&mut cursor, frames.iter().copied(), attributes);
+                    if mapped.is_err() {
+                        let done = ((cursor.next().0 - first.0) / page) as usize;
+                        for frame in &frames[done..] {
+                            self.give_back(*frame);
+                        }
+                    }
+                    mapped.map_err(MapPagesError::Map)
+                }
             };
             if let Err(error) = result {
-                self.unmap_and_free(VirtRange::new(at, (index * PAGE_SIZE) as u64));
+                self.unmap_and_free(VirtRange::new(at, cursor.next().0 - at.0));
                 return Err(error);
             }
+            left -= count;
         }
         Ok(())
     }
 
     /// Maps `pages` frames the caller owns (device registers, say), from `phys`
-    /// on, at `at` on. All or nothing: on error the pages mapped so far are
-    /// unmapped again.
+    /// on, at `at` on, as one run (see [`map_run`](Self::map_run)). All or
+    /// nothing: on error the pages mapped so far are unmapped again.
     pub fn map_frames(
         &mut self,
         at: VirtAddr,
@@ -237,62 +319,66 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
         attributes: Attributes,
     ) -> Result<(), MapError> {
         let page = PAGE_SIZE as u64;
-        for index in 0..pages as u64 {
-            let mapped = self.map(
-                VirtAddr(at.0 + index * page),
-                PhysAddr(phys.0 + index * page),
-                attributes,
-            );
-            if let Err(error) = mapped {
-                self.unmap_range(VirtRange::new(at, index * page));
-                return Err(error);
-            }
-        }
-        Ok(())
+        let frames = (0..pages as u64).map(|index| PhysAddr(phys.0.wrapping_add(index * page)));
+        self.map_owned_frames(at, frames, attributes)
     }
 
-    /// Unmaps every mapped page of `range` and flushes once; the frames stay
-    /// the caller's. Returns how many pages were unmapped.
+    /// Unmaps every mapped page of `range` and flushes; the frames stay the
+    /// caller's. One cursor walks the range, so the walk happens once per
+    /// last-level table, and the TLB gets one round at the end (plus one
+    /// wherever a last-level table went idle and is released). Returns how
+    /// many pages were unmapped.
     pub fn unmap_range(&mut self, range: VirtRange) -> usize {
-        let pages = range.size / PAGE_SIZE as u64;
-        let unmapped = (0..pages)
-            .filter(|&page| {
-                let virt = VirtAddr(range.start.0 + page * PAGE_SIZE as u64);
-                self.unmap(virt).is_ok()
-            })
-            .count();
-        self.mapper.flush();
-        unmapped
+        self.unmap_pages(range, false)
     }
 
-    /// Unmaps every mapped page of `range`, flushes once, then frees their
-    /// frames. Returns how many pages were unmapped.
+    /// Unmaps every mapped page of `range`, flushes, then frees their frames.
+    /// The TLB gets one round per [`FLUSH_BATCH_CAPACITY`] pages (the frames
+    /// wait for it on the stack). Returns how many pages were unmapped.
     pub fn unmap_and_free(&mut self, range: VirtRange) -> usize {
+        self.unmap_pages(range, true)
+    }
+
+    /// Unmaps `range` through one [`Cursor`], in batches that stay on one
+    /// last-level table and, when the frames are to be freed, hold at most
+    /// [`FLUSH_BATCH_CAPACITY`] of them. A batch whose frames or tables go back
+    /// to the frame stack ends with one flush first (per page up to that many
+    /// pages, of everything beyond: the mapper's threshold); the others wait
+    /// for the one flush at the end.
+    fn unmap_pages(&mut self, range: VirtRange, free_frames: bool) -> usize {
+        let page = PAGE_SIZE as u64;
+        let mut cursor = Cursor::at(range.start);
+        let mut left = (range.size / page) as usize;
         let mut count = 0;
-        // As many frames as the batch flushes page by page.
-        let mut pending = FrameList::<FLUSH_BATCH_CAPACITY>::new();
-        let pages = (range.size / PAGE_SIZE as u64) as usize;
-        for index in 0..pages {
-            let virt = VirtAddr(range.start.0 + (index * PAGE_SIZE) as u64);
-            let Ok(frame) = self.unmap(virt) else {
-                continue;
-            };
-            pending.push(frame);
-            count += 1;
-            if pending.is_full() {
-                self.release(&mut pending);
+        while left > 0 {
+            let mut batch = cursor.pages_left_in_table().min(left);
+            if free_frames {
+                batch = batch.min(FLUSH_BATCH_CAPACITY);
+            }
+            let mut frames = FrameList::<FLUSH_BATCH_CAPACITY>::new();
+            count += self.mapper.unmap_run(&mut cursor, batch, |frame| {
+                if free_frames {
+                    frames.push(frame);
+                }
+            });
+            left -= batch;
+            let mut tables = FrameList::<TABLES_PER_PAGE>::new();
+            if left == 0 || cursor.pages_left_in_table() == ENTRIES_PER_TABLE {
+                // The batch finished with its last-level table: release it
+                // (and the tables above) if nothing is mapped through it now.
+                let last = VirtAddr(cursor.next().0.wrapping_sub(page));
+                // This flushes, when it releases any.
+                self.mapper.release_idle_tables(last, &mut tables);
+            }
+            if free_frames {
+                self.mapper.flush();
+            }
+            for frame in frames.as_slice().iter().chain(tables.as_slice()) {
+                self.give_back(*frame);
             }
         }
-        self.release(&mut pending);
-        count
-    }
-
-    /// Flushes, then frees the frames whose translations the flush removed.
-    fn release(&mut self, pending: &mut FrameList<FLUSH_BATCH_CAPACITY>) {
         self.mapper.flush();
-        while let Some(frame) = pending.pop() {
-            self.give_back(frame);
-        }
+        count
     }
 }
 

@@ -738,3 +738,5 @@ fn the_free_map_refuses_a_range_given_twice<F: PageTableFormat>() {
     assert_eq!(machine.space.free_frames_from(&back), Ok(()));
     assert_eq!(machine.space.free_frame_count(), free);
 }
+
+mod runs;

@@ -19,6 +19,9 @@ pub enum PageView {
 
 /// A [`StackWindow`] that maps the stack's pages at `range` with `mapper`.
 ///
+/// Each page is mapped and unmapped as a run of one page: the mapper's cursor
+/// code, the same that heap growth and device mappings go through.
+///
 /// The tables on the way to `range` must serve the window alone (no other
 /// mapping may share them; the kernel gives the window its own level-0 entry),
 /// so that the frame stack's count of its tables stays exact.

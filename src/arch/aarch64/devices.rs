@@ -14,11 +14,11 @@ use crate::arch::irq_lock::IrqSafeMutex;
 use crate::drivers::ConsoleUart;
 use crate::drivers::gic::InterruptController;
 use crate::drivers::gic::v2::GicV2;
-use crate::drivers::gic::v3::GicV3;
+use crate::drivers::gic::v3::{self, GicV3};
 use crate::drivers::pl011::Pl011;
 use crate::platform::{Device, GicVersion, PlatformDescription};
 
-pub use crate::arch::devices::{Interrupts, MapDevice};
+pub use crate::arch::devices::{Interrupts, MapDevice, ReadDevice};
 
 /// IRQ-safe: the IRQ entry takes it.
 static CONTROLLER: IrqSafeMutex<Option<Box<dyn InterruptController + Send>>> =
@@ -86,9 +86,14 @@ pub fn release_early_console() {
 /// Maps and starts the interrupt controller the tree describes and enables the
 /// timer's interrupt; from then on every interrupt goes to `handler` with its
 /// INTID. IRQs stay masked at the CPU.
+///
+/// Of a GICv3's redistributors only the boot CPU's is mapped (its RD_base and
+/// SGI_base frames, 128 KiB), found with `read_register` by the affinity in
+/// each one's GICR_TYPER: the other CPUs stay parked.
 pub fn start_interrupts(
     platform: &PlatformDescription<'_>,
     map: MapDevice<'_>,
+    read_register: ReadDevice<'_>,
     handler: fn(u32),
 ) -> Result<Interrupts, String> {
     let gic = platform
@@ -97,11 +102,18 @@ pub fn start_interrupts(
         .ok_or("no supported interrupt controller in the device tree")?;
     let first = gic.distributor();
     let second = match gic.version() {
-        GicVersion::V2 => gic.cpu_interface(),
-        GicVersion::V3 => gic.redistributors().first().copied(),
+        GicVersion::V2 => gic.cpu_interface().ok_or_else(|| {
+            alloc::format!("{} lacks its CPU interface region", gic.device().path)
+        })?,
+        GicVersion::V3 => v3::this_cpu_redistributor(gic.redistributors(), read_register)
+            .ok_or_else(|| {
+                alloc::format!(
+                    "{}: no redistributor for this CPU in its {} redistributor region(s)",
+                    gic.device().path,
+                    gic.redistributors().len()
+                )
+            })?,
     };
-    let second = second
-        .ok_or_else(|| alloc::format!("{} lacks its second register region", gic.device().path))?;
     let mapping_failed = || String::from("the interrupt controller could not be mapped");
     let (name, mut controller): (_, Box<dyn InterruptController + Send>) = match gic.version() {
         GicVersion::V2 => {
@@ -115,9 +127,10 @@ pub fn start_interrupts(
         }
         GicVersion::V3 => {
             let distributor = map("GICv3 distributor", first).ok_or_else(mapping_failed)?;
-            let redistributors = map("GICv3 redistributors", second).ok_or_else(mapping_failed)?;
-            // SAFETY: both blocks are mapped for good and used only by this driver.
-            let mut gic = unsafe { GicV3::new(distributor, redistributors, second.size as usize) }
+            let redistributor = map("GICv3 redistributor", second).ok_or_else(mapping_failed)?;
+            // SAFETY: both blocks are mapped for good and used only by this
+            // driver; `second` is one redistributor's two frames.
+            let mut gic = unsafe { GicV3::new(distributor, redistributor) }
                 .map_err(|error| alloc::format!("GICv3: {error}"))?;
             gic.init_distributor();
             ("GICv3", Box::new(gic))

@@ -31,7 +31,7 @@ use crate::drivers::uart16550::{COM1, Uart16550};
 use crate::platform::PlatformDescription;
 use crate::platform::acpi::Apic;
 
-pub use crate::arch::devices::{Interrupts, MapDevice};
+pub use crate::arch::devices::{Interrupts, MapDevice, ReadDevice};
 
 /// How the boot report names the console.
 const CONSOLE: &str = "COM1 (16550 at I/O port 0x3f8; PVH has no device tree to name one)";
@@ -104,9 +104,12 @@ pub fn release_early_console() {}
 /// xAPIC at the MADT's address, a register block cannot be mapped or is not
 /// page-aligned, or the timer's rate cannot be measured. I/O APICs beyond
 /// the MADT list's capacity are left as reset left them: masked.
+///
+/// `_read_register` is unused: ACPI's MADT names every block to map.
 pub fn start_interrupts(
     platform: &PlatformDescription<'_>,
     map: MapDevice<'_>,
+    _read_register: ReadDevice<'_>,
     handler: fn(u32),
 ) -> Result<Interrupts, String> {
     let apic = platform

@@ -32,15 +32,19 @@ use super::{
     DEFAULT_PRIORITY, FIRST_SPECIAL_INTID, FIRST_SPI, InterruptController, SPECIAL_INTIDS,
     bit_position,
 };
-use crate::addr::VirtAddr;
+use crate::addr::{PhysAddr, PhysRange, VirtAddr};
 use crate::drivers::mmio::{Misaligned, Mmio, register};
 
 /// Bytes to map for the distributor.
 pub const DISTRIBUTOR_SIZE: usize = 0x1_0000;
 
 /// Bytes one redistributor occupies without virtual LPI support: its RD_base
-/// and SGI_base frames of 64 KiB each.
+/// and SGI_base frames of 64 KiB each. The driver maps this much of the
+/// calling CPU's redistributor, with or without virtual LPIs.
 pub const REDISTRIBUTOR_SIZE: usize = 0x2_0000;
+
+/// Offset of GICR_TYPER in a redistributor's RD_base frame.
+const GICR_TYPER_OFFSET: u64 = 0x8;
 
 /// Bytes one redistributor occupies when GICR_TYPER.VLPIS is set: two more
 /// 64 KiB frames (VLPI_base and a reserved one) follow the first two.
@@ -49,8 +53,8 @@ const REDISTRIBUTOR_SIZE_WITH_VLPIS: usize = 0x4_0000;
 /// Why a [`GicV3`] could not be set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
-    /// No redistributor in the region reports the affinity of the calling CPU
-    /// in GICR_TYPER, before the one marked Last or the end of the region.
+    /// The redistributor given does not report the affinity of the calling
+    /// CPU in GICR_TYPER.
     RedistributorNotFound {
         /// MPIDR_EL1 of the calling CPU.
         mpidr: u64,
@@ -89,41 +93,40 @@ pub struct GicV3 {
 }
 
 impl GicV3 {
-    /// Takes the GICv3 whose distributor and redistributor region are mapped at
-    /// the given addresses, and finds the calling CPU's redistributor in that
-    /// region by reading GICR_TYPER of each one in turn.
+    /// Takes the GICv3 whose distributor is mapped at `distributor` and whose
+    /// redistributor for the calling CPU (found with
+    /// [`this_cpu_redistributor`]) is mapped at `redistributor`, and checks
+    /// that GICR_TYPER there names this CPU.
     ///
     /// # Errors
     ///
     /// [`Error::Misaligned`] when either address is not page-aligned;
-    /// [`Error::RedistributorNotFound`] when no redistributor in the region
-    /// belongs to the calling CPU.
+    /// [`Error::RedistributorNotFound`] when the redistributor belongs to
+    /// another CPU.
     ///
     /// # Safety
     ///
     /// Unless they are refused as misaligned, `distributor` must be the virtual
     /// address of the GIC distributor's registers, mapped as device memory over
-    /// [`DISTRIBUTOR_SIZE`] bytes, and `redistributors` that of a region of
-    /// contiguous redistributors, mapped as device memory over
-    /// `redistributor_region_size` bytes. The physical frames are 64
+    /// [`DISTRIBUTOR_SIZE`] bytes, and `redistributor` that of a
+    /// redistributor's RD_base and SGI_base frames, mapped as device memory
+    /// over [`REDISTRIBUTOR_SIZE`] bytes. The physical frames are 64
     /// KiB-aligned, but the virtual addresses need only be page-aligned (the
     /// vmap window hands out pages). Both mappings must stay valid for as long
     /// as the returned driver lives, and no other driver instance may use these
     /// registers meanwhile.
-    pub unsafe fn new(
-        distributor: VirtAddr,
-        redistributors: VirtAddr,
-        redistributor_region_size: usize,
-    ) -> Result<Self, Error> {
+    pub unsafe fn new(distributor: VirtAddr, redistributor: VirtAddr) -> Result<Self, Error> {
         let mpidr = MPIDR_EL1.get();
         // SAFETY: the caller's promise for `distributor` is `Mmio::new`'s
         // contract for the distributor block.
         let distributor = unsafe { Mmio::new(distributor) }?;
-        // SAFETY: the caller's promise for the region is what
-        // `find_redistributor` requires.
-        let redistributor =
-            unsafe { find_redistributor(redistributors, redistributor_region_size, mpidr) }?
-                .ok_or(Error::RedistributorNotFound { mpidr })?;
+        // SAFETY: the caller's promise for `redistributor` is `Mmio::new`'s
+        // contract for one redistributor's two frames.
+        let redistributor: Mmio<RedistributorRegisters> = unsafe { Mmio::new(redistributor) }?;
+        let typer = register!(redistributor, control.typer).extract();
+        if typer.read(GICR_TYPER::Affinity_Value) != affinity(mpidr) {
+            return Err(Error::RedistributorNotFound { mpidr });
+        }
         Ok(Self {
             distributor,
             redistributor,
@@ -193,53 +196,63 @@ impl GicV3 {
     }
 }
 
-/// The redistributor in the region at `base` whose GICR_TYPER affinity is that
-/// of `mpidr`, or `None` when the walk reaches the one marked Last or the end of
-/// the region first; [`Misaligned`] when `base` is not page-aligned.
-///
-/// # Safety
-///
-/// `base` and `region_size` must describe a region of redistributors as
-/// [`GicV3::new`] requires, owned by the caller.
-unsafe fn find_redistributor(
-    base: VirtAddr,
-    region_size: usize,
-    mpidr: u64,
-) -> Result<Option<Mmio<RedistributorRegisters>>, Misaligned> {
+/// The affinity fields of `mpidr` (MPIDR_EL1) as GICR_TYPER.Affinity_Value
+/// packs them.
+fn affinity(mpidr: u64) -> u64 {
     let mpidr = LocalRegisterCopy::<u64, MPIDR_EL1::Register>::new(mpidr);
-    let affinity = mpidr.read(MPIDR_EL1::Aff3) << 24
+    mpidr.read(MPIDR_EL1::Aff3) << 24
         | mpidr.read(MPIDR_EL1::Aff2) << 16
         | mpidr.read(MPIDR_EL1::Aff1) << 8
-        | mpidr.read(MPIDR_EL1::Aff0);
+        | mpidr.read(MPIDR_EL1::Aff0)
+}
 
-    let mut offset: usize = 0;
-    while region_size
-        .checked_sub(offset)
-        .is_some_and(|left| left >= REDISTRIBUTOR_SIZE)
-    {
-        let Some(frame_base) = base.checked_add(offset as u64) else {
-            return Ok(None);
-        };
-        // SAFETY: `offset + REDISTRIBUTOR_SIZE <= region_size`: the block lies
-        // inside the mapped region the caller owns; every step is a multiple of
-        // 128 KiB, so each block is as aligned as the region. It is either
-        // returned as the only handle to this redistributor or dropped before the
-        // next one is made.
-        let redistributor: Mmio<RedistributorRegisters> = unsafe { Mmio::new(frame_base) }?;
-        let typer = register!(redistributor, control.typer).extract();
-        if typer.read(GICR_TYPER::Affinity_Value) == affinity {
-            return Ok(Some(redistributor));
+/// The calling CPU's redistributor: the physical range of its RD_base and
+/// SGI_base frames ([`REDISTRIBUTOR_SIZE`] bytes), the part [`GicV3::new`]
+/// needs mapped.
+///
+/// `regions` are the redistributor regions the device tree lists. Each is
+/// walked from its start, reading every redistributor's GICR_TYPER with
+/// `read_register` (which returns the 64-bit device register at a physical
+/// address, mapping only its page and only for that read), until the one
+/// whose affinity is this CPU's; a redistributor with virtual LPIs
+/// (GICR_TYPER.VLPIS, GICv4) takes two more 64 KiB frames. A region ends at
+/// the redistributor marked Last, at its end, or at a read that fails. So
+/// the kernel maps the frames of the CPU that runs, not the whole region
+/// (15.4 MiB on QEMU `virt`).
+///
+/// Returns `None` when no redistributor belongs to this CPU.
+pub fn this_cpu_redistributor(
+    regions: &[PhysRange],
+    read_register: &mut dyn FnMut(PhysAddr) -> Option<u64>,
+) -> Option<PhysRange> {
+    let affinity = affinity(MPIDR_EL1.get());
+    let size = REDISTRIBUTOR_SIZE as u64;
+    for region in regions {
+        let mut offset = 0;
+        while region
+            .size
+            .checked_sub(offset)
+            .is_some_and(|left| left >= size)
+        {
+            let base = PhysAddr(region.start.0.checked_add(offset)?);
+            let typer = read_register(PhysAddr(base.0.checked_add(GICR_TYPER_OFFSET)?));
+            let Some(typer) = typer.map(LocalRegisterCopy::<u64, GICR_TYPER::Register>::new) else {
+                break;
+            };
+            if typer.read(GICR_TYPER::Affinity_Value) == affinity {
+                return Some(PhysRange::new(base, size));
+            }
+            if typer.is_set(GICR_TYPER::Last) {
+                break;
+            }
+            offset += if typer.is_set(GICR_TYPER::VLPIS) {
+                REDISTRIBUTOR_SIZE_WITH_VLPIS as u64
+            } else {
+                size
+            };
         }
-        if typer.is_set(GICR_TYPER::Last) {
-            return Ok(None);
-        }
-        offset += if typer.is_set(GICR_TYPER::VLPIS) {
-            REDISTRIBUTOR_SIZE_WITH_VLPIS
-        } else {
-            REDISTRIBUTOR_SIZE
-        };
     }
-    Ok(None)
+    None
 }
 
 impl InterruptController for GicV3 {

@@ -1,4 +1,11 @@
-//! Map, unmap and translate single 4 KiB pages in a radix page table.
+//! Map, unmap and translate 4 KiB pages in a radix page table, one page or a
+//! run of pages at a time.
+//!
+//! A run goes through a [`Cursor`], which remembers the last-level table of
+//! the page it stands at: the pages after it on that table need no walk from
+//! the root, and the table access keeps showing that one table (in the kernel,
+//! its fixmap slot stays; every switch would cost a TLB invalidation). A single
+//! page is a run of one, so there is one walk for both.
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -7,10 +14,11 @@ use super::{
     Attributes, Descriptor, ENTRIES_PER_TABLE, FrameList, FrameSink, FrameSource, PageTableFormat,
     Table, TableAccess, Tlb,
 };
-use crate::addr::{PhysAddr, VirtAddr};
+use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 
-/// Why a page could not be mapped. Nothing was changed except, possibly, new
-/// empty intermediate tables, which stay for the next mapping.
+/// Why a page could not be mapped. That page was not changed; new empty
+/// intermediate tables made on the way to it stay for the next mapping (and
+/// the pages of a run before it stay mapped, see [`Mapper::map_run`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum MapError {
     /// The virtual or physical address is not page-aligned.
@@ -68,10 +76,9 @@ impl fmt::Display for UnmapError {
     }
 }
 
-/// Pages whose translations changed and must leave the TLB, flushed together.
-///
-/// Collects up to [`FLUSH_BATCH_CAPACITY`] pages; beyond that one full flush is
-/// cheaper than many single ones.
+/// Pages whose translations changed and must leave the TLB, flushed together
+/// in one round: [`Tlb::flush_pages`] for up to [`FLUSH_BATCH_CAPACITY`]
+/// pages, [`Tlb::flush_all`] beyond.
 struct PendingFlush {
     pages: [VirtAddr; FLUSH_BATCH_CAPACITY],
     count: usize,
@@ -79,6 +86,13 @@ struct PendingFlush {
 }
 
 /// Pages the mapper tracks one by one before it falls back to a full flush.
+///
+/// Up to this many, a flush is one invalidation per page and one wait for all
+/// of them (AArch64: `tlbi vaae1is` each, then one `dsb ish; isb`; x86_64:
+/// `invlpg` each); beyond, one full flush (`tlbi vmalle1is`, or a CR3 reload),
+/// which also drops translations that are still valid, so it pays only for
+/// large batches. 32 is near where Linux switches on x86 (33 pages), and it
+/// bounds the frames a caller holds while it waits for the flush.
 pub const FLUSH_BATCH_CAPACITY: usize = 32;
 
 impl PendingFlush {
@@ -113,6 +127,68 @@ impl PendingFlush {
     }
 }
 
+/// Where a run of pages stands: the page a [`Mapper`] maps or unmaps next,
+/// and the last-level table that holds it once a walk found it.
+///
+/// Runs go up in address order. The cursor walks from the root again when the
+/// run crosses into another last-level table (every 2 MiB on both formats) or
+/// when its mapper released a table since it found its own, so a stale cursor
+/// costs a walk, never a wrong table. A cursor belongs to one mapper.
+#[derive(Clone, Copy, Debug)]
+pub struct Cursor {
+    next: VirtAddr,
+    leaf: Option<LeafTable>,
+}
+
+/// The last-level table a cursor found, for which 2 MiB region, and under
+/// which of its mapper's table generations.
+#[derive(Clone, Copy, Debug)]
+struct LeafTable {
+    region: u64,
+    table: PhysAddr,
+    generation: u64,
+}
+
+/// Where a walk ended short of a last-level table: after `depth` tables, at
+/// `entry` (invalid, or a block mapping).
+struct WalkStop {
+    depth: usize,
+    entry: Descriptor,
+}
+
+/// Shift from an address to the 2 MiB region one last-level table maps.
+const LEAF_REGION_SHIFT: u32 = 12 + 9;
+
+impl Cursor {
+    /// A cursor at `virt`, which a run maps or unmaps first (a map fails
+    /// there if it is not page-aligned).
+    pub const fn at(virt: VirtAddr) -> Self {
+        Self {
+            next: virt,
+            leaf: None,
+        }
+    }
+
+    /// The page the run maps or unmaps next.
+    pub fn next(&self) -> VirtAddr {
+        self.next
+    }
+
+    /// Pages from the cursor to the end of its last-level table (1 to 512): a
+    /// run at most this long stays on one table.
+    pub fn pages_left_in_table(&self) -> usize {
+        ENTRIES_PER_TABLE - ((self.next.0 >> 12) as usize & (ENTRIES_PER_TABLE - 1))
+    }
+
+    fn region(&self) -> u64 {
+        self.next.0 >> LEAF_REGION_SHIFT
+    }
+
+    fn skip(&mut self, pages: usize) {
+        self.next = VirtAddr(self.next.0.wrapping_add((pages * PAGE_SIZE) as u64));
+    }
+}
+
 /// Edits one page-table tree, rooted at a fixed table.
 ///
 /// Only 4 KiB pages are made. Intermediate tables are created on demand from a
@@ -126,6 +202,9 @@ pub struct Mapper<F: PageTableFormat, A: TableAccess, T: Tlb> {
     access: A,
     tlb: T,
     pending: PendingFlush,
+    /// Counts releases of tables, so that a [`Cursor`] can tell whether the
+    /// table it remembers may be gone.
+    generation: u64,
     format: PhantomData<F>,
 }
 
@@ -144,6 +223,7 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
             access,
             tlb,
             pending: PendingFlush::new(),
+            generation: 0,
             format: PhantomData,
         }
     }
@@ -195,11 +275,8 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
         unsafe { pointer.write_bytes(0, 1) }
     }
 
-    /// Maps the page at `virt` to the frame `phys`.
-    ///
-    /// New intermediate tables come from `tables`. A mapping from invalid to valid
-    /// needs no TLB flush; the new entry is published to the table walker before
-    /// this returns.
+    /// Maps the page at `virt` to the frame `phys`: a run of one page (see
+    /// [`map_run`](Self::map_run)), so on `Err` nothing was mapped.
     pub fn map(
         &mut self,
         virt: VirtAddr,
@@ -207,18 +284,83 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
         attributes: Attributes,
         tables: &mut impl FrameSource,
     ) -> Result<(), MapError> {
+        self.map_run(&mut Cursor::at(virt), [phys], attributes, tables)
+    }
+
+    /// Maps one page per frame of `frames`, in order, from the cursor's page
+    /// on, and leaves the cursor after the last one.
+    ///
+    /// The walk from the root happens for the first page and again only where
+    /// the run crosses into another last-level table; missing intermediate
+    /// tables come from `tables`. Mappings from invalid to valid need no TLB
+    /// flush; the new entries are published to the table walker before this
+    /// returns.
+    ///
+    /// # Errors
+    ///
+    /// At the first page that cannot be mapped ([`MapError::Unaligned`],
+    /// [`MapError::AlreadyMapped`], [`MapError::OutOfTableFrames`]), with the
+    /// cursor left at that page. The pages before it stay mapped: a caller
+    /// that wants all or nothing unmaps them (the address space does).
+    pub fn map_run(
+        &mut self,
+        cursor: &mut Cursor,
+        frames: impl IntoIterator<Item = PhysAddr>,
+        attributes: Attributes,
+        tables: &mut impl FrameSource,
+    ) -> Result<(), MapError> {
+        let mapped = frames
+            .into_iter()
+            .try_for_each(|phys| self.map_at(cursor, phys, attributes, tables));
+        F::publish_tables();
+        mapped
+    }
+
+    /// Maps the cursor's page to `phys` and moves the cursor on; leaves it
+    /// there on error.
+    fn map_at(
+        &mut self,
+        cursor: &mut Cursor,
+        phys: PhysAddr,
+        attributes: Attributes,
+        tables: &mut impl FrameSource,
+    ) -> Result<(), MapError> {
+        let virt = cursor.next;
         if !virt.is_page_aligned() || !phys.is_page_aligned() {
             return Err(MapError::Unaligned { virt, phys });
         }
-        let table = self.walk_creating(virt, tables)?;
+        let table = match self.known_leaf(cursor) {
+            Some(table) => table,
+            None => {
+                let table = self.walk_creating(virt, tables)?;
+                self.remember(cursor, table);
+                table
+            }
+        };
         let index = F::index(virt, F::LEVELS - 1);
         let existing = F::decode(self.read(table, index), F::LEVELS - 1);
         if existing != Descriptor::Invalid {
             return Err(MapError::AlreadyMapped { virt, existing });
         }
         self.write(table, index, F::encode_page(phys, attributes));
-        F::publish_tables();
+        cursor.skip(1);
         Ok(())
+    }
+
+    /// The last-level table `cursor` found, if it is still the one for its page.
+    fn known_leaf(&self, cursor: &Cursor) -> Option<PhysAddr> {
+        cursor
+            .leaf
+            .filter(|leaf| leaf.region == cursor.region() && leaf.generation == self.generation)
+            .map(|leaf| leaf.table)
+    }
+
+    fn remember(&self, cursor: &mut Cursor, table: PhysAddr) {
+        cursor.leaf = Some(LeafTable {
+            region: cursor.region(),
+            table,
+            generation: self.generation,
+        });
     }
 
     /// Creates the missing intermediate tables on the way to `virt` with frames
@@ -265,12 +407,68 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
     /// with `AlreadyMapped` when the walk meets a block mapping or `virt` is
     /// mapped already, so that a caller can take exactly this many frames first.
     pub fn missing_tables(&mut self, virt: VirtAddr) -> Result<usize, MapError> {
-        let (path, depth) = self.path(virt);
-        let level = depth - 1;
-        match F::decode(self.read(path[level], F::index(virt, level)), level) {
-            Descriptor::Invalid => Ok(F::LEVELS - depth),
-            existing => Err(MapError::AlreadyMapped { virt, existing }),
+        let mut cursor = Cursor::at(virt);
+        let missing = self.missing_tables_at(&mut cursor)?;
+        if let Some(table) = self.known_leaf(&cursor) {
+            let existing = F::decode(
+                self.read(table, F::index(virt, F::LEVELS - 1)),
+                F::LEVELS - 1,
+            );
+            if existing != Descriptor::Invalid {
+                return Err(MapError::AlreadyMapped { virt, existing });
+            }
         }
+        Ok(missing)
+    }
+
+    /// Tables that [`map_run`](Self::map_run) would have to create before it
+    /// maps the cursor's page: 0 when its last-level table exists, which the
+    /// cursor then remembers (the run starts without another walk). A run that
+    /// stays within [`Cursor::pages_left_in_table`] needs no more. Fails with
+    /// `AlreadyMapped` when the walk meets a block mapping.
+    pub fn missing_tables_at(&mut self, cursor: &mut Cursor) -> Result<usize, MapError> {
+        match self.find_leaf(cursor) {
+            Ok(_) => Ok(0),
+            Err(WalkStop {
+                depth,
+                entry: Descriptor::Invalid,
+            }) => Ok(F::LEVELS - depth),
+            Err(WalkStop { entry, .. }) => Err(MapError::AlreadyMapped {
+                virt: cursor.next,
+                existing: entry,
+            }),
+        }
+    }
+
+    /// The last-level table of the cursor's page, walking from the root unless
+    /// the cursor knows it (and remembering it then); where the walk stopped
+    /// when the tree has none there.
+    fn find_leaf(&mut self, cursor: &mut Cursor) -> Result<PhysAddr, WalkStop> {
+        if let Some(table) = self.known_leaf(cursor) {
+            return Ok(table);
+        }
+        let virt = cursor.next;
+        let (path, depth) = self.path(virt);
+        if depth < F::LEVELS {
+            let level = depth - 1;
+            let entry = F::decode(self.read(path[level], F::index(virt, level)), level);
+            return Err(WalkStop { depth, entry });
+        }
+        self.remember(cursor, path[depth - 1]);
+        Ok(path[depth - 1])
+    }
+
+    /// Clears the page at `virt` in its last-level `table` and queues it for
+    /// the next flush; its frame, or `None` when nothing was mapped there.
+    fn clear_page(&mut self, table: PhysAddr, virt: VirtAddr) -> Option<PhysAddr> {
+        let last = F::LEVELS - 1;
+        let index = F::index(virt, last);
+        let Descriptor::Leaf(frame, _) = F::decode(self.read(table, index), last) else {
+            return None;
+        };
+        self.write(table, index, 0);
+        self.pending.add(virt);
+        Some(frame)
     }
 
     /// The tables on the walk to `virt`, root first, and how many there are:
@@ -306,25 +504,54 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
     }
 
     /// Unmaps the page at `virt` and returns its frame, leaving every table in
-    /// place (empty ones included). The page waits for the next flush.
+    /// place (empty ones included). The page waits for the next flush. The
+    /// walk is [`unmap_run`](Self::unmap_run)'s.
     pub fn unmap_keeping_tables(&mut self, virt: VirtAddr) -> Result<PhysAddr, UnmapError> {
-        let virt = virt.align_down(crate::addr::PAGE_SIZE as u64);
-        let (path, depth) = self.path(virt);
-        if depth < F::LEVELS {
-            let level = depth - 1;
-            return match F::decode(self.read(path[level], F::index(virt, level)), level) {
-                Descriptor::Leaf(..) => Err(UnmapError::BlockMapping(virt)),
-                Descriptor::Invalid | Descriptor::Table(_) => Err(UnmapError::NotMapped(virt)),
-            };
+        let virt = virt.align_down(PAGE_SIZE as u64);
+        let table = self
+            .find_leaf(&mut Cursor::at(virt))
+            .map_err(|stop| match stop.entry {
+                Descriptor::Leaf(..) => UnmapError::BlockMapping(virt),
+                Descriptor::Invalid | Descriptor::Table(_) => UnmapError::NotMapped(virt),
+            })?;
+        self.clear_page(table, virt)
+            .ok_or(UnmapError::NotMapped(virt))
+    }
+
+    /// Unmaps every mapped page among the `pages` pages from the cursor's page
+    /// on, hands each one's frame to `unmapped` in address order, and leaves
+    /// the cursor after the last page. Pages where nothing is mapped are
+    /// skipped, a region without a last-level table at once (so is a block
+    /// mapping, which this mapper never makes).
+    ///
+    /// The walk happens once per last-level table. Every table stays, empty
+    /// ones included (release them with
+    /// [`release_idle_tables`](Self::release_idle_tables)). The pages wait for
+    /// the next [`flush`](Self::flush), one round for the batch, which must
+    /// come before their frames are reused. Returns how many were unmapped.
+    pub fn unmap_run(
+        &mut self,
+        cursor: &mut Cursor,
+        pages: usize,
+        mut unmapped: impl FnMut(PhysAddr),
+    ) -> usize {
+        let (mut left, mut count) = (pages, 0);
+        while left > 0 {
+            let in_table = cursor.pages_left_in_table().min(left);
+            if let Ok(table) = self.find_leaf(cursor) {
+                for _ in 0..in_table {
+                    if let Some(frame) = self.clear_page(table, cursor.next) {
+                        unmapped(frame);
+                        count += 1;
+                    }
+                    cursor.skip(1);
+                }
+            } else {
+                cursor.skip(in_table);
+            }
+            left -= in_table;
         }
-        let last = F::LEVELS - 1;
-        let index = F::index(virt, last);
-        let Descriptor::Leaf(frame, _) = F::decode(self.read(path[last], index), last) else {
-            return Err(UnmapError::NotMapped(virt));
-        };
-        self.write(path[last], index, 0);
-        self.pending.add(virt);
-        Ok(frame)
+        count
     }
 
     /// Tables (never the root) on the walk to `virt` that serve no mapping: the
@@ -360,13 +587,14 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
             return 0;
         }
         let (path, depth) = self.path(virt);
+        // Cursors that remember one of these tables must walk again.
+        self.generation += 1;
         let mut released = FrameList::<8>::new();
         for level in (depth - idle..depth).rev() {
             self.write(path[level - 1], F::index(virt, level - 1), 0);
             released.push(path[level]);
         }
-        self.pending
-            .add(virt.align_down(crate::addr::PAGE_SIZE as u64));
+        self.pending.add(virt.align_down(PAGE_SIZE as u64));
         self.flush();
         for table in released.as_slice() {
             freed_tables.put(*table);

@@ -7,13 +7,16 @@
 //!   AArch64, local to one CPU on x86_64 (`invlpg`), counted in the host tests;
 //! - [`TableAccess`] turns the physical address of a table into a pointer (a
 //!   fixmap slot in the kernel, a simulated page in the host tests);
+//!   [`SlotAccess`] is the one policy both use when tables are shown through
+//!   one slot: switch the slot only when the mapper moves to another table,
+//!   and count the switches (each is a TLB invalidation in the kernel);
 //! - [`FrameSource`] and [`FrameSink`] say where new tables come from and where
 //!   empty ones go (frames taken from the kernel's frame stack for one call, or
 //!   the stack's own spare frames).
 
 mod mapper;
 
-pub use mapper::{FLUSH_BATCH_CAPACITY, MapError, Mapper, UnmapError};
+pub use mapper::{Cursor, FLUSH_BATCH_CAPACITY, MapError, Mapper, UnmapError};
 
 use crate::addr::{PhysAddr, VirtAddr};
 
@@ -136,10 +139,13 @@ pub trait Tlb {
 #[cfg(any(test, feature = "sim"))]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CountingTlb {
-    /// Flushes done so far.
+    /// Flushes (rounds of maintenance, each ending in one wait) done so far.
     pub flushes: usize,
     /// Pages in the last flush (`usize::MAX` for a full flush).
     pub last_batch: usize,
+    /// Invalidation instructions issued so far: one per page of a page
+    /// flush, one per full flush.
+    pub invalidations: usize,
 }
 
 #[cfg(any(test, feature = "sim"))]
@@ -147,11 +153,13 @@ impl Tlb for CountingTlb {
     fn flush_pages(&mut self, pages: &[VirtAddr]) {
         self.flushes += 1;
         self.last_batch = pages.len();
+        self.invalidations += pages.len();
     }
 
     fn flush_all(&mut self) {
         self.flushes += 1;
         self.last_batch = usize::MAX;
+        self.invalidations += 1;
     }
 }
 
@@ -166,6 +174,67 @@ impl Tlb for CountingTlb {
 pub unsafe trait TableAccess {
     /// A pointer to the table at `phys` (page-aligned).
     fn table(&mut self, phys: PhysAddr) -> *mut Table;
+}
+
+/// One virtual page through which page tables are shown one at a time: the
+/// kernel's fixmap table slot, or simulated memory in the host tests.
+///
+/// # Safety
+///
+/// Implementors promise that after `show(phys)` (for a page-aligned frame
+/// holding a page table), `reach(phys)` returns a pointer through which the
+/// 4 KiB at `phys` can be read and written, valid until the next `show`.
+pub unsafe trait TableSlot {
+    /// Makes the slot show the table at `phys`; whatever it showed before is
+    /// no longer reachable through it (in the kernel: one TLB invalidation).
+    fn show(&mut self, phys: PhysAddr);
+
+    /// The pointer to the table at `phys`, which the slot shows now.
+    fn reach(&mut self, phys: PhysAddr) -> *mut Table;
+}
+
+/// A [`TableAccess`] through one [`TableSlot`] that moves the slot only when
+/// asked for another table than the one it shows, so that a mapper working on
+/// one table (a run of pages in one last-level table) costs no switch.
+///
+/// The kernel reaches its tables this way through the fixmap
+/// (`arch::fixmap_access`); the host tests and benchmarks use the same policy
+/// over simulated memory to count the switches the kernel would make.
+pub struct SlotAccess<S: TableSlot> {
+    slot: S,
+    shown: Option<PhysAddr>,
+    switches: u64,
+}
+
+impl<S: TableSlot> SlotAccess<S> {
+    /// An access through `slot`, which shows nothing the mapper relies on yet.
+    pub const fn over(slot: S) -> Self {
+        Self {
+            slot,
+            shown: None,
+            switches: 0,
+        }
+    }
+
+    /// How many times the slot moved to another table so far (in the kernel,
+    /// each was a TLB invalidation).
+    pub fn switches(&self) -> u64 {
+        self.switches
+    }
+}
+
+// SAFETY: `table` shows `phys` in the slot unless the slot shows it already,
+// then returns the slot's pointer to it, which `TableSlot` keeps valid until
+// the next `show`: only the next `table` call for another frame makes one.
+unsafe impl<S: TableSlot> TableAccess for SlotAccess<S> {
+    fn table(&mut self, phys: PhysAddr) -> *mut Table {
+        if self.shown != Some(phys) {
+            self.slot.show(phys);
+            self.shown = Some(phys);
+            self.switches += 1;
+        }
+        self.slot.reach(phys)
+    }
 }
 
 /// Where the mapper gets frames for new tables.
