@@ -80,7 +80,10 @@ const TESTS: &[(&str, Test)] = &[
         "fault: guard page below the emergency stack",
         emergency_guard_page_fault,
     ),
-    ("fault: access above the heap top", unmapped_heap_fault),
+    (
+        "fault: access to the heap's unmapped middle",
+        unmapped_heap_fault,
+    ),
     ("timer: interrupts keep ticking", timer_ticks),
     (
         "locks: IRQ-safe locks mask the timer while held",
@@ -488,8 +491,12 @@ fn emergency_guard_page_fault(_: &Boot, _: &Devices) -> Outcome {
 }
 
 fn unmapped_heap_fault(_: &Boot, _: &Devices) -> Outcome {
-    let top = layout::HEAP.start.0 + memory::heap_mapped_bytes();
-    check_fault(VirtAddr(top + 0x10), false, "heap, above its mapped top")
+    let middle = memory::heap_unmapped_middle();
+    check_fault(
+        VirtAddr(middle.start.0 + 0x10),
+        false,
+        "heap, unmapped middle",
+    )
 }
 
 fn timer_ticks(_: &Boot, devices: &Devices) -> Outcome {

@@ -81,6 +81,10 @@ impl MemorySystem for KernelMemory {
         unsafe { alloc::alloc::dealloc(block.as_ptr(), layout) }
     }
 
+    fn heap_trim(&mut self) {
+        memory::trim_heap();
+    }
+
     fn heap_used_bytes(&mut self) -> usize {
         memory::heap_used_bytes()
     }

@@ -73,6 +73,8 @@ pub trait MemorySystem {
     ///
     /// `block` came from this heap with `layout` and is not used afterwards.
     unsafe fn heap_free(&mut self, block: NonNull<u8>, layout: Layout);
+    /// Gives every heap page the heap can spare back to the frames now.
+    fn heap_trim(&mut self);
     /// Heap bytes in use.
     fn heap_used_bytes(&mut self) -> usize;
     /// Heap bytes mapped.
@@ -466,7 +468,10 @@ impl<'s, S: MemorySystem> Stress<'s, S> {
         stress
     }
 
+    /// The counts, after the heap gave back what it can spare: the pages it
+    /// keeps for reuse depend on the order of the frees before.
     fn counts(&mut self) -> Counts {
+        self.system.heap_trim();
         Counts {
             free_frames: self.system.free_frame_count(),
             heap_used: self.system.heap_used_bytes(),
@@ -1073,13 +1078,16 @@ mod tests {
                     new.as_ptr(),
                     layout.size().min(new_size),
                 );
-                self.heap.deallocate(block, layout);
+                self.heap.deallocate(block, layout, &mut self.machine.space);
             }
             Some(new)
         }
         unsafe fn heap_free(&mut self, block: NonNull<u8>, layout: Layout) {
             // SAFETY: forwarded from the caller.
-            unsafe { self.heap.deallocate(block, layout) }
+            unsafe { self.heap.deallocate(block, layout, &mut self.machine.space) }
+        }
+        fn heap_trim(&mut self) {
+            self.heap.trim(&mut self.machine.space);
         }
         fn heap_used_bytes(&mut self) -> usize {
             self.heap.used_bytes()
