@@ -135,6 +135,12 @@ impl MemorySystem for KernelMemory {
         unsafe { virt.as_mut_ptr::<u64>().read_volatile() }
     }
 
+    fn table_frames(&mut self) -> usize {
+        let mut count = 0;
+        memory::with_space(|space| space.mapper().for_each_table(&mut |_| count += 1));
+        count
+    }
+
     fn frames_in_use(&mut self, skip: &dyn Fn(VirtAddr) -> bool, each: &mut dyn FnMut(PhysAddr)) {
         // The image maps its own boot tables as data; they count as tables.
         let boot_tables = crate::kernel::boot().map(|boot| boot.boot_tables);
