@@ -43,8 +43,6 @@ const TRIM_SHARE: usize = 8;
 const UNMAPPED: u32 = 1 << 31;
 const NO_PAGE: u32 = UNMAPPED - 1;
 
-const _: () = assert!(classes::COUNT <= u128::BITS as usize, "a bit per class");
-
 /// A free block: the next free block of its class.
 struct FreeBlock {
     next: Option<NonNull<FreeBlock>>,
@@ -62,8 +60,6 @@ pub struct SmallBlocks {
     /// Bytes of the side table mapped.
     table_mapped: usize,
     lists: [Option<NonNull<FreeBlock>>; classes::COUNT],
-    /// Bit `class` is set when the list of `class` is not empty.
-    listed: u128,
     /// The rest of the current page, where new blocks are cut.
     cut_next: usize,
     cut_end: usize,
@@ -84,7 +80,6 @@ impl SmallBlocks {
             bottom: top,
             table_mapped: 0,
             lists: [None; classes::COUNT],
-            listed: 0,
             cut_next: 0,
             cut_end: 0,
             unmapped: NO_PAGE,
@@ -144,6 +139,7 @@ impl SmallBlocks {
     }
 
     /// One block of `class`; the region may grow down to `limit`.
+    #[inline]
     pub fn allocate<B: HeapBacking>(
         &mut self,
         class: usize,
@@ -156,16 +152,21 @@ impl SmallBlocks {
         } else if self.cut_end - self.cut_next >= size {
             self.cut_next += size;
             self.cut_next - size
-        } else if let Some((larger, block)) = self.larger_listed(class) {
-            let block = self.pop(larger, block);
-            self.free_pieces(block + size, block + classes::size(larger));
-            block
         } else {
-            let page = self.take_page(limit, backing)?;
-            self.free_pieces(self.cut_next, self.cut_end);
-            self.cut_next = page + size;
-            self.cut_end = page + PAGE_SIZE;
-            page
+            match self.take_page(limit, backing) {
+                Ok(page) => {
+                    self.free_pieces(self.cut_next, self.cut_end);
+                    self.cut_next = page + size;
+                    self.cut_end = page + PAGE_SIZE;
+                    page
+                }
+                Err(error) => {
+                    let (larger, block) = self.larger_listed(class).ok_or(error)?;
+                    let block = self.pop(larger, block);
+                    self.free_pieces(block + size, block + classes::size(larger));
+                    block
+                }
+            }
         };
         let index = self.page_index(block);
         let entry = self.entry(index);
@@ -184,6 +185,7 @@ impl SmallBlocks {
     ///
     /// `block` came from [`allocate`](Self::allocate) with `class` and is not
     /// used again.
+    #[inline]
     pub unsafe fn deallocate<B: HeapBacking>(
         &mut self,
         block: NonNull<u8>,
@@ -222,26 +224,20 @@ impl SmallBlocks {
             })
         };
         self.lists[class] = NonNull::new(block);
-        self.listed |= 1 << class;
     }
 
     /// Takes `block`, the head of the list of `class`, off it.
     #[inline]
     fn pop(&mut self, class: usize, block: NonNull<FreeBlock>) -> usize {
         // SAFETY: a listed block is free, mapped and holds its link.
-        let next = unsafe { block.as_ref().next };
-        self.lists[class] = next;
-        if next.is_none() {
-            self.listed &= !(1 << class);
-        }
+        self.lists[class] = unsafe { block.as_ref().next };
         block.as_ptr() as usize
     }
 
-    /// The smallest class above `class` with a free block, and that block.
+    /// The smallest class above `class` with a free block, and that block:
+    /// a linear search, for when no page can be had.
     fn larger_listed(&self, class: usize) -> Option<(usize, NonNull<FreeBlock>)> {
-        let above = self.listed & (u128::MAX << class << 1);
-        let larger = above.trailing_zeros() as usize;
-        Some((larger, (*self.lists.get(larger)?)?))
+        (class + 1..classes::COUNT).find_map(|larger| Some((larger, self.lists[larger]?)))
     }
 
     /// Cuts the free bytes `[start, end)` of one page into free blocks, the
@@ -263,6 +259,7 @@ impl SmallBlocks {
 
     /// Maps a page for the region: an unmapped one of the region first, else
     /// a new one below its bottom (not below `limit`).
+    #[cold]
     fn take_page<B: HeapBacking>(
         &mut self,
         limit: usize,
@@ -306,6 +303,7 @@ impl SmallBlocks {
     /// region's bottom and side table shrink past unmapped pages at the
     /// bottom. A page the backing refuses to unmap now stays mapped, as one
     /// free block of the largest class, for a later trim.
+    #[cold]
     pub fn trim<B: HeapBacking>(&mut self, backing: &mut B) {
         self.cut_rest();
         for class in 0..classes::COUNT {
@@ -330,9 +328,6 @@ impl SmallBlocks {
                 tail = Some(block);
             }
             self.lists[class] = kept;
-            if kept.is_none() {
-                self.listed &= !(1 << class);
-            }
         }
         let pages = (self.top - self.bottom) / PAGE_SIZE;
         let mut kept_empty = 0;
