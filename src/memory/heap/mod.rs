@@ -163,6 +163,23 @@ impl GrowingHeap {
         }
         // SAFETY: forwarded from the caller; blocks outside the front end's
         // region are the back end's.
+        unsafe { self.deallocate_large(block, layout, backing) };
+    }
+
+    /// Frees a back-end block; shrinks the back end when it empties. Kept out
+    /// of line, so that the small-block path stays short.
+    ///
+    /// # Safety
+    ///
+    /// As for [`deallocate`](Self::deallocate), and `block` is the back end's.
+    #[inline(never)]
+    unsafe fn deallocate_large<B: HeapBacking>(
+        &mut self,
+        block: NonNull<u8>,
+        layout: Layout,
+        backing: &mut B,
+    ) {
+        // SAFETY: forwarded from the caller.
         unsafe { self.large.deallocate(block, layout) };
         if self.large.used() == 0 {
             self.shrink_large(backing);
@@ -179,6 +196,9 @@ impl GrowingHeap {
         }
     }
 
+    /// Allocates from the back end, growing it. Kept out of line, so that the
+    /// small-block path stays short.
+    #[inline(never)]
     fn allocate_large<B: HeapBacking>(
         &mut self,
         layout: Layout,
