@@ -38,6 +38,10 @@ pub const KEPT_EMPTY_PAGES: usize = 256;
 /// trim (when that is more than [`KEPT_EMPTY_PAGES`]).
 const TRIM_SHARE: usize = 8;
 
+// A page the backing cannot unmap goes back whole, as one block of the
+// largest class.
+const _: () = assert!(classes::LARGEST == PAGE_SIZE, "the largest class is a page");
+
 /// A side-table entry with this bit set is an unmapped page; its other bits
 /// name the next unmapped page, [`NO_PAGE`] for none.
 const UNMAPPED: u32 = 1 << 31;
@@ -116,6 +120,7 @@ impl SmallBlocks {
     }
 
     /// Pages mapped with no block handed out.
+    #[cfg(test)]
     pub fn empty_pages(&self) -> usize {
         self.empty_pages
     }
