@@ -88,7 +88,7 @@ impl Heap for KernelHeap {
 
     unsafe fn deallocate(&mut self, block: NonNull<u8>, layout: Layout) {
         // SAFETY: forwarded from the caller.
-        unsafe { self.heap.deallocate(block, layout) }
+        unsafe { self.heap.deallocate(block, layout, &mut self.space) }
     }
 }
 
@@ -431,7 +431,7 @@ pub fn run(settings: &Settings, report: &mut Report) {
         }
     }
 
-    report.section("heap: kernel = GrowingHeap growing through AddressSpace (linked_list_allocator inside); others bare over a 64 MiB arena");
+    report.section("heap: kernel = GrowingHeap growing and shrinking through AddressSpace (size-class front end, linked_list_allocator behind); others bare over a 64 MiB arena");
     let cells = |pattern: &str| -> Vec<(String, String)> {
         ALLOCATORS
             .iter()

@@ -69,14 +69,25 @@ pub fn table_switches() -> u64 {
     with_space(|space| space.mapper().access().switches()).unwrap_or(0)
 }
 
-/// Bytes mapped for the heap so far.
+/// Bytes mapped for the heap now.
 pub fn heap_mapped_bytes() -> u64 {
     HEAP.lock().mapped_bytes()
+}
+
+/// The never-mapped part of the heap window between its two allocators.
+pub fn heap_unmapped_middle() -> VirtRange {
+    HEAP.lock().unmapped_middle()
 }
 
 /// Bytes of heap handed out and not freed.
 pub fn heap_used_bytes() -> usize {
     HEAP.lock().used_bytes()
+}
+
+/// Gives every heap page the heap can spare back to the frame stack now (see
+/// [`GrowingHeap::trim`]).
+pub fn trim_heap() {
+    HEAP.lock().trim(&mut SpaceBacking);
 }
 
 /// Free and used bytes of the vmap window.
@@ -112,6 +123,15 @@ impl HeapBacking for SpaceBacking {
         let space = space.as_mut().ok_or(VmapError::NotReady)?;
         Ok(space.map_pages(at, pages)?)
     }
+
+    /// Refuses with [`VmapError::SpaceBusy`] when `SPACE` is held (a free
+    /// inside a [`with_space`] closure): the heap keeps the pages for a later
+    /// trim instead.
+    fn unmap_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), VmapError> {
+        let mut space = SPACE.try_lock().ok_or(VmapError::SpaceBusy)?;
+        let space = space.as_mut().ok_or(VmapError::NotReady)?;
+        Ok(space.unmap_pages(at, pages)?)
+    }
 }
 
 /// The `#[global_allocator]`: the growing heap. Returns null when the heap
@@ -130,7 +150,7 @@ unsafe impl GlobalAlloc for KernelAllocator {
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
         if let Some(block) = NonNull::new(block) {
             // SAFETY: `GlobalAlloc` callers pass blocks from `alloc` with their layout.
-            unsafe { HEAP.lock().deallocate(block, layout) }
+            unsafe { HEAP.lock().deallocate(block, layout, &mut SpaceBacking) }
         }
     }
 }
@@ -143,6 +163,8 @@ static ALLOCATOR: KernelAllocator = KernelAllocator;
 pub enum VmapError {
     /// The memory system is not up yet.
     NotReady,
+    /// The address space is locked by the code that wanted it changed.
+    SpaceBusy,
     /// No virtual range.
     Range(RangeError),
     /// No frames.
@@ -165,6 +187,7 @@ impl fmt::Display for VmapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotReady => write!(f, "the memory system is not initialised"),
+            Self::SpaceBusy => write!(f, "the address space lock is held"),
             Self::Range(error) => write!(f, "{error}"),
             Self::Frames(error) => write!(f, "{error}"),
             Self::Map(error) => write!(f, "{error}"),
@@ -492,10 +515,8 @@ pub fn describe(address: VirtAddr) -> &'static str {
     }
     if layout::HEAP.contains(address) {
         // Never block here: the fault may have interrupted the heap's owner.
-        return match HEAP.try_lock().map(|heap| heap.mapped_bytes()) {
-            Some(mapped) if address.0 - layout::HEAP.start.0 >= mapped => {
-                "heap, above its mapped top"
-            }
+        return match HEAP.try_lock().map(|heap| heap.unmapped_middle()) {
+            Some(middle) if middle.contains(address) => "heap, unmapped middle",
             _ => "heap",
         };
     }

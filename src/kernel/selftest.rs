@@ -16,6 +16,7 @@ use crate::arch::current::{IrqSafeMutex, cpu, layout, self_tests, timer};
 use crate::kernel::devices::{self, Devices};
 use crate::kernel::{Boot, console, memory, report, stress};
 use crate::memory::frames::FreeError;
+use crate::memory::heap::{MIN_GROWTH, small};
 use crate::memory::paging::{Attributes, MemoryKind};
 use crate::memory::protection;
 use crate::println;
@@ -51,8 +52,8 @@ const TESTS: &[(&str, Test)] = &[
         heap_collections,
     ),
     (
-        "heap: grows past 64 MiB, or to half the free RAM when that is less",
-        heap_grows,
+        "heap: grows by 256 MiB (half the free RAM when less), shrinks when freed",
+        heap_grows_and_shrinks,
     ),
     (
         "heap: exhaustion returns null and loses nothing",
@@ -85,7 +86,10 @@ const TESTS: &[(&str, Test)] = &[
         "fault: guard page below the emergency stack",
         emergency_guard_page_fault,
     ),
-    ("fault: access above the heap top", unmapped_heap_fault),
+    (
+        "fault: access to the heap's unmapped middle",
+        unmapped_heap_fault,
+    ),
     ("timer: interrupts keep ticking", timer_ticks),
     (
         "locks: IRQ-safe locks mask the timer while held",
@@ -252,38 +256,80 @@ fn heap_collections(_: &Boot, _: &Devices) -> Outcome {
     Ok(())
 }
 
-fn heap_grows(_: &Boot, _: &Devices) -> Outcome {
+/// Page tables the heap's pages may keep after the shrink: the leaf tables of
+/// the empty pages it keeps, and the tables above them.
+const SHRINK_TABLE_FRAMES: usize = 8;
+
+fn heap_grows_and_shrinks(_: &Boot, _: &Devices) -> Outcome {
     const CHUNK: usize = 1 << 20;
-    let free_bytes = memory::free_frame_count() * PAGE_SIZE;
-    let past_64_mib = 64 * CHUNK + CHUNK;
-    let (target, why) = if past_64_mib <= free_bytes / 2 {
-        (past_64_mib, "past 64 MiB")
+    memory::trim_heap();
+    let before = memory::free_frame_count();
+    let free_bytes = before * PAGE_SIZE;
+    let (target, why) = if 256 * CHUNK <= free_bytes / 2 {
+        (256 * CHUNK, "256 MiB")
     } else {
         (free_bytes / 2, "half the free RAM")
     };
-    let mut chunks: Vec<Box<[u8]>> = Vec::new();
-    let mut total = 0;
-    while total < target {
-        let mut chunk = alloc::vec![0u8; CHUNK].into_boxed_slice();
-        chunk[0] = chunks.len() as u8;
-        chunk[CHUNK - 1] = chunks.len() as u8;
-        chunks.push(chunk);
-        total += CHUNK;
+    let start_mapped = memory::heap_mapped_bytes() as usize;
+    // Half in blocks of up to a page (the front end), half in 1 MiB chunks
+    // (the back end), interleaved.
+    let mut small: Vec<Box<[u8]>> = Vec::with_capacity(target / 2 / 2048 + 1);
+    let mut chunks: Vec<Box<[u8]>> = Vec::with_capacity(target / 2 / CHUNK + 1);
+    let (mut small_bytes, mut chunk_bytes) = (0, 0);
+    while small_bytes + chunk_bytes < target {
+        if chunk_bytes <= small_bytes {
+            let mut chunk = alloc::vec![0u8; CHUNK].into_boxed_slice();
+            chunk[CHUNK - 1] = chunks.len() as u8;
+            chunks.push(chunk);
+            chunk_bytes += CHUNK;
+        } else {
+            let size = 8 + (small.len() * 264) % 4089;
+            let mut block = alloc::vec![small.len() as u8; size].into_boxed_slice();
+            block[size - 1] = !(small.len() as u8);
+            small.push(block);
+            small_bytes += size;
+        }
     }
     let mapped = memory::heap_mapped_bytes() as usize;
     ensure!(
-        mapped >= target,
+        mapped >= start_mapped + target,
         "heap mapped {mapped} bytes for a {target}-byte target"
     );
     for (index, chunk) in chunks.iter().enumerate() {
+        ensure!(chunk[CHUNK - 1] == index as u8, "chunk {index} corrupted");
+    }
+    for (index, block) in small.iter().enumerate() {
+        let ends = (block[0], block[block.len() - 1]);
         ensure!(
-            chunk[0] == index as u8 && chunk[CHUNK - 1] == index as u8,
-            "chunk {index} corrupted"
+            ends == (index as u8, !(index as u8)),
+            "small block {index} corrupted"
         );
     }
+    drop(small);
+    drop(chunks);
+    // What the heap keeps by its policy: empty pages below the trim threshold,
+    // the back end's first growth step, the side table down to the kept
+    // pages, and the page tables of all these.
+    let bound = small::KEPT_EMPTY_PAGES
+        + MIN_GROWTH / PAGE_SIZE
+        + target / PAGE_SIZE / 1024
+        + 1
+        + SHRINK_TABLE_FRAMES;
+    let kept = before.saturating_sub(memory::free_frame_count());
+    ensure!(
+        kept <= bound,
+        "{kept} frames not back after freeing everything (bound {bound})"
+    );
+    memory::trim_heap();
+    let trimmed = before.saturating_sub(memory::free_frame_count());
+    let trimmed_bound = MIN_GROWTH / PAGE_SIZE + SHRINK_TABLE_FRAMES;
+    ensure!(
+        trimmed <= trimmed_bound,
+        "{trimmed} frames not back after a trim (bound {trimmed_bound})"
+    );
     println!(
-        "          heap reached {} MiB mapped (target: {why}, {} MiB)",
-        mapped >> 20,
+        "          heap grew by {} MiB (target: {why}, {} MiB); freed, {kept} frames kept (bound {bound}), after a trim {trimmed} (bound {trimmed_bound})",
+        (mapped - start_mapped) >> 20,
         target >> 20
     );
     Ok(())
@@ -506,8 +552,12 @@ fn emergency_guard_page_fault(_: &Boot, _: &Devices) -> Outcome {
 }
 
 fn unmapped_heap_fault(_: &Boot, _: &Devices) -> Outcome {
-    let top = layout::HEAP.start.0 + memory::heap_mapped_bytes();
-    check_fault(VirtAddr(top + 0x10), false, "heap, above its mapped top")
+    let middle = memory::heap_unmapped_middle();
+    check_fault(
+        VirtAddr(middle.start.0 + 0x10),
+        false,
+        "heap, unmapped middle",
+    )
 }
 
 fn timer_ticks(_: &Boot, devices: &Devices) -> Outcome {

@@ -81,6 +81,10 @@ impl MemorySystem for KernelMemory {
         unsafe { alloc::alloc::dealloc(block.as_ptr(), layout) }
     }
 
+    fn heap_trim(&mut self) {
+        memory::trim_heap();
+    }
+
     fn heap_used_bytes(&mut self) -> usize {
         memory::heap_used_bytes()
     }
@@ -129,6 +133,12 @@ impl MemorySystem for KernelMemory {
     fn read_word(&mut self, virt: VirtAddr) -> u64 {
         // SAFETY: the driver reads only pages of its own live mappings.
         unsafe { virt.as_mut_ptr::<u64>().read_volatile() }
+    }
+
+    fn table_frames(&mut self) -> usize {
+        let mut count = 0;
+        memory::with_space(|space| space.mapper().for_each_table(&mut |_| count += 1));
+        count
     }
 
     fn frames_in_use(&mut self, skip: &dyn Fn(VirtAddr) -> bool, each: &mut dyn FnMut(PhysAddr)) {

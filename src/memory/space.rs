@@ -388,4 +388,9 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> HeapBacking for AddressSpace<F,
     fn map_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), MapPagesError> {
         self.map_new_pages(at, pages, Attributes::KERNEL_DATA)
     }
+
+    fn unmap_pages(&mut self, at: VirtAddr, pages: usize) -> Result<(), MapPagesError> {
+        self.unmap_and_free(VirtRange::new(at, (pages * PAGE_SIZE) as u64));
+        Ok(())
+    }
 }
