@@ -50,6 +50,6 @@ CRASH_TESTS = \
 	unmapped-test|3|FATAL.data.abort:.read.from.0xffff_00bf_ffff_f000.\(translation.fault,.level.1\).*in.vmap.window.\(not.mapped\) \
 	null-test|3|FATAL.data.abort:.read.from.0x0.\(translation.fault,.level.0\).*in.page.0 \
 	rodata-write-test|3|FATAL.data.abort:.write.to.0xffff_ffff_80[0-9a-f_]*.\(permission.fault,.level.3\).*in.kernel.image,.read-only.data.\(mapped.read-only \
-	heap-exec-test|3|FATAL.instruction.abort:.fetch.from.0xffff_0000_[0-9a-f_]*.\(permission.fault,.level.3\).*in.heap.\(mapped.read-write,.not.executable\) \
+	heap-exec-test|3|FATAL.instruction.abort:.fetch.from.0xffff_00[0-9a-f_]*.\(permission.fault,.level.3\).*in.heap.\(mapped.read-write,.not.executable\) \
 	device-exec-test|3|FATAL.instruction.abort:.fetch.from.0xffff_0080_0000_0000.\(permission.fault,.level.3\).*in.vmap.window.\(mapped.as.device.memory \
 	overflow-test|3|FATAL.kernel.stack.overflow:.stack.\[0xffff_00c0_0000_1000,.0xffff_00c0_0001_1000\).64.KiB.ran.into.its.guard.page:.data.abort:.write.to.0xffff_00c0_0000_0.*guard.page

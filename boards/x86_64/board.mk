@@ -35,7 +35,7 @@ X86_64_RUNS = \
 	unmapped-test|7|FATAL.page.fault:.read.from.0xffff_80bf_ffff_f000.\(page.not.present,.kernel.mode\).*in.vmap.window.\(not.mapped\) \
 	null-test|7|FATAL.page.fault:.read.from.0x0.\(page.not.present,.kernel.mode\).*in.page.0 \
 	rodata-write-test|7|FATAL.page.fault:.write.to.0xffff_ffff_80[0-9a-f_]*.\(protection.violation:.read-only,.kernel.mode\).*in.kernel.image,.read-only.data \
-	heap-exec-test|7|FATAL.page.fault:.fetch.from.0xffff_8000_[0-9a-f_]*.\(protection.violation:.not.executable,.kernel.mode\).*in.heap.\(mapped.read-write,.not.executable\) \
+	heap-exec-test|7|FATAL.page.fault:.fetch.from.0xffff_80[0-9a-f_]*.\(protection.violation:.not.executable,.kernel.mode\).*in.heap.\(mapped.read-write,.not.executable\) \
 	device-exec-test|7|FATAL.page.fault:.fetch.from.0xffff_8080_0000_0000.\(protection.violation:.not.executable,.kernel.mode\).*in.vmap.window.\(mapped.as.device.memory \
 	overflow-test|7|FATAL.kernel.stack.overflow:.stack.\[0xffff_80c0_0000_1000,.0xffff_80c0_0001_1000\).64.KiB.ran.into.its.guard.page:.double.fault.*kernel.stacks,.guard.page \
 	oom-test|5|memory.allocation.of.1099511627776.bytes.failed \
