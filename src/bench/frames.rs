@@ -176,6 +176,15 @@ impl StackWindow for LiveWindow<'_> {
     fn capacity_pages(&self) -> usize {
         self.window.capacity_pages()
     }
+
+    fn map_bookkeeping_page(
+        &mut self,
+        virt: kernel::addr::VirtAddr,
+        frame: PhysAddr,
+        tables: &mut impl FrameSource,
+    ) -> Result<(), MapError> {
+        self.window.map_bookkeeping_page(virt, frame, tables)
+    }
 }
 
 /// The real [`FrameStack`] with a [`LiveWindow`].
@@ -195,9 +204,8 @@ impl LiveStack {
             top: None,
         };
         live.stack.install_free_map(ram.free_map());
-        let (stack, mut window) = live.parts();
-        stack
-            .add_range(usable, &mut window)
+        live.stack
+            .add_range(usable)
             .expect("setup: the usable RAM is accepted");
         live
     }

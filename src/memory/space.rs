@@ -4,8 +4,10 @@
 
 use core::fmt;
 
-use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use crate::memory::frames::{FrameStack, FreeError, OutOfFrames, RangeRefused, StackWindow};
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
+use crate::memory::frames::{
+    ContiguousError, FrameStack, FreeError, OutOfFrames, RangeRefused, StackWindow,
+};
 use crate::memory::heap::HeapBacking;
 use crate::memory::paging::{
     Attributes, FLUSH_BATCH_CAPACITY, FrameList, MapError, Mapper, PageTableFormat, TableAccess,
@@ -112,16 +114,29 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
         self.refused_frees
     }
 
-    /// Gives the frames of `range` to the frame stack; see [`FrameStack::add_range`].
-    pub fn add_free_range(&mut self, range: crate::addr::PhysRange) -> Result<usize, RangeRefused> {
-        let (frames, mut window) = self.window();
-        frames.add_range(range, &mut window)
+    /// Gives the frames of `range` to the frame stack as a fresh range; see
+    /// [`FrameStack::add_range`].
+    pub fn add_free_range(&mut self, range: PhysRange) -> Result<usize, RangeRefused> {
+        self.frames.add_range(range)
     }
 
     /// One free frame, or `None` when memory is exhausted.
     pub fn allocate_frame(&mut self) -> Option<PhysAddr> {
         let (frames, mut window) = self.window();
         frames.pop(&mut window)
+    }
+
+    /// `count` physically contiguous frames from an `align`-aligned address
+    /// on, for DMA buffers and large pages, while fresh ranges last; see
+    /// [`FrameStack::allocate_contiguous`] for when it fails. The frames are
+    /// the caller's, freed one by one like any other.
+    pub fn allocate_contiguous(
+        &mut self,
+        count: usize,
+        align: u64,
+    ) -> Result<PhysRange, ContiguousError> {
+        let (frames, mut window) = self.window();
+        frames.allocate_contiguous(count, align, &mut window)
     }
 
     /// Fills `out` with free frames, all or nothing.
