@@ -23,10 +23,10 @@ qemu_x86_64_args = -M $(MACHINE) -m $(MEM) -smp $(SMP) $(qemu_x86_64_machine)
 # (value << 1) | 1 of what the kernel wrote to isa-debug-exit: 33 = done,
 # 3 = a self-test failed, 5 = panic, 7 = fatal exception (src/arch/x86_64/host.rs).
 X86_64_RUNS = \
-	selftest|33|selftest:.21.passed,.0.failed|q35|128M \
-	selftest|33|selftest:.21.passed,.0.failed|q35|4G \
-	selftest|33|selftest:.21.passed,.0.failed|pc|128M \
-	selftest|33|selftest:.21.passed,.0.failed|pc|4G \
+	selftest|33|selftest:.22.passed,.0.failed|q35|128M \
+	selftest|33|selftest:.22.passed,.0.failed|q35|4G \
+	selftest|33|selftest:.22.passed,.0.failed|pc|128M \
+	selftest|33|selftest:.22.passed,.0.failed|pc|4G \
 	fault-test|7|FATAL.page.fault:.write.to.0xffff_80c0_0000_0000.\(page.not.present,.kernel.mode\).*kernel.stacks,.guard.page \
 	fault-in-fault-test|7|FATAL.page.fault:.write.to.0xffff_80c0_0000_0000.*FATAL.fault.inside.the.fault.handler:.page.fault:.write \
 	overflow-test|7|FATAL.kernel.stack.overflow:.double.fault.*kernel.stacks,.guard.page \
