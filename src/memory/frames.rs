@@ -45,6 +45,7 @@
 //! [`pop`]: FrameStack::pop
 
 use core::fmt;
+use core::ptr::NonNull;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
 use crate::memory::free_map::{FreeMap, intersection};
@@ -245,6 +246,10 @@ pub struct FrameStack {
     fresh_frames: usize,
     /// Mapped pages of the window.
     pages: usize,
+    /// The entries of the top page (`None` when no page is mapped), kept
+    /// from when the page was mapped or became the top, so a push or pop
+    /// asks the window nothing.
+    top: Option<NonNull<[u64; ENTRIES_PER_PAGE]>>,
     /// Entries used in the top page (0 when no page is mapped).
     top_entries: usize,
     /// Free frames held beside the stack, handed out before anything else:
@@ -263,6 +268,10 @@ pub struct FrameStack {
     /// One bit per frame, set while it is free (see [`FreeMap`]).
     free_map: Option<FreeMap>,
 }
+
+// SAFETY: `top` points at the stack's own top window page, which nothing but
+// the stack uses; moving the stack to another thread moves that one user.
+unsafe impl Send for FrameStack {}
 
 impl FrameStack {
     /// An empty stack that will accept frames of `usable` (RAM minus reservations)
@@ -284,6 +293,7 @@ impl FrameStack {
             fresh_count: 0,
             fresh_frames: 0,
             pages: 0,
+            top: None,
             top_entries: 0,
             spares: FrameList::new(),
             tables: 0,
@@ -504,10 +514,12 @@ impl FrameStack {
     /// window page.
     #[inline]
     fn store(&mut self, frame: PhysAddr, window: &mut impl StackWindow) -> Result<(), FreeError> {
-        if self.pages > 0 && self.top_entries < ENTRIES_PER_PAGE {
-            let page = window.page(self.pages - 1);
-            // SAFETY: page `pages - 1` is mapped and `top_entries < ENTRIES_PER_PAGE`.
-            unsafe { (*page)[self.top_entries] = frame.0 };
+        if let Some(top) = self.top
+            && self.top_entries < ENTRIES_PER_PAGE
+        {
+            // SAFETY: `top` is the mapped top page, only the stack uses it,
+            // and `top_entries < ENTRIES_PER_PAGE`.
+            unsafe { (*top.as_ptr())[self.top_entries] = frame.0 };
             self.top_entries += 1;
             return Ok(());
         }
@@ -541,6 +553,7 @@ impl FrameStack {
         // The idle tables lay on the way to this page: they serve it now.
         self.tables += missing;
         self.idle_tables = 0;
+        self.top = NonNull::new(window.page(self.pages));
         self.pages += 1;
         self.top_entries = 0;
         Ok(())
@@ -628,11 +641,12 @@ impl FrameStack {
         if let Some(spare) = self.spares.pop() {
             return Some(spare);
         }
-        if self.pages > 0 && self.top_entries > 0 {
+        if let Some(top) = self.top
+            && self.top_entries > 0
+        {
             self.top_entries -= 1;
-            let page = window.page(self.pages - 1);
-            // SAFETY: page `pages - 1` is mapped and entry `top_entries` was written.
-            return Some(PhysAddr(unsafe { (*page)[self.top_entries] }));
+            // SAFETY: `top` is the mapped top page and entry `top_entries` was written.
+            return Some(PhysAddr(unsafe { (*top.as_ptr())[self.top_entries] }));
         }
         self.take_beyond_entries(window)
     }
@@ -672,6 +686,10 @@ impl FrameStack {
             .expect("every window page below `pages` is mapped");
         self.idle_tables = window.idle_tables(self.pages);
         self.top_entries = if self.pages > 0 { ENTRIES_PER_PAGE } else { 0 };
+        self.top = self
+            .pages
+            .checked_sub(1)
+            .and_then(|index| NonNull::new(window.page(index)));
         Some(frame)
     }
 
