@@ -231,6 +231,13 @@ impl fmt::Display for ContiguousError {
     }
 }
 
+/// True when the whole frame at `frame` lies in `range`.
+#[inline]
+fn holds(range: &PhysRange, frame: PhysAddr) -> bool {
+    let offset = frame.0.wrapping_sub(range.start.0);
+    offset < range.size && range.size - offset >= FRAME
+}
+
 /// A stack of free frames stored in the free frames themselves, and the fresh
 /// ranges not cut into frames yet.
 pub struct FrameStack {
@@ -238,6 +245,8 @@ pub struct FrameStack {
     ram_count: usize,
     usable: [PhysRange; MAX_RANGES],
     usable_count: usize,
+    /// The usable range the last checked frame lay in, tried first.
+    usable_hint: usize,
     /// Free RAM never handed out since it was given: frames are cut from the
     /// start of the last one. None is empty, none overlaps another.
     fresh: [PhysRange; MAX_RANGES],
@@ -250,6 +259,10 @@ pub struct FrameStack {
     /// from when the page was mapped or became the top, so a push or pop
     /// asks the window nothing.
     top: Option<NonNull<[u64; ENTRIES_PER_PAGE]>>,
+    /// How many tables window page `pages` lacks, once asked and until the
+    /// window's tables change (only the stack changes them): a push and a pop
+    /// at the edge of the mapped pages then walk no table each.
+    next_page_missing: Option<usize>,
     /// Entries used in the top page (0 when no page is mapped).
     top_entries: usize,
     /// Free frames held beside the stack, handed out before anything else:
@@ -289,11 +302,13 @@ impl FrameStack {
             ram_count: 0,
             usable: [empty; MAX_RANGES],
             usable_count: 0,
+            usable_hint: 0,
             fresh: [empty; MAX_RANGES],
             fresh_count: 0,
             fresh_frames: 0,
             pages: 0,
             top: None,
+            next_page_missing: None,
             top_entries: 0,
             spares: FrameList::new(),
             tables: 0,
@@ -440,6 +455,7 @@ impl FrameStack {
     /// Adds `range` (usable, free of anything free) to the fresh ranges,
     /// joining the last one when they touch, and marks its frames free in the
     /// map's present pages. Needs no memory.
+    #[cold]
     fn give_fresh(&mut self, range: PhysRange) -> Result<(), FreeError> {
         let joined = self.fresh_count.checked_sub(1).and_then(|last| {
             let last = &mut self.fresh[last];
@@ -485,8 +501,12 @@ impl FrameStack {
         window: &mut impl StackWindow,
     ) -> Result<(), FreeError> {
         self.check(frame)?;
-        let marked = self.free_map.as_ref().and_then(|map| map.get(frame));
         let scanned = cfg!(debug_assertions).then(|| self.scan(frame, window));
+        // Marks the frame free at once; undone below if it is refused.
+        let marked = self
+            .free_map
+            .as_mut()
+            .and_then(|map| map.test_and_set(frame));
         let already_free = match marked {
             Some(free) => free,
             None => self.is_fresh(frame) || (self.free_map.is_none() && scanned == Some(true)),
@@ -503,11 +523,13 @@ impl FrameStack {
             // frame was never given to the stack.
             return self.give_fresh(PhysRange::new(frame, FRAME));
         }
-        self.store(frame, window)?;
-        if let Some(map) = self.free_map.as_mut() {
-            map.set(frame, true);
+        let stored = self.store(frame, window);
+        if stored.is_err()
+            && let Some(map) = self.free_map.as_mut()
+        {
+            map.set(frame, false);
         }
-        Ok(())
+        stored
     }
 
     /// Puts a checked frame into the stack: as an entry, a spare or the next
@@ -523,11 +545,20 @@ impl FrameStack {
             self.top_entries += 1;
             return Ok(());
         }
+        if let Some(missing) = self.next_page_missing
+            && self.spares.as_slice().len() < missing
+            && self.pages < window.capacity_pages()
+        {
+            // Fewer than LEVELS - 1 spares are held, so there is room.
+            self.spares.push(frame);
+            return Ok(());
+        }
         self.store_in_new_page(frame, window)
     }
 
     /// Stores `frame` when the top page is full (or there is none): as a spare
     /// or as the next window page.
+    #[inline(never)]
     fn store_in_new_page(
         &mut self,
         frame: PhysAddr,
@@ -537,9 +568,15 @@ impl FrameStack {
             return Err(FreeError::WindowFull(frame));
         }
         // The frame becomes the next window page once its tables are at hand.
-        let missing = window
-            .missing_tables(self.pages)
-            .map_err(|_| FreeError::WindowFull(frame))?;
+        let missing = match self.next_page_missing {
+            Some(missing) => missing,
+            None => {
+                let missing = window
+                    .missing_tables(self.pages)
+                    .map_err(|_| FreeError::WindowFull(frame))?;
+                *self.next_page_missing.insert(missing)
+            }
+        };
         let at_hand = self.spares.as_slice().len();
         if at_hand < missing {
             // Fewer than LEVELS - 1 spares are held, so there is room.
@@ -554,6 +591,7 @@ impl FrameStack {
         self.tables += missing;
         self.idle_tables = 0;
         self.top = NonNull::new(window.page(self.pages));
+        self.next_page_missing = None;
         self.pages += 1;
         self.top_entries = 0;
         Ok(())
@@ -568,23 +606,35 @@ impl FrameStack {
             .find(|ram| ram.overlaps(&range))
     }
 
+    /// Refuses frames that are unaligned, reserved or not RAM. O(1) when the
+    /// frame lies in the same usable range as the last one checked.
     #[inline]
-    fn check(&self, frame: PhysAddr) -> Result<(), FreeError> {
+    fn check(&mut self, frame: PhysAddr) -> Result<(), FreeError> {
+        if frame.is_page_aligned()
+            && let Some(range) = self.usable.get(self.usable_hint)
+            && holds(range, frame)
+        {
+            return Ok(());
+        }
+        self.check_all(frame)
+    }
+
+    /// [`Self::check`] through every range, remembering the usable one found.
+    #[cold]
+    #[inline(never)]
+    fn check_all(&mut self, frame: PhysAddr) -> Result<(), FreeError> {
         if !frame.is_page_aligned() {
             return Err(FreeError::Unaligned(frame));
         }
-        let whole = PhysRange::new(frame, FRAME);
-        let within = |range: &PhysRange| {
-            range.start <= frame
-                && range
-                    .end()
-                    .is_none_or(|end| whole.end().is_some_and(|e| e <= end))
-        };
-        if self.usable[..self.usable_count].iter().any(within) {
+        let usable = self.usable[..self.usable_count]
+            .iter()
+            .position(|range| holds(range, frame));
+        if let Some(index) = usable {
+            self.usable_hint = index;
             Ok(())
         } else if self.ram[..self.ram_count]
             .iter()
-            .any(|range| range.overlaps(&whole))
+            .any(|range| range.overlaps(&PhysRange::new(frame, FRAME)))
         {
             Err(FreeError::Reserved(frame))
         } else {
@@ -653,6 +703,7 @@ impl FrameStack {
 
     /// Takes a frame when no spare and no entry is left: fresh, then the
     /// window's idle tables and pages.
+    #[inline(never)]
     fn take_beyond_entries(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
         if let Some(last) = self.fresh_count.checked_sub(1) {
             let frame = self.fresh[last].start;
@@ -674,6 +725,7 @@ impl FrameStack {
             );
             self.tables -= released;
             self.idle_tables = 0;
+            self.next_page_missing = None;
             return self.spares.pop();
         }
         if self.pages == 0 {
@@ -685,6 +737,7 @@ impl FrameStack {
             .unmap_page(self.pages)
             .expect("every window page below `pages` is mapped");
         self.idle_tables = window.idle_tables(self.pages);
+        self.next_page_missing = None;
         self.top_entries = if self.pages > 0 { ENTRIES_PER_PAGE } else { 0 };
         self.top = self
             .pages

@@ -68,6 +68,7 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
         }
     }
 
+    #[inline]
     fn window(&mut self) -> (&mut FrameStack, MappedWindow<'_, F, A, T>) {
         let window = MappedWindow {
             mapper: &mut self.mapper,
@@ -121,6 +122,7 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
     }
 
     /// One free frame, or `None` when memory is exhausted.
+    #[inline]
     pub fn allocate_frame(&mut self) -> Option<PhysAddr> {
         let (frames, mut window) = self.window();
         frames.pop(&mut window)
@@ -147,6 +149,7 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
 
     /// Returns a frame; refused frames (not RAM, reserved, unaligned, already
     /// free) leave everything unchanged.
+    #[inline]
     pub fn free_frame(&mut self, frame: PhysAddr) -> Result<(), FreeError> {
         let (frames, mut window) = self.window();
         frames.push(frame, &mut window)
