@@ -23,8 +23,9 @@
 //! written into it: it stays a short list of fresh ranges (at most
 //! [`MAX_RANGES`]), and frames are cut from the start of the last one when the
 //! entries run out. So giving 16 GiB costs what giving 16 MiB does, and RAM the
-//! kernel never uses is never touched. A freed frame always goes to the stack
-//! proper; the fresh ranges only shrink. The fresh frames are free frames of
+//! kernel never uses is never touched. A freed frame goes to the stack proper,
+//! so the fresh ranges only shrink (but for a frame never given to the stack,
+//! see below). The fresh frames are free frames of
 //! this one stack: they are counted, handed out and checked against like the
 //! others (a free of a fresh frame is a double free). Order of [`pop`]: spares,
 //! entries, fresh ranges, then the window's idle tables and pages.
@@ -41,6 +42,13 @@
 //! becomes a fresh range of its own. Without a map, fresh frames are found by
 //! the list of fresh ranges and the stack's entries by an O(n) scan in debug
 //! builds only.
+//!
+//! **The hot path** asks the window nothing: the stack keeps the pointer to
+//! its top page (taken when a page is mapped or becomes the top) and the
+//! number of tables the next page lacks (until the window's tables change), a
+//! free checks first the usable range the last checked frame lay in, and the
+//! free map finds a bit by a subtraction. The kernel and the host benchmarks
+//! run this same code.
 //!
 //! [`pop`]: FrameStack::pop
 
@@ -679,42 +687,43 @@ impl FrameStack {
     /// Takes a free frame, or `None` when there is none. O(1).
     #[inline]
     pub fn pop(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
-        let frame = self.take(window)?;
+        let frame = if let Some(spare) = self.spares.pop() {
+            spare
+        } else if let Some(top) = self.top
+            && self.top_entries > 0
+        {
+            self.top_entries -= 1;
+            // SAFETY: `top` is the mapped top page and entry `top_entries` was written.
+            PhysAddr(unsafe { (*top.as_ptr())[self.top_entries] })
+        } else if let Some(last) = self.fresh_count.checked_sub(1) {
+            return Some(self.take_fresh(last, window));
+        } else {
+            self.take_from_window(window)?
+        };
         if let Some(map) = self.free_map.as_mut() {
             map.set(frame, false);
         }
         Some(frame)
     }
 
+    /// Cuts the first frame of fresh range `last` (the last one), its bit
+    /// cleared (its map page made present first if need be).
     #[inline]
-    fn take(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
-        if let Some(spare) = self.spares.pop() {
-            return Some(spare);
+    fn take_fresh(&mut self, last: usize, window: &mut impl StackWindow) -> PhysAddr {
+        let frame = self.fresh[last].start;
+        if let Some(map) = self.free_map.as_mut() {
+            // A frame handed out without its page (the reserve spent) comes
+            // back as a fresh range of its own.
+            map.take_fresh(frame, &self.fresh[..self.fresh_count], window);
         }
-        if let Some(top) = self.top
-            && self.top_entries > 0
-        {
-            self.top_entries -= 1;
-            // SAFETY: `top` is the mapped top page and entry `top_entries` was written.
-            return Some(PhysAddr(unsafe { (*top.as_ptr())[self.top_entries] }));
-        }
-        self.take_beyond_entries(window)
+        self.cut_fresh(last, PhysRange::new(frame, FRAME));
+        frame
     }
 
-    /// Takes a frame when no spare and no entry is left: fresh, then the
-    /// window's idle tables and pages.
+    /// Takes a frame when no spare, entry or fresh frame is left: the
+    /// window's idle tables, then its pages.
     #[inline(never)]
-    fn take_beyond_entries(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
-        if let Some(last) = self.fresh_count.checked_sub(1) {
-            let frame = self.fresh[last].start;
-            if let Some(map) = self.free_map.as_mut() {
-                // A frame handed out without its page (the reserve spent)
-                // comes back as a fresh range of its own.
-                map.make_present(frame, &self.fresh[..self.fresh_count], window);
-            }
-            self.cut_fresh(last, PhysRange::new(frame, FRAME));
-            return Some(frame);
-        }
+    fn take_from_window(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
         if self.idle_tables > 0 {
             // The top page (if any) is empty and still mapped, so only the idle
             // tables beyond it are released; they become spares.

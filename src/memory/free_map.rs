@@ -220,6 +220,26 @@ impl FreeMap {
         Some(old & mask != 0)
     }
 
+    /// Marks fresh frame `frame` taken, making its page present first (see
+    /// [`Self::make_present`]; `fresh` are the fresh ranges, `frame`'s
+    /// included). Nothing changes when the page cannot be made present.
+    #[inline]
+    pub fn take_fresh(
+        &mut self,
+        frame: PhysAddr,
+        fresh: &[PhysRange],
+        window: &mut impl StackWindow,
+    ) {
+        let Some(bit) = self.bit(frame) else {
+            return;
+        };
+        if self.page_present(bit / SPAN_FRAMES) || self.make_present(frame, fresh, window) {
+            // SAFETY: the page of `bit` is present (`bit < bits`); the map is
+            // its one user.
+            unsafe { *self.words.add(bit / BITS) &= !(1 << (bit % BITS)) };
+        }
+    }
+
     /// Marks `frame` free or not. Does nothing when its page is not present.
     #[inline]
     pub fn set(&mut self, frame: PhysAddr, free: bool) {
@@ -291,6 +311,8 @@ impl FreeMap {
     /// reserve, through `window`), zeroes it, and marks free the frames of
     /// `fresh` in its span. Returns false when the map does not cover the
     /// frame or the reserve is spent (the page stays absent).
+    #[cold]
+    #[inline(never)]
     pub fn make_present(
         &mut self,
         frame: PhysAddr,
