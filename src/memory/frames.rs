@@ -502,7 +502,9 @@ impl FrameStack {
     /// builds). Refused frames leave the stack unchanged. A frame never given
     /// to the stack whose free-map page is not present becomes a fresh range
     /// instead (no memory needed).
-    #[inline]
+    // Always inlined: the kernel's few callers and the benchmarks (another
+    // crate) then run the hot path without a call.
+    #[inline(always)]
     pub fn push(
         &mut self,
         frame: PhysAddr,
@@ -685,7 +687,8 @@ impl FrameStack {
     }
 
     /// Takes a free frame, or `None` when there is none. O(1).
-    #[inline]
+    // Always inlined, as `push`.
+    #[inline(always)]
     pub fn pop(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
         let frame = if let Some(spare) = self.spares.pop() {
             spare
