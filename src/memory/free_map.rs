@@ -254,8 +254,12 @@ impl FreeMap {
     }
 
     /// Marks every frame of `range` free or not, a word at a time; frames of
-    /// pages that are not present are left alone.
+    /// pages that are not present are left alone (O(1) while none is, as at
+    /// boot).
     pub fn set_range(&mut self, range: PhysRange, free: bool) {
+        if self.present_pages == 0 {
+            return;
+        }
         let Some((mut bit, end)) = self.bits_of(range) else {
             return;
         };
