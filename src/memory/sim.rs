@@ -3,7 +3,7 @@
 //! mapper through [`TableAccess`]. Built only for tests and with the `sim`
 //! feature (the benchmarks); never part of the kernel.
 
-use alloc::alloc::{Layout, alloc_zeroed, dealloc};
+use alloc::alloc::{Layout, alloc, alloc_zeroed, dealloc};
 use alloc::vec::Vec;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
@@ -70,8 +70,10 @@ impl SimMemory {
     pub fn free_map(&self) -> FreeMap {
         let ram = [self.range()];
         let layout = Self::map_layout(&ram);
+        // Not zeroed, as the kernel's window is not: the map zeroes each page
+        // when it becomes present and reads no other.
         // SAFETY: a non-zero size; freed in `drop` with the same layout.
-        let pointer = unsafe { alloc_zeroed(layout) }.cast::<u64>();
+        let pointer = unsafe { alloc(layout) }.cast::<u64>();
         assert!(!pointer.is_null(), "cannot allocate the free map");
         self.map_words.borrow_mut().push(pointer);
         // SAFETY: the window is page-aligned host memory of the map's size,
