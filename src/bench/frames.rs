@@ -1,6 +1,7 @@
 //! Frame allocators side by side: the kernel's frame stack (as the kernel
-//! builds it, and with a live view of its window), the two-level bitmap
-//! baseline and `buddy_system_allocator`'s `FrameAllocator`.
+//! builds it: the same `AddressSpace` and `FrameStack` code, whose pushes and
+//! pops reach the top window page through the pointer the stack keeps), the
+//! two-level bitmap baseline and `buddy_system_allocator`'s `FrameAllocator`.
 //!
 //! Every competitor manages the same simulated RAM (frame 0 is the stack's root
 //! table; the rest is usable) and replays the same seeded traces.
@@ -10,10 +11,10 @@ use std::time::Instant;
 
 use kernel::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtRange};
 use kernel::arch::aarch64::paging::Aarch64;
-use kernel::memory::frames::{ENTRIES_PER_PAGE, FrameStack, StackWindow};
-use kernel::memory::paging::{CountingTlb, FrameSink, FrameSource, MapError, Mapper, UnmapError};
+use kernel::memory::frames::FrameStack;
+use kernel::memory::paging::{CountingTlb, Mapper};
 use kernel::memory::space::AddressSpace;
-use kernel::memory::window::{MappedWindow, PageView};
+use kernel::memory::window::PageView;
 
 use crate::bitmap::BitmapFrames;
 use crate::counting;
@@ -64,8 +65,9 @@ fn fresh_mapper(ram: &SimMemory) -> Mapper<Aarch64, SimAccess, CountingTlb> {
 }
 
 /// The frame stack exactly as the kernel builds it: inside an [`AddressSpace`],
-/// its window reached through [`PageView::ThroughTableAccess`] (every access to
-/// a stack page walks the tables, as the host tests do).
+/// its window pages found through [`PageView::ThroughTableAccess`] when they
+/// are mapped (the kernel computes their address instead; either way the
+/// stack then keeps the top page's pointer).
 pub struct KernelStack {
     space: AddressSpace<Aarch64, SimAccess, CountingTlb>,
 }
@@ -110,131 +112,6 @@ impl FrameAllocator for KernelStack {
     fn bytes_in_free_frames(&self) -> usize {
         let frames = self.space.frames();
         (frames.window_page_count() + frames.table_frame_count()) * PAGE_SIZE
-    }
-}
-
-/// The top stack page's index and pointer, kept between operations.
-type TopPage = Option<(usize, *mut [u64; ENTRIES_PER_PAGE])>;
-
-/// The real [`MappedWindow`] (real mapper, real tables, pages that are frames
-/// of the simulated RAM), except that the pointer to the page last reached is
-/// remembered until the window maps or unmaps a page. This is what
-/// [`PageView::Live`] costs in the kernel when the TLB holds the top page's
-/// translation: no table walk per push or pop.
-struct LiveWindow<'w> {
-    window: MappedWindow<'w, Aarch64, SimAccess, CountingTlb>,
-    top: &'w mut TopPage,
-}
-
-impl StackWindow for LiveWindow<'_> {
-    fn missing_tables(&mut self, index: usize) -> Result<usize, MapError> {
-        self.window.missing_tables(index)
-    }
-
-    fn map_page(
-        &mut self,
-        index: usize,
-        frame: PhysAddr,
-        tables: &mut impl FrameSource,
-    ) -> Result<(), MapError> {
-        *self.top = None;
-        self.window.map_page(index, frame, tables)
-    }
-
-    fn unmap_page(&mut self, index: usize) -> Result<PhysAddr, UnmapError> {
-        *self.top = None;
-        self.window.unmap_page(index)
-    }
-
-    fn idle_tables(&mut self, index: usize) -> usize {
-        self.window.idle_tables(index)
-    }
-
-    fn release_idle_tables(&mut self, index: usize, freed_tables: &mut impl FrameSink) -> usize {
-        self.window.release_idle_tables(index, freed_tables)
-    }
-
-    fn page(&mut self, index: usize) -> *mut [u64; ENTRIES_PER_PAGE] {
-        match *self.top {
-            Some((cached, page)) if cached == index => page,
-            _ => {
-                let page = self.window.page(index);
-                *self.top = Some((index, page));
-                page
-            }
-        }
-    }
-
-    fn page_frame(&mut self, index: usize) -> Option<PhysAddr> {
-        self.window.page_frame(index)
-    }
-
-    fn is_table(&mut self, frame: PhysAddr, last_page: usize) -> bool {
-        self.window.is_table(frame, last_page)
-    }
-
-    fn capacity_pages(&self) -> usize {
-        self.window.capacity_pages()
-    }
-}
-
-/// The real [`FrameStack`] with a [`LiveWindow`].
-pub struct LiveStack {
-    mapper: Mapper<Aarch64, SimAccess, CountingTlb>,
-    stack: FrameStack,
-    top: TopPage,
-}
-
-impl LiveStack {
-    /// The stack over the usable frames of `ram`.
-    pub fn build(ram: &SimMemory) -> Self {
-        let usable = usable(ram);
-        let mut live = Self {
-            mapper: fresh_mapper(ram),
-            stack: FrameStack::new([ram.range()], [usable]),
-            top: None,
-        };
-        live.stack.install_free_map(ram.free_map());
-        let (stack, mut window) = live.parts();
-        stack
-            .add_range(usable, &mut window)
-            .expect("setup: the usable RAM is accepted");
-        live
-    }
-
-    fn parts(&mut self) -> (&mut FrameStack, LiveWindow<'_>) {
-        let window = MappedWindow {
-            mapper: &mut self.mapper,
-            range: FRAME_STACK_WINDOW,
-            view: PageView::ThroughTableAccess,
-        };
-        (
-            &mut self.stack,
-            LiveWindow {
-                window,
-                top: &mut self.top,
-            },
-        )
-    }
-}
-
-impl FrameAllocator for LiveStack {
-    fn allocate(&mut self) -> Option<PhysAddr> {
-        let (stack, mut window) = self.parts();
-        stack.pop(&mut window)
-    }
-
-    fn free(&mut self, frame: PhysAddr) -> Result<(), Refused> {
-        let (stack, mut window) = self.parts();
-        stack.push(frame, &mut window).map_err(|_| Refused(frame))
-    }
-
-    fn metadata_bytes(&self) -> usize {
-        core::mem::size_of::<FrameStack>() + self.stack.free_map_bytes()
-    }
-
-    fn bytes_in_free_frames(&self) -> usize {
-        (self.stack.window_page_count() + self.stack.table_frame_count()) * PAGE_SIZE
     }
 }
 
@@ -326,24 +203,15 @@ pub fn run(settings: &Settings, report: &mut Report) {
     };
     let competitors = [
         ("frames", "frames"),
-        ("frames_live", "frames_live"),
         ("bitmap", "bitmap"),
         ("buddy", "buddy"),
     ];
     measure(settings, &ram, &plan, "frames", KernelStack::build, report);
-    measure(
-        settings,
-        &ram,
-        &plan,
-        "frames_live",
-        LiveStack::build,
-        report,
-    );
     measure(settings, &ram, &plan, "bitmap", Bitmap::build, report);
     measure(settings, &ram, &plan, "buddy", Buddy::build, report);
 
     report.section(&format!(
-        "frames: {} MiB of simulated RAM; frames = AddressSpace (ThroughTableAccess), frames_live = FrameStack with the top page's pointer kept",
+        "frames: {} MiB of simulated RAM; frames = the kernel's AddressSpace and FrameStack (fresh ranges, free-frame map, top page kept)",
         ram_bytes >> 20
     ));
     let rows = [
@@ -358,12 +226,12 @@ pub fn run(settings: &Settings, report: &mut Report) {
         ),
         ("setup per GiB", "setup_ns_per_gib", Unit::NsPerGib),
         (
-            "metadata per GiB",
+            "metadata per GiB (all handed out once)",
             "metadata_bytes_per_gib",
             Unit::BytesPerGib,
         ),
         (
-            "held in free frames per GiB",
+            "held in free frames per GiB (all freed)",
             "free_frame_bytes_per_gib",
             Unit::BytesPerGib,
         ),
@@ -397,13 +265,14 @@ fn measure<A: FrameAllocator>(
         let start = Instant::now();
         let mut allocator = build(ram);
         let setup = start.elapsed().as_nanos() as f64;
-        footprint = (allocator.metadata_bytes(), allocator.bytes_in_free_frames());
         taken.clear();
         let drain = time_per_op(expected, || {
             while let Some(frame) = allocator.allocate() {
                 taken.push(frame);
             }
         });
+        // Every frame was handed out once: the free map is all present.
+        footprint.0 = allocator.metadata_bytes();
         assert_eq!(
             taken.len(),
             expected,
@@ -423,6 +292,8 @@ fn measure<A: FrameAllocator>(
         if let Some(Refused(frame)) = refused {
             panic!("{prefix}: refill refused {frame}");
         }
+        // Every frame is free and in the stack proper.
+        footprint.1 = allocator.bytes_in_free_frames();
         if sample > 0 {
             setups.push(setup / gib);
             drains.push(drain);

@@ -24,12 +24,12 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Once;
 
-use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
 use crate::arch::current::{self, cpu, exceptions, host, layout};
 use crate::arch::current::{Cause, Fault, KernelTableAccess, KernelTlb};
 use crate::memory::frames::{FrameStack, FreeError};
-use crate::memory::free_map::FreeMap;
-use crate::memory::paging::{Attributes, ENTRIES_PER_TABLE, FrameSource, Mapper};
+use crate::memory::free_map::{FreeMap, MapPages};
+use crate::memory::paging::Mapper;
 use crate::memory::space::AddressSpace;
 use crate::memory::window::PageView;
 use crate::platform::{PlatformDescription, ReservationReason};
@@ -80,9 +80,6 @@ impl core::ops::Deref for Boot {
 
 static BOOT: Once<Boot> = Once::new();
 
-/// The mapper of the kernel half.
-type KernelMapper = Mapper<current::PageFormat, KernelTableAccess, KernelTlb>;
-
 /// What the kernel was told at boot (available once memory is up).
 pub fn boot() -> Option<&'static Boot> {
     BOOT.get()
@@ -112,14 +109,13 @@ pub fn start(record: BootRecord) -> ! {
             KernelTlb::new(),
         )
     };
-    let mut mapper = mapper;
     // `withhold-ram-test` boots as firmware that reserved every frame would
     // make it boot (where no bad input can say so: an x86 PC's memory map
     // comes from QEMU): the frame stack gets nothing, and the boot must fail
     // cleanly.
     let withhold_ram = has_word(record.platform.bootargs, "withhold-ram-test");
     let free_map = match withhold_ram {
-        false => map_free_map(&mut record.platform, &mut mapper),
+        false => make_free_map(&mut record.platform),
         true => None,
     };
     let platform = &record.platform;
@@ -209,60 +205,28 @@ pub fn boot_failed_unread(error: fmt::Arguments<'_>) -> ! {
     cpu::halt();
 }
 
-/// Frames taken in order from one reserved range, for the free map's pages
-/// and tables before the frame stack exists.
-struct Carve {
-    next: PhysAddr,
-    end: PhysAddr,
-}
-
-impl FrameSource for Carve {
-    fn allocate_frame(&mut self) -> Option<PhysAddr> {
-        (self.next < self.end).then(|| {
-            let frame = self.next;
-            self.next = PhysAddr(frame.0 + PAGE_SIZE as u64);
-            frame
-        })
-    }
-}
-
-/// Reserves and maps the frame stack's free-frame map at `layout::FREE_MAP`:
-/// one bit per frame of RAM, from the first usable range with room for it
-/// and the tables that map it. `None` (and every double free then goes
-/// unnoticed outside debug builds) only when no range has room, which the
-/// boot report says.
-fn map_free_map(
-    platform: &mut PlatformDescription<'static>,
-    mapper: &mut KernelMapper,
-) -> Option<FreeMap> {
-    let words = FreeMap::words_needed(platform.ram());
-    let pages = (words * 8).div_ceil(PAGE_SIZE);
-    // Level 1, 2 and one level-3 table per 512 pages (the level-0 entry may
-    // be new too).
-    let frames = pages + 3 + pages.div_ceil(ENTRIES_PER_TABLE);
-    let bytes = (frames * PAGE_SIZE) as u64;
+/// Reserves the frames the frame stack's free-frame map may need for its pages
+/// and tables (from the first usable range with room) and makes the map over
+/// `layout::FREE_MAP` with no page present: a page is mapped and zeroed when
+/// the frame stack first hands out a frame of its 128 MiB span, so at boot the
+/// map costs O(RAM ranges), whatever the RAM size. `None` (and every double
+/// free then goes unnoticed outside debug builds) only when no range has
+/// room, which the boot report says.
+fn make_free_map(platform: &mut PlatformDescription<'static>) -> Option<FreeMap> {
+    let bytes = (FreeMap::reserve_frames(platform.ram()) * PAGE_SIZE) as u64;
     let home = platform.usable().find(|range| range.size >= bytes)?;
-    let carved = PhysRange::new(home.start, bytes);
+    let reserve = PhysRange::new(home.start, bytes);
     platform
-        .reserve(carved, ReservationReason::FreeFrameMap)
+        .reserve(reserve, ReservationReason::FreeFrameMap)
         .ok()?;
-    let mut carve = Carve {
+    let pages = MapPages::Reserved {
         next: home.start,
         end: PhysAddr(home.start.0 + bytes),
     };
-    for page in 0..pages {
-        let frame = carve.allocate_frame()?;
-        let virt = VirtAddr(layout::FREE_MAP.start.0 + (page * PAGE_SIZE) as u64);
-        mapper
-            .map(virt, frame, Attributes::KERNEL_DATA, &mut carve)
-            .ok()?;
-    }
-    // SAFETY: `pages` pages at the start of the window are mapped read-write
-    // for good, to frames reserved for them alone; this is the only reference.
-    let words = unsafe {
-        core::slice::from_raw_parts_mut(layout::FREE_MAP.start.as_mut_ptr::<u64>(), words)
-    };
-    FreeMap::new(platform.ram(), words).ok()
+    // SAFETY: the FREE_MAP window (1 GiB, more than the map of the 512 GiB
+    // it can cover) is the map's alone and nothing is mapped there yet; the
+    // reserve's frames are reserved for it and belong to nothing else.
+    Some(unsafe { FreeMap::new(platform.ram(), layout::FREE_MAP.start.as_mut_ptr(), pages) })
 }
 
 /// Runs on the first kernel stack, with the heap available.

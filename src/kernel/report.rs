@@ -136,15 +136,22 @@ pub fn print(boot: &Boot, devices: &Devices) {
     }
     let free = memory::free_frame_count();
     let mapped = memory::heap_mapped_bytes();
-    let (pages, tables) = memory::with_space(|space| {
+    let (pages, tables, fresh, fresh_ranges, map_bytes) = memory::with_space(|space| {
         let frames = space.frames();
-        (frames.window_page_count(), frames.table_frame_count())
+        (
+            frames.window_page_count(),
+            frames.table_frame_count(),
+            frames.fresh_frame_count(),
+            frames.fresh_ranges().len(),
+            frames.free_map_bytes(),
+        )
     })
     .unwrap_or_default();
     println!(
-        "frames:    {free} free of {} ({}); {pages} pages and {tables} page tables of the free frames hold the stack itself",
+        "frames:    {free} free of {} ({}): {fresh} still fresh in {fresh_ranges} ranges; {pages} pages and {tables} page tables of the free frames hold the stack itself; free-frame map {} present",
         boot.frames_at_boot,
-        ByteSize((boot.frames_at_boot * PAGE_SIZE) as u64)
+        ByteSize((boot.frames_at_boot * PAGE_SIZE) as u64),
+        ByteSize(map_bytes as u64)
     );
     if memory::with_space(|space| space.frames().has_free_map()) == Some(false) {
         println!("problem:   no room for the free-frame map: double frees go unnoticed");

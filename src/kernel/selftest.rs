@@ -40,6 +40,10 @@ const TESTS: &[(&str, Test)] = &[
         platform_found,
     ),
     (
+        "frames: a 2 MiB-aligned contiguous run from fresh RAM, written and freed",
+        frames_contiguous_run,
+    ),
+    (
         "frames: allocate every free frame, free all, twice",
         frames_drain_and_refill,
     ),
@@ -138,6 +142,75 @@ fn platform_found(boot: &Boot, devices: &Devices) -> Outcome {
         "no interrupt controller running: {:?}",
         devices.problems
     );
+    Ok(())
+}
+
+/// Runs before the drain (which uses up the fresh ranges): a run of 512
+/// frames on a 2 MiB boundary, mapped through vmap, every page written and
+/// read back, then freed frame by frame; a run no fresh range holds is
+/// refused and changes nothing.
+fn frames_contiguous_run(_: &Boot, _: &Devices) -> Outcome {
+    const FRAMES: usize = 512;
+    let align = (FRAMES * PAGE_SIZE) as u64;
+    let before = memory::free_frame_count();
+    let refused =
+        memory::with_space(|space| space.allocate_contiguous(before + 1, PAGE_SIZE as u64))
+            .ok_or("no memory system")?;
+    ensure!(
+        refused.is_err(),
+        "a run longer than the free RAM was handed out"
+    );
+    ensure!(
+        memory::free_frame_count() == before,
+        "a refused run changed the count"
+    );
+    let run = memory::with_space(|space| space.allocate_contiguous(FRAMES, align))
+        .ok_or("no memory system")?
+        .map_err(|error| error.to_string())?;
+    ensure!(
+        run.start.0 % align == 0 && run.size == align,
+        "{run} is not {FRAMES} frames on a 2 MiB boundary"
+    );
+    ensure!(
+        memory::free_frame_count() == before - FRAMES,
+        "the run took {} frames",
+        before - memory::free_frame_count()
+    );
+    let allocated = memory::allocate_range(FRAMES).map_err(|error| error.to_string())?;
+    let virt = allocated.range().start;
+    let mapped = memory::with_space(|space| {
+        space.map_frames(virt, run.start, FRAMES, Attributes::KERNEL_DATA)
+    })
+    .ok_or("no memory system")?;
+    let words = FRAMES * PAGE_SIZE / 8;
+    let intact = mapped.is_ok() && {
+        let base = virt.as_mut_ptr::<u64>();
+        for index in 0..words {
+            // SAFETY: the run is mapped read-write at `virt`, and it is ours.
+            unsafe { base.add(index).write_volatile(index as u64 ^ run.start.0) };
+        }
+        // SAFETY: as above.
+        (0..words)
+            .all(|index| unsafe { base.add(index).read_volatile() } == index as u64 ^ run.start.0)
+    };
+    memory::with_space(|space| space.unmap_range(allocated.range()));
+    memory::free_range(allocated);
+    ensure!(mapped.is_ok(), "mapping the run failed: {:?}", mapped);
+    ensure!(intact, "the run did not read back what was written");
+    for index in 0..FRAMES as u64 {
+        let frame = PhysAddr(run.start.0 + index * PAGE_SIZE as u64);
+        ensure!(
+            memory::free_frame(frame) == Ok(()),
+            "{frame} of the run refused"
+        );
+    }
+    ensure!(
+        memory::free_frame(run.start) == Err(FreeError::DoubleFree(run.start)),
+        "a second free of {} was accepted",
+        run.start
+    );
+    let after = memory::free_frame_count();
+    ensure!(after == before, "{before} free before, {after} after");
     Ok(())
 }
 

@@ -136,9 +136,7 @@ impl MemorySystem for KernelMemory {
     }
 
     fn table_frames(&mut self) -> usize {
-        let mut count = 0;
-        memory::with_space(|space| space.mapper().for_each_table(&mut |_| count += 1));
-        count
+        memory::with_space(|space| space.table_frames_in_use()).unwrap_or(0)
     }
 
     fn frames_in_use(&mut self, skip: &dyn Fn(VirtAddr) -> bool, each: &mut dyn FnMut(PhysAddr)) {

@@ -18,22 +18,59 @@
 //! tables), the bookkeeping costs no memory that could be handed out, and both
 //! operations are O(1). Every page below the top one is full. Only tables that
 //! serve mapped pages are not free; they come back when their pages go.
+//!
+//! **Fresh ranges.** RAM given to the stack ([`FrameStack::add_range`]) is not
+//! written into it: it stays a short list of fresh ranges (at most
+//! [`MAX_RANGES`]), and frames are cut from the start of the last one when the
+//! entries run out. So giving 16 GiB costs what giving 16 MiB does, and RAM the
+//! kernel never uses is never touched. A freed frame goes to the stack proper,
+//! so the fresh ranges only shrink (but for a frame never given to the stack,
+//! see below). The fresh frames are free frames of
+//! this one stack: they are counted, handed out and checked against like the
+//! others (a free of a fresh frame is a double free). Order of [`pop`]: spares,
+//! entries, fresh ranges, then the window's idle tables and pages.
+//!
+//! While fresh ranges last they also serve physically contiguous, aligned runs
+//! ([`FrameStack::allocate_contiguous`]): the frames a run skips for its
+//! alignment go to the stack (one push each, fewer than `align / 4 KiB`), so
+//! none is lost.
+//!
+//! **Double frees** are refused through the [`FreeMap`] (one bit per frame, set
+//! while it is free, pages made present lazily: see its module) when one is
+//! installed, in O(1) and in every build; a frame whose map page is not present
+//! yet is fresh (a double free) or was never given to the stack, and then
+//! becomes a fresh range of its own. Without a map, fresh frames are found by
+//! the list of fresh ranges and the stack's entries by an O(n) scan in debug
+//! builds only.
+//!
+//! **The hot path** asks the window nothing: the stack keeps the pointer to
+//! its top page (taken when a page is mapped or becomes the top) and the
+//! number of tables the next page lacks (until the window's tables change), a
+//! free checks first the usable range the last checked frame lay in, and the
+//! free map finds a bit by a subtraction. The kernel and the host benchmarks
+//! run this same code.
+//!
+//! [`pop`]: FrameStack::pop
 
 use core::fmt;
+use core::ptr::NonNull;
 
-use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
-use crate::memory::free_map::FreeMap;
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
+use crate::memory::free_map::{FreeMap, intersection};
 use crate::memory::paging::{FrameList, FrameSink, FrameSource, MapError, UnmapError};
 
 /// Entries in one page of the stack.
 pub const ENTRIES_PER_PAGE: usize = PAGE_SIZE / core::mem::size_of::<u64>();
 
-/// Most RAM or usable ranges a frame stack checks frees against.
+/// Most RAM or usable ranges a frame stack checks frees against, and most
+/// fresh ranges it keeps.
 pub const MAX_RANGES: usize = 160;
 
 /// Spare frames held beside the stack: at least the page tables one window page
 /// can need (`LEVELS - 1`, three on both targets), plus room for one more level.
 const SPARES: usize = 4;
+
+const FRAME: u64 = PAGE_SIZE as u64;
 
 /// The virtual window that holds the stack's pages.
 ///
@@ -80,6 +117,16 @@ pub trait StackWindow {
 
     /// Pages the window can hold at most.
     fn capacity_pages(&self) -> usize;
+
+    /// Maps `frame` read-write at `virt`, outside the window: a page of the
+    /// stack's own bookkeeping (a free-map page), taking missing tables from
+    /// `tables`. Those frames are not the stack's; the mapping stays for good.
+    fn map_bookkeeping_page(
+        &mut self,
+        virt: VirtAddr,
+        frame: PhysAddr,
+        tables: &mut impl FrameSource,
+    ) -> Result<(), MapError>;
 }
 
 /// Why a frame was not accepted. The stack is unchanged.
@@ -91,10 +138,16 @@ pub enum FreeError {
     NotRam(PhysAddr),
     /// The frame is RAM but reserved (kernel image, device tree, firmware…).
     Reserved(PhysAddr),
-    /// The frame is already free (detected in debug builds; O(n) check).
+    /// The frame is already free: in the stack or in a fresh range (always
+    /// detected with a free map; without one, stack entries only by the O(n)
+    /// scan of debug builds).
     DoubleFree(PhysAddr),
     /// The window cannot hold another page (more RAM than the layout supports).
     WindowFull(PhysAddr),
+    /// The frame would start a fresh range of its own (it was never given to
+    /// the stack, or [`FrameStack::add_range`] gave it), and the stack holds
+    /// [`MAX_RANGES`] fresh ranges already.
+    TooManyRanges(PhysAddr),
 }
 
 impl fmt::Display for FreeError {
@@ -106,6 +159,9 @@ impl fmt::Display for FreeError {
             Self::DoubleFree(frame) => write!(f, "cannot free {frame}: already free"),
             Self::WindowFull(frame) => {
                 write!(f, "cannot free {frame}: the frame-stack window is full")
+            }
+            Self::TooManyRanges(frame) => {
+                write!(f, "cannot free {frame}: too many fresh ranges")
             }
         }
     }
@@ -146,14 +202,75 @@ impl fmt::Display for RangeRefused {
     }
 }
 
-/// A stack of free frames stored in the free frames themselves.
+/// Why [`FrameStack::allocate_contiguous`] handed out nothing. Nothing changed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ContiguousError {
+    /// `count` was 0, or `align` is not a power of two.
+    BadRequest {
+        /// Frames asked for.
+        count: usize,
+        /// Alignment asked for, in bytes.
+        align: u64,
+    },
+    /// No fresh range holds `count` frames from an `align`-aligned address on
+    /// (the stack's other free frames are scattered and never serve runs).
+    NoRun {
+        /// Frames asked for.
+        count: usize,
+        /// Alignment asked for, in bytes.
+        align: u64,
+    },
+}
+
+impl fmt::Display for ContiguousError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadRequest { count, align } => {
+                write!(
+                    f,
+                    "bad contiguous request: {count} frames aligned to {align:#x}"
+                )
+            }
+            Self::NoRun { count, align } => write!(
+                f,
+                "no fresh range holds {count} contiguous frames aligned to {align:#x}"
+            ),
+        }
+    }
+}
+
+/// True when the whole frame at `frame` lies in `range`.
+#[inline]
+fn holds(range: &PhysRange, frame: PhysAddr) -> bool {
+    let offset = frame.0.wrapping_sub(range.start.0);
+    offset < range.size && range.size - offset >= FRAME
+}
+
+/// A stack of free frames stored in the free frames themselves, and the fresh
+/// ranges not cut into frames yet.
 pub struct FrameStack {
     ram: [PhysRange; MAX_RANGES],
     ram_count: usize,
     usable: [PhysRange; MAX_RANGES],
     usable_count: usize,
+    /// The usable range the last checked frame lay in, tried first.
+    usable_hint: usize,
+    /// Free RAM never handed out since it was given: frames are cut from the
+    /// start of the last one. None is empty, none overlaps another.
+    fresh: [PhysRange; MAX_RANGES],
+    fresh_count: usize,
+    /// Frames in the fresh ranges.
+    fresh_frames: usize,
     /// Mapped pages of the window.
     pages: usize,
+    /// The entries of the top page (`None` when no page is mapped), kept
+    /// from when the page was mapped or became the top, so a push or pop
+    /// asks the window nothing.
+    top: Option<NonNull<[u64; ENTRIES_PER_PAGE]>>,
+    /// How many tables window page `pages` lacks, once asked and until the
+    /// window's tables change (only the stack changes them): a push and a pop
+    /// at the edge of the mapped pages then walk no table each.
+    next_page_missing: Option<usize>,
     /// Entries used in the top page (0 when no page is mapped).
     top_entries: usize,
     /// Free frames held beside the stack, handed out before anything else:
@@ -169,14 +286,20 @@ pub struct FrameStack {
     idle_tables: usize,
     /// Frames ever accepted (free or allocated), to report totals.
     total: usize,
-    /// One bit per frame of RAM, set while it is free (see [`FreeMap`]).
+    /// One bit per frame, set while it is free (see [`FreeMap`]).
     free_map: Option<FreeMap>,
 }
+
+// SAFETY: `top` points at the stack's own top window page, which nothing but
+// the stack uses; moving the stack to another thread moves that one user.
+unsafe impl Send for FrameStack {}
 
 impl FrameStack {
     /// An empty stack that will accept frames of `usable` (RAM minus reservations)
     /// and tell `Reserved` from `NotRam` using `ram`. Ranges beyond
-    /// [`MAX_RANGES`] are ignored: their frames are refused as not RAM.
+    /// [`MAX_RANGES`] are ignored: their frames are refused as not RAM. Every
+    /// usable frame counts as allocated until [`add_range`](Self::add_range)
+    /// or [`push`](Self::push) gives it.
     pub fn new(
         ram: impl IntoIterator<Item = PhysRange>,
         usable: impl IntoIterator<Item = PhysRange>,
@@ -187,7 +310,13 @@ impl FrameStack {
             ram_count: 0,
             usable: [empty; MAX_RANGES],
             usable_count: 0,
+            usable_hint: 0,
+            fresh: [empty; MAX_RANGES],
+            fresh_count: 0,
+            fresh_frames: 0,
             pages: 0,
+            top: None,
+            next_page_missing: None,
             top_entries: 0,
             spares: FrameList::new(),
             tables: 0,
@@ -207,8 +336,8 @@ impl FrameStack {
     }
 
     /// Checks every free against `map` from now on, in O(1) and in every
-    /// build. Without a map a double free is found only by the O(n) scan of
-    /// debug builds.
+    /// build. Without a map a double free of a frame in the stack is found
+    /// only by the O(n) scan of debug builds.
     ///
     /// # Panics
     ///
@@ -221,8 +350,8 @@ impl FrameStack {
         self.free_map = Some(map);
     }
 
-    /// Bytes of the free map, 0 without one: the stack's only bookkeeping
-    /// beyond this value itself.
+    /// Bytes of the free map backed now (its present pages), 0 without one:
+    /// the stack's only bookkeeping beyond this value itself.
     pub fn free_map_bytes(&self) -> usize {
         self.free_map.as_ref().map_or(0, FreeMap::size_bytes)
     }
@@ -232,47 +361,15 @@ impl FrameStack {
         self.free_map.is_some()
     }
 
-    /// The number of `frame` among the frames of the stack's RAM ranges, in
-    /// order: its bit in the free map.
-    fn frame_number(&self, frame: PhysAddr) -> Option<usize> {
-        let mut first = 0;
-        for range in &self.ram[..self.ram_count] {
-            let frames = (range.size / PAGE_SIZE as u64) as usize;
-            if let Some(offset) = frame.0.checked_sub(range.start.0)
-                && ((offset / PAGE_SIZE as u64) as usize) < frames
-            {
-                return Some(first + (offset / PAGE_SIZE as u64) as usize);
-            }
-            first += frames;
-        }
-        None
-    }
-
-    /// True when the free map marks `frame` free.
-    fn marked_free(&self, frame: PhysAddr) -> bool {
-        self.free_map
-            .as_ref()
-            .zip(self.frame_number(frame))
-            .is_some_and(|(map, bit)| map.is_set(bit))
-    }
-
-    fn mark(&mut self, frame: PhysAddr, free: bool) {
-        if let Some(bit) = self.frame_number(frame)
-            && let Some(map) = self.free_map.as_mut()
-        {
-            map.set(bit, free);
-        }
-    }
-
     /// How many frames [`pop`](Self::pop) can still hand out: entries, window
-    /// pages, spares and the window's tables (the stack eats those too, last).
-    /// Exact: `pop` succeeds exactly this many times in a row.
+    /// pages, spares, the window's tables (the stack eats those too, last) and
+    /// fresh frames. Exact: `pop` succeeds exactly this many times in a row.
     pub fn free_frame_count(&self) -> usize {
         let entries = match self.pages {
             0 => 0,
             pages => (pages - 1) * ENTRIES_PER_PAGE + self.top_entries,
         };
-        entries + self.pages + self.spares.as_slice().len() + self.tables
+        entries + self.pages + self.spares.as_slice().len() + self.tables + self.fresh_frames
     }
 
     /// How many frames were given to the stack since it was made (free now or not).
@@ -291,129 +388,211 @@ impl FrameStack {
         self.tables - self.idle_tables
     }
 
+    /// How many frames the window's page tables are made of, idle ones
+    /// included: all of them count as free ([`Self::free_frame_count`]).
+    pub fn window_table_count(&self) -> usize {
+        self.tables
+    }
+
+    /// The fresh ranges now: free RAM not cut into frames yet.
+    pub fn fresh_ranges(&self) -> &[PhysRange] {
+        &self.fresh[..self.fresh_count]
+    }
+
+    /// How many of the free frames lie in fresh ranges.
+    pub fn fresh_frame_count(&self) -> usize {
+        self.fresh_frames
+    }
+
     /// Gives every frame of `range` to the stack (the range is shrunk to whole
-    /// frames). Returns the number of frames accepted; stops at the first
-    /// refusal, which says how many frames were accepted before it.
-    /// The range is checked once, and entries are written a page at a time, so
-    /// this costs little more than the stores.
-    pub fn add_range(
-        &mut self,
-        range: PhysRange,
-        window: &mut impl StackWindow,
-    ) -> Result<usize, RangeRefused> {
-        let page = PAGE_SIZE as u64;
-        let Some(start) = range.start.align_up(page) else {
+    /// frames) as fresh ranges: nothing is written, so this costs O(ranges)
+    /// whatever the size (plus a word of the free map per 64 frames that lie
+    /// in its present pages). Returns the number of frames accepted; stops at
+    /// the first refusal (not usable, already free, no fresh range left),
+    /// which says how many frames were accepted before it.
+    pub fn add_range(&mut self, range: PhysRange) -> Result<usize, RangeRefused> {
+        let Some(start) = range.start.align_up(FRAME) else {
             return Ok(0);
         };
-        let end = range.end().unwrap_or(PhysAddr(u64::MAX)).align_down(page);
-        if start >= end {
-            return Ok(0);
-        }
-        let last = PhysAddr(end.0 - page);
-        let refused = |accepted| move |error| RangeRefused { accepted, error };
-        self.check(start).map_err(refused(0))?;
-        self.check(last).map_err(refused(0))?;
-        let one_usable_range = self.usable[..self.usable_count]
-            .iter()
-            .any(|usable| usable.contains(start) && usable.contains(last));
-        let mut frame = start;
-        while frame < end {
-            let accepted = ((frame.0 - start.0) / page) as usize;
-            if !one_usable_range {
-                // The range spans a hole: check every frame.
-                self.push_checked(frame, window, false)
-                    .map_err(refused(accepted))?;
-                self.total += 1;
-                frame = PhysAddr(frame.0 + page);
-            } else if self.pages > 0 && self.top_entries < ENTRIES_PER_PAGE {
-                let room = (ENTRIES_PER_PAGE - self.top_entries) as u64;
-                let count = room.min((end.0 - frame.0) / page) as usize;
-                let entries = window.page(self.pages - 1);
-                // The range lies in one usable (so one RAM) range: its frames'
-                // bits follow each other, found once per batch.
-                let first_bit = self.frame_number(frame);
-                for index in 0..count {
-                    let next = PhysAddr(frame.0 + index as u64 * page);
-                    let map = self.free_map.as_mut().zip(first_bit);
-                    if let Some((map, first_bit)) = map {
-                        if map.is_set(first_bit + index) {
-                            return Err(RangeRefused {
-                                accepted: accepted + index,
-                                error: FreeError::DoubleFree(next),
-                            });
-                        }
-                        map.set(first_bit + index, true);
-                    }
-                    // SAFETY: the top page is mapped and `top_entries` stays
-                    // below ENTRIES_PER_PAGE.
-                    unsafe { (*entries)[self.top_entries] = next.0 };
-                    self.top_entries += 1;
-                    self.total += 1;
-                }
-                frame = PhysAddr(frame.0 + count as u64 * page);
-            } else {
-                self.push_checked(frame, window, false)
-                    .map_err(refused(accepted))?;
-                self.total += 1;
-                frame = PhysAddr(frame.0 + page);
+        let end = range.end().unwrap_or(PhysAddr(u64::MAX)).align_down(FRAME);
+        let mut accepted = 0;
+        let mut next = start;
+        while next < end {
+            let refused = |error| RangeRefused { accepted, error };
+            self.check(next).map_err(refused)?;
+            // The part of the range inside the usable range that holds `next`.
+            let usable_end = self.usable[..self.usable_count]
+                .iter()
+                .find(|usable| usable.contains(next))
+                .map_or(end, |usable| {
+                    usable
+                        .end()
+                        .map_or(end, |usable_end| usable_end.align_down(FRAME))
+                });
+            let piece_end = usable_end.min(end);
+            let piece = PhysRange::new(next, piece_end.0 - next.0);
+            let conflict = self.first_free_in(piece);
+            let given = conflict.map_or(piece, |frame| PhysRange::new(next, frame.0 - next.0));
+            if given.size > 0 {
+                self.give_fresh(given).map_err(refused)?;
+                accepted += (given.size / FRAME) as usize;
+                self.total += (given.size / FRAME) as usize;
             }
+            if let Some(frame) = conflict {
+                return Err(RangeRefused {
+                    accepted,
+                    error: FreeError::DoubleFree(frame),
+                });
+            }
+            next = piece_end;
         }
-        Ok(((end.0 - start.0) / page) as usize)
+        Ok(accepted)
+    }
+
+    /// The first frame of `range` that is free already: fresh, or marked in
+    /// the free map's present pages. Without a map, the stack's entries are
+    /// not looked at.
+    fn first_free_in(&self, range: PhysRange) -> Option<PhysAddr> {
+        let fresh = self
+            .fresh_ranges()
+            .iter()
+            .filter_map(|fresh| intersection(*fresh, range))
+            .map(|overlap| overlap.start)
+            .min();
+        let marked = self
+            .free_map
+            .as_ref()
+            .and_then(|map| map.first_free_in(range));
+        fresh.into_iter().chain(marked).min()
+    }
+
+    /// Adds `range` (usable, free of anything free) to the fresh ranges,
+    /// joining the last one when they touch, and marks its frames free in the
+    /// map's present pages. Needs no memory.
+    #[cold]
+    fn give_fresh(&mut self, range: PhysRange) -> Result<(), FreeError> {
+        let joined = self.fresh_count.checked_sub(1).and_then(|last| {
+            let last = &mut self.fresh[last];
+            if last.end() == Some(range.start) {
+                last.size += range.size;
+                Some(())
+            } else if range.end() == Some(last.start) {
+                *last = PhysRange::new(range.start, last.size + range.size);
+                Some(())
+            } else {
+                None
+            }
+        });
+        if joined.is_none() {
+            if self.fresh_count == MAX_RANGES {
+                return Err(FreeError::TooManyRanges(range.start));
+            }
+            self.fresh[self.fresh_count] = range;
+            self.fresh_count += 1;
+        }
+        self.fresh_frames += (range.size / FRAME) as usize;
+        if let Some(map) = self.free_map.as_mut() {
+            map.set_range(range, true);
+        }
+        Ok(())
+    }
+
+    /// True when `frame` lies in a fresh range: O(fresh ranges).
+    fn is_fresh(&self, frame: PhysAddr) -> bool {
+        self.fresh_ranges()
+            .iter()
+            .any(|range| range.contains(frame))
     }
 
     /// Returns `frame` to the stack. O(1) (plus an O(n) double-free scan in debug
-    /// builds). Refused frames leave the stack unchanged.
+    /// builds). Refused frames leave the stack unchanged. A frame never given
+    /// to the stack whose free-map page is not present becomes a fresh range
+    /// instead (no memory needed).
+    // Always inlined: the kernel's few callers and the benchmarks (another
+    // crate) then run the hot path without a call.
+    #[inline(always)]
     pub fn push(
         &mut self,
         frame: PhysAddr,
         window: &mut impl StackWindow,
     ) -> Result<(), FreeError> {
-        self.push_checked(frame, window, cfg!(debug_assertions))
-    }
-
-    fn push_checked(
-        &mut self,
-        frame: PhysAddr,
-        window: &mut impl StackWindow,
-        scan: bool,
-    ) -> Result<(), FreeError> {
         self.check(frame)?;
-        let already_free = match &self.free_map {
-            Some(_) => {
-                let free = self.marked_free(frame);
-                debug_assert!(
-                    !scan || free == self.scan(frame, window),
-                    "the free map disagrees with the stack about {frame}"
-                );
-                free
-            }
-            None => scan && self.scan(frame, window),
+        let scanned = cfg!(debug_assertions).then(|| self.scan(frame, window));
+        // Marks the frame free at once; undone below if it is refused.
+        let marked = self
+            .free_map
+            .as_mut()
+            .and_then(|map| map.test_and_set(frame));
+        let already_free = match marked {
+            Some(free) => free,
+            None => self.is_fresh(frame) || (self.free_map.is_none() && scanned == Some(true)),
         };
+        debug_assert!(
+            scanned.is_none_or(|scanned| scanned == already_free),
+            "the free map disagrees with the stack about {frame}"
+        );
         if already_free {
             return Err(FreeError::DoubleFree(frame));
         }
-        self.store(frame, window)?;
-        self.mark(frame, true);
-        Ok(())
+        if self.free_map.is_some() && marked.is_none() {
+            // Nothing of its span was handed out from a fresh range: the
+            // frame was never given to the stack.
+            return self.give_fresh(PhysRange::new(frame, FRAME));
+        }
+        let stored = self.store(frame, window);
+        if stored.is_err()
+            && let Some(map) = self.free_map.as_mut()
+        {
+            map.set(frame, false);
+        }
+        stored
     }
 
     /// Puts a checked frame into the stack: as an entry, a spare or the next
     /// window page.
+    #[inline]
     fn store(&mut self, frame: PhysAddr, window: &mut impl StackWindow) -> Result<(), FreeError> {
-        if self.pages > 0 && self.top_entries < ENTRIES_PER_PAGE {
-            let page = window.page(self.pages - 1);
-            // SAFETY: page `pages - 1` is mapped and `top_entries < ENTRIES_PER_PAGE`.
-            unsafe { (*page)[self.top_entries] = frame.0 };
+        if let Some(top) = self.top
+            && self.top_entries < ENTRIES_PER_PAGE
+        {
+            // SAFETY: `top` is the mapped top page, only the stack uses it,
+            // and `top_entries < ENTRIES_PER_PAGE`.
+            unsafe { (*top.as_ptr())[self.top_entries] = frame.0 };
             self.top_entries += 1;
             return Ok(());
         }
+        if let Some(missing) = self.next_page_missing
+            && self.spares.as_slice().len() < missing
+            && self.pages < window.capacity_pages()
+        {
+            // Fewer than LEVELS - 1 spares are held, so there is room.
+            self.spares.push(frame);
+            return Ok(());
+        }
+        self.store_in_new_page(frame, window)
+    }
+
+    /// Stores `frame` when the top page is full (or there is none): as a spare
+    /// or as the next window page.
+    #[inline(never)]
+    fn store_in_new_page(
+        &mut self,
+        frame: PhysAddr,
+        window: &mut impl StackWindow,
+    ) -> Result<(), FreeError> {
         if self.pages == window.capacity_pages() {
             return Err(FreeError::WindowFull(frame));
         }
         // The frame becomes the next window page once its tables are at hand.
-        let missing = window
-            .missing_tables(self.pages)
-            .map_err(|_| FreeError::WindowFull(frame))?;
+        let missing = match self.next_page_missing {
+            Some(missing) => missing,
+            None => {
+                let missing = window
+                    .missing_tables(self.pages)
+                    .map_err(|_| FreeError::WindowFull(frame))?;
+                *self.next_page_missing.insert(missing)
+            }
+        };
         let at_hand = self.spares.as_slice().len();
         if at_hand < missing {
             // Fewer than LEVELS - 1 spares are held, so there is room.
@@ -427,6 +606,8 @@ impl FrameStack {
         // The idle tables lay on the way to this page: they serve it now.
         self.tables += missing;
         self.idle_tables = 0;
+        self.top = NonNull::new(window.page(self.pages));
+        self.next_page_missing = None;
         self.pages += 1;
         self.top_entries = 0;
         Ok(())
@@ -441,22 +622,35 @@ impl FrameStack {
             .find(|ram| ram.overlaps(&range))
     }
 
-    fn check(&self, frame: PhysAddr) -> Result<(), FreeError> {
+    /// Refuses frames that are unaligned, reserved or not RAM. O(1) when the
+    /// frame lies in the same usable range as the last one checked.
+    #[inline]
+    fn check(&mut self, frame: PhysAddr) -> Result<(), FreeError> {
+        if frame.is_page_aligned()
+            && let Some(range) = self.usable.get(self.usable_hint)
+            && holds(range, frame)
+        {
+            return Ok(());
+        }
+        self.check_all(frame)
+    }
+
+    /// [`Self::check`] through every range, remembering the usable one found.
+    #[cold]
+    #[inline(never)]
+    fn check_all(&mut self, frame: PhysAddr) -> Result<(), FreeError> {
         if !frame.is_page_aligned() {
             return Err(FreeError::Unaligned(frame));
         }
-        let whole = PhysRange::new(frame, PAGE_SIZE as u64);
-        let within = |range: &PhysRange| {
-            range.start <= frame
-                && range
-                    .end()
-                    .is_none_or(|end| whole.end().is_some_and(|e| e <= end))
-        };
-        if self.usable[..self.usable_count].iter().any(within) {
+        let usable = self.usable[..self.usable_count]
+            .iter()
+            .position(|range| holds(range, frame));
+        if let Some(index) = usable {
+            self.usable_hint = index;
             Ok(())
         } else if self.ram[..self.ram_count]
             .iter()
-            .any(|range| range.overlaps(&whole))
+            .any(|range| range.overlaps(&PhysRange::new(frame, FRAME)))
         {
             Err(FreeError::Reserved(frame))
         } else {
@@ -464,21 +658,21 @@ impl FrameStack {
         }
     }
 
-    /// True when `frame` is in the stack now: an entry, a window page, a spare
-    /// or a window table. O(n): for double-free detection and tests. A frame
-    /// that serves as one of the window's page tables was freed into the stack,
-    /// so a second free of it is a double free too.
+    /// True when `frame` is free now: an entry, a window page, a spare, a
+    /// window table or a fresh frame. A frame that serves as one of the
+    /// window's page tables was freed into the stack, so a second free of it
+    /// is a double free too. O(1) with a free map; O(n) without.
     pub fn contains(&self, frame: PhysAddr, window: &mut impl StackWindow) -> bool {
         match &self.free_map {
-            Some(_) => self.marked_free(frame),
+            Some(map) => map.get(frame).unwrap_or_else(|| self.is_fresh(frame)),
             None => self.scan(frame, window),
         }
     }
 
-    /// Looks for `frame` among the entries, window pages, spares and window
-    /// tables: O(n).
+    /// Looks for `frame` among the fresh ranges, entries, window pages, spares
+    /// and window tables: O(n).
     fn scan(&self, frame: PhysAddr, window: &mut impl StackWindow) -> bool {
-        if self.spares.as_slice().contains(&frame) {
+        if self.is_fresh(frame) || self.spares.as_slice().contains(&frame) {
             return true;
         }
         for index in 0..self.pages {
@@ -499,22 +693,46 @@ impl FrameStack {
     }
 
     /// Takes a free frame, or `None` when there is none. O(1).
+    // Always inlined, as `push`.
+    #[inline(always)]
     pub fn pop(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
-        let frame = self.take(window)?;
-        self.mark(frame, false);
+        let frame = if let Some(spare) = self.spares.pop() {
+            spare
+        } else if let Some(top) = self.top
+            && self.top_entries > 0
+        {
+            self.top_entries -= 1;
+            // SAFETY: `top` is the mapped top page and entry `top_entries` was written.
+            PhysAddr(unsafe { (*top.as_ptr())[self.top_entries] })
+        } else if let Some(last) = self.fresh_count.checked_sub(1) {
+            return Some(self.take_fresh(last, window));
+        } else {
+            self.take_from_window(window)?
+        };
+        if let Some(map) = self.free_map.as_mut() {
+            map.set(frame, false);
+        }
         Some(frame)
     }
 
-    fn take(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
-        if let Some(spare) = self.spares.pop() {
-            return Some(spare);
+    /// Cuts the first frame of fresh range `last` (the last one), its bit
+    /// cleared (its map page made present first if need be).
+    #[inline]
+    fn take_fresh(&mut self, last: usize, window: &mut impl StackWindow) -> PhysAddr {
+        let frame = self.fresh[last].start;
+        if let Some(map) = self.free_map.as_mut() {
+            // A frame handed out without its page (the reserve spent) comes
+            // back as a fresh range of its own.
+            map.take_fresh(frame, &self.fresh[..self.fresh_count], window);
         }
-        if self.pages > 0 && self.top_entries > 0 {
-            self.top_entries -= 1;
-            let page = window.page(self.pages - 1);
-            // SAFETY: page `pages - 1` is mapped and entry `top_entries` was written.
-            return Some(PhysAddr(unsafe { (*page)[self.top_entries] }));
-        }
+        self.cut_fresh(last, PhysRange::new(frame, FRAME));
+        frame
+    }
+
+    /// Takes a frame when no spare, entry or fresh frame is left: the
+    /// window's idle tables, then its pages.
+    #[inline(never)]
+    fn take_from_window(&mut self, window: &mut impl StackWindow) -> Option<PhysAddr> {
         if self.idle_tables > 0 {
             // The top page (if any) is empty and still mapped, so only the idle
             // tables beyond it are released; they become spares.
@@ -525,6 +743,7 @@ impl FrameStack {
             );
             self.tables -= released;
             self.idle_tables = 0;
+            self.next_page_missing = None;
             return self.spares.pop();
         }
         if self.pages == 0 {
@@ -536,8 +755,98 @@ impl FrameStack {
             .unmap_page(self.pages)
             .expect("every window page below `pages` is mapped");
         self.idle_tables = window.idle_tables(self.pages);
+        self.next_page_missing = None;
         self.top_entries = if self.pages > 0 { ENTRIES_PER_PAGE } else { 0 };
+        self.top = self
+            .pages
+            .checked_sub(1)
+            .and_then(|index| NonNull::new(window.page(index)));
         Some(frame)
+    }
+
+    /// Removes `taken` (which starts fresh range `index`) from that range.
+    fn cut_fresh(&mut self, index: usize, taken: PhysRange) {
+        let range = &mut self.fresh[index];
+        debug_assert_eq!(range.start, taken.start);
+        *range = PhysRange::new(
+            PhysAddr(range.start.0 + taken.size),
+            range.size - taken.size,
+        );
+        if range.size == 0 {
+            self.fresh_count -= 1;
+            self.fresh[index] = self.fresh[self.fresh_count];
+        }
+        self.fresh_frames -= (taken.size / FRAME) as usize;
+    }
+
+    /// Hands out `count` physically contiguous frames whose first address is a
+    /// multiple of `align` bytes (a power of two; below 4 KiB means 4 KiB), cut
+    /// from a fresh range; the frames skipped before the run for its alignment
+    /// go to the stack, one push each (fewer than `align / 4 KiB`), so none is
+    /// lost. O(fresh ranges + skipped frames + 1 per 128 MiB of the run for
+    /// its free-map pages).
+    ///
+    /// Fails ([`ContiguousError::NoRun`]) when no fresh range holds such a
+    /// run: once the fresh ranges are used up (or cut into pieces smaller
+    /// than the run) only single frames are left, whatever the free count; and
+    /// when the window could not hold the skipped frames, or the free map's
+    /// reserve could not cover the run. Nothing changes then.
+    pub fn allocate_contiguous(
+        &mut self,
+        count: usize,
+        align: u64,
+        window: &mut impl StackWindow,
+    ) -> Result<PhysRange, ContiguousError> {
+        if count == 0 || !align.is_power_of_two() {
+            return Err(ContiguousError::BadRequest { count, align });
+        }
+        let bytes = (count as u64).checked_mul(FRAME);
+        for index in (0..self.fresh_count).rev() {
+            let range = self.fresh[index];
+            let Some(run) = range
+                .start
+                .align_up(align.max(FRAME))
+                .zip(bytes)
+                .map(|(start, bytes)| PhysRange::new(start, bytes))
+                .filter(|run| run.end().is_some_and(|end| Some(end) <= range.end()))
+            else {
+                continue;
+            };
+            let skipped = PhysRange::new(range.start, run.start.0 - range.start.0);
+            let through_run = PhysRange::new(range.start, skipped.size + run.size);
+            if !self.has_room(skipped, window) {
+                continue;
+            }
+            if let Some(map) = self.free_map.as_mut()
+                && !map.make_range_present(through_run, &self.fresh[..self.fresh_count], window)
+            {
+                continue;
+            }
+            self.cut_fresh(index, through_run);
+            if let Some(map) = self.free_map.as_mut() {
+                map.set_range(run, false);
+            }
+            // Skipped frames stay free (their bits set) and move to the stack.
+            for frame in (skipped.start.0..run.start.0).step_by(PAGE_SIZE) {
+                self.store(PhysAddr(frame), window)
+                    .expect("room for the skipped frames was checked");
+            }
+            return Ok(run);
+        }
+        Err(ContiguousError::NoRun { count, align })
+    }
+
+    /// True when the window can surely store every frame of `range` (a few
+    /// entries of slack for the frames that become spares or pages).
+    fn has_room(&self, range: PhysRange, window: &mut impl StackWindow) -> bool {
+        let frames = (range.size / FRAME) as usize;
+        let in_top = if self.pages > 0 {
+            ENTRIES_PER_PAGE - self.top_entries
+        } else {
+            0
+        };
+        let pages_left = window.capacity_pages() - self.pages;
+        frames == 0 || in_top + pages_left.saturating_sub(1) * ENTRIES_PER_PAGE >= frames
     }
 
     /// Fills `frames` with free frames, all or nothing.

@@ -1,122 +1,508 @@
-//! One bit per frame of RAM, set while the frame is free: the frame stack's
+//! One bit per frame, set while the frame is free: the frame stack's
 //! double-free check in every build, in O(1).
 //!
 //! The stack itself can only say whether a frame is free by scanning all of its
 //! entries (O(n)), which the host tests do on every free. A kernel needs the
 //! answer on every free too, at any RAM size, so it keeps this map beside the
-//! stack. It is the frame stack's one piece of bookkeeping: 1 bit per 4 KiB
-//! frame, 32 KiB per GiB of RAM (0.003%), allocated once at boot, never grown,
-//! never needed by a free. The stack numbers the frames (RAM range by RAM
-//! range); the map only keeps the bits.
+//! stack.
+//!
+//! **Bit `n` stands for physical frame `first_frame + n`**, so a bit is found
+//! by a subtraction, not by a search through the RAM ranges; the holes between
+//! RAM ranges simply never get pages. A bit is set while its frame is free:
+//! in the stack, or still in one of the stack's fresh ranges (RAM never handed
+//! out since it was given to the stack).
+//!
+//! **Pages appear lazily.** One page of the map covers [`SPAN_FRAMES`] frames
+//! (128 MiB). It is made *present* (mapped, zeroed, and given the bits of the
+//! fresh frames of its span) when the first frame of its span is handed out
+//! from a fresh range, so neither the map's memory nor its setup grows with
+//! RAM at boot. Until then the span's frames are all fresh or were never given
+//! to the stack, which the stack tells apart with its short list of fresh
+//! ranges. A frame the stack holds (entries, window pages, spares, tables) was
+//! freed, and a free needs its bit: so the map's page for it is present, and a
+//! free never needs memory. Making a page present may need memory (a frame for
+//! the page and up to three for the tables that map it); it happens only on
+//! allocation, from a reserve set aside when the map is made
+//! ([`MapPages::Reserved`]), never from the stack's own frames, so the stack's
+//! free-frame count stays exact.
+//!
+//! The cost: 1 bit per 4 KiB frame, 32 KiB per GiB of RAM handed out at least
+//! once (0.003%), plus a 512-byte summary of which pages are present. Why the
+//! check needs it at all: the stack's entries are kept in the free frames
+//! themselves in the order they were freed, so without an index by address a
+//! free would have to search them.
 
-use crate::addr::{PAGE_SIZE, PhysRange};
-use crate::memory::frames::MAX_RANGES;
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
+use crate::memory::frames::StackWindow;
+use crate::memory::paging::FrameSource;
 
 /// Bits per word of the map.
 const BITS: usize = u64::BITS as usize;
 
-/// One bit for each of a number of frames.
-pub struct FreeMap {
-    words: &'static mut [u64],
+/// Words in one page of the map.
+const WORDS_PER_PAGE: usize = PAGE_SIZE / core::mem::size_of::<u64>();
+
+/// Frames one page of the map covers (its span): 32768, 128 MiB.
+pub const SPAN_FRAMES: usize = WORDS_PER_PAGE * BITS;
+
+/// Pages the map can have: 4096 spans, 512 GiB of physical addresses above
+/// the lowest RAM frame. Frames beyond are never marked; the stack still
+/// refuses their double frees, through its fresh ranges (slowly).
+pub const MAX_PAGES: usize = 4096;
+
+/// Where the map's pages come from.
+pub enum MapPages {
+    /// Each page is mapped at the map's own address when it becomes present,
+    /// from the frames of a reserved range taken in order (the page first,
+    /// then the tables its mapping lacks). The kernel's case.
+    Reserved {
+        /// The next frame of the reserve.
+        next: PhysAddr,
+        /// The reserve's end (exclusive).
+        end: PhysAddr,
+    },
+    /// Every page is readable and writable memory already (host tests and
+    /// benchmarks, whose map is host memory).
+    Ready,
 }
 
-/// The words handed to [`FreeMap::new`] cannot hold a bit for every frame.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct MapTooSmall {
-    /// Words needed.
-    pub needed: usize,
-    /// Words given.
-    pub given: usize,
+impl FrameSource for MapPages {
+    fn allocate_frame(&mut self) -> Option<PhysAddr> {
+        match self {
+            Self::Reserved { next, end } => (*next < *end).then(|| {
+                let frame = *next;
+                *next = PhysAddr(frame.0 + PAGE_SIZE as u64);
+                frame
+            }),
+            Self::Ready => None,
+        }
+    }
 }
+
+/// One bit for each frame from a first frame on; pages present on demand.
+pub struct FreeMap {
+    /// Word 0 of the map; page `p` of it is readable and writable while the
+    /// summary marks it present.
+    words: *mut u64,
+    /// Physical frame number of bit 0.
+    first_frame: u64,
+    /// Bits of the map (frames it covers).
+    bits: usize,
+    /// One bit per page of the map: set once it is present (never cleared).
+    present: [u64; MAX_PAGES / BITS],
+    /// Pages present.
+    present_pages: usize,
+    pages: MapPages,
+}
+
+// SAFETY: the map is the only user of its window (`new`'s contract), so
+// moving it to another thread moves every access to the window with it.
+unsafe impl Send for FreeMap {}
 
 impl FreeMap {
-    /// How many words a map of the frames of `ram` needs (ranges beyond
-    /// [`MAX_RANGES`] are left out, as the frame stack leaves them out).
-    pub fn words_needed(ram: &[PhysRange]) -> usize {
-        let frames: u64 = ram
+    /// The frames a map of `ram` covers: the first frame and how many follow
+    /// it (up to the last RAM frame, at most `MAX_PAGES * SPAN_FRAMES`).
+    fn coverage(ram: &[PhysRange]) -> (u64, usize) {
+        let page = PAGE_SIZE as u64;
+        let first = ram.iter().map(|range| range.start.0 / page).min();
+        let end = ram
             .iter()
-            .take(MAX_RANGES)
-            .map(|range| range.size / PAGE_SIZE as u64)
-            .sum();
-        (frames as usize).div_ceil(BITS)
-    }
-
-    /// A map of the frames of `ram` in `words`, every bit clear (taken).
-    pub fn new(ram: &[PhysRange], words: &'static mut [u64]) -> Result<Self, MapTooSmall> {
-        let needed = Self::words_needed(ram);
-        if words.len() < needed {
-            return Err(MapTooSmall {
-                needed,
-                given: words.len(),
-            });
+            .map(|range| range.end().map_or(u64::MAX / page, |end| end.0 / page))
+            .max();
+        match first.zip(end) {
+            Some((first, end)) => {
+                let frames = (end.saturating_sub(first)).min((MAX_PAGES * SPAN_FRAMES) as u64);
+                (first, frames as usize)
+            }
+            None => (0, 0),
         }
-        words.fill(0);
-        Ok(Self { words })
     }
 
-    /// Bytes the map occupies.
+    /// Bytes of virtual space a map of `ram` spans (whole pages), of which only
+    /// the present pages are ever backed.
+    pub fn window_bytes(ram: &[PhysRange]) -> usize {
+        Self::coverage(ram).1.div_ceil(SPAN_FRAMES) * PAGE_SIZE
+    }
+
+    /// An upper bound on the frames a [`MapPages::Reserved`] reserve needs to
+    /// make every page of a map of `ram` present: one per span that holds RAM,
+    /// one last-level table per 512 such pages or per RAM range, and the three
+    /// tables above. Computed per range: O(ranges), whatever the RAM size.
+    pub fn reserve_frames(ram: &[PhysRange]) -> usize {
+        let (first, _) = Self::coverage(ram);
+        let span = SPAN_FRAMES as u64;
+        let page = PAGE_SIZE as u64;
+        let pages: u64 = ram
+            .iter()
+            .filter(|range| range.size >= page)
+            .map(|range| {
+                let start = range.start.0 / page - first;
+                let last = start + range.size / page - 1;
+                last / span - start / span + 1
+            })
+            .sum::<u64>()
+            .min(MAX_PAGES as u64);
+        let pages = pages as usize;
+        pages + pages.div_ceil(crate::memory::paging::ENTRIES_PER_TABLE) + ram.len() + 3
+    }
+
+    /// A map of the frames of `ram` whose word 0 is at `words`, no page
+    /// present yet (every bit reads as "not free"); pages come from `pages`.
+    ///
+    /// # Safety
+    ///
+    /// `words` is page-aligned and starts [`Self::window_bytes`] bytes of
+    /// virtual space used by this map alone. With [`MapPages::Ready`] all of
+    /// it is readable and writable memory for as long as the map lives; with
+    /// [`MapPages::Reserved`] nothing is mapped there yet, the reserve's
+    /// frames belong to the map alone, and a page becomes usable once the
+    /// frame stack's window maps it (`StackWindow::map_bookkeeping_page`).
+    pub unsafe fn new(ram: &[PhysRange], words: *mut u64, pages: MapPages) -> Self {
+        let (first_frame, bits) = Self::coverage(ram);
+        Self {
+            words,
+            first_frame,
+            bits,
+            present: [0; MAX_PAGES / BITS],
+            present_pages: 0,
+            pages,
+        }
+    }
+
+    /// Bytes of the map that are backed now: the present pages.
     pub fn size_bytes(&self) -> usize {
-        core::mem::size_of_val(self.words)
+        self.present_pages * PAGE_SIZE
     }
 
-    /// True when bit `bit` is set (the frame is free).
-    pub fn is_set(&self, bit: usize) -> bool {
-        self.words
-            .get(bit / BITS)
-            .is_some_and(|word| word & (1 << (bit % BITS)) != 0)
+    /// The bit of `frame`, if the map covers it.
+    #[inline]
+    fn bit(&self, frame: PhysAddr) -> Option<usize> {
+        let bit = (frame.0 / PAGE_SIZE as u64).checked_sub(self.first_frame)? as usize;
+        (bit < self.bits).then_some(bit)
     }
 
-    /// Sets bit `bit` to `free`. A bit beyond the map is ignored: the frame
-    /// stack numbers only frames of its RAM, which the map was sized for.
-    pub fn set(&mut self, bit: usize, free: bool) {
-        if let Some(word) = self.words.get_mut(bit / BITS) {
+    #[inline]
+    fn page_present(&self, page: usize) -> bool {
+        self.present[page / BITS] & (1 << (page % BITS)) != 0
+    }
+
+    /// The word that holds `bit`, if its page is present.
+    #[inline]
+    fn word(&self, bit: usize) -> Option<*mut u64> {
+        // SAFETY: `bit < bits`, so the word lies inside the map's window, and
+        // its page is present (readable and writable); only the pointer is made.
+        self.page_present(bit / SPAN_FRAMES)
+            .then(|| unsafe { self.words.add(bit / BITS) })
+    }
+
+    /// Whether `frame` is free, or `None` when its page is not present (or
+    /// the map does not cover it): then nothing of its span was ever handed
+    /// out from a fresh range.
+    #[inline]
+    pub fn get(&self, frame: PhysAddr) -> Option<bool> {
+        let bit = self.bit(frame)?;
+        let word = self.word(bit)?;
+        // SAFETY: `word` returns pointers into present pages only.
+        Some(unsafe { *word } & (1 << (bit % BITS)) != 0)
+    }
+
+    /// Marks `frame` free and says whether it was free already, or `None`
+    /// (and nothing changes) when its page is not present: [`Self::get`] and
+    /// [`Self::set`] in one lookup, for the frame stack's push.
+    #[inline]
+    pub fn test_and_set(&mut self, frame: PhysAddr) -> Option<bool> {
+        let bit = self.bit(frame)?;
+        let word = self.word(bit)?;
+        let mask = 1 << (bit % BITS);
+        // SAFETY: `word` returns pointers into present pages only; the map is
+        // their one user.
+        let old = unsafe { word.replace(*word | mask) };
+        Some(old & mask != 0)
+    }
+
+    /// Marks fresh frame `frame` taken, making its page present first (see
+    /// [`Self::make_present`]; `fresh` are the fresh ranges, `frame`'s
+    /// included). Nothing changes when the page cannot be made present.
+    #[inline]
+    pub fn take_fresh(
+        &mut self,
+        frame: PhysAddr,
+        fresh: &[PhysRange],
+        window: &mut impl StackWindow,
+    ) {
+        let Some(bit) = self.bit(frame) else {
+            return;
+        };
+        if self.page_present(bit / SPAN_FRAMES) || self.make_present(frame, fresh, window) {
+            // SAFETY: the page of `bit` is present (`bit < bits`); the map is
+            // its one user.
+            unsafe { *self.words.add(bit / BITS) &= !(1 << (bit % BITS)) };
+        }
+    }
+
+    /// Marks `frame` free or not. Does nothing when its page is not present.
+    #[inline]
+    pub fn set(&mut self, frame: PhysAddr, free: bool) {
+        if let Some(bit) = self.bit(frame)
+            && let Some(word) = self.word(bit)
+        {
             let mask = 1 << (bit % BITS);
-            if free {
-                *word |= mask;
-            } else {
-                *word &= !mask;
+            // SAFETY: `word` returns pointers into present pages only; the map
+            // is their one user.
+            unsafe { *word = if free { *word | mask } else { *word & !mask } };
+        }
+    }
+
+    /// Marks every frame of `range` free or not, a word at a time; frames of
+    /// pages that are not present are left alone (O(1) while none is, as at
+    /// boot).
+    pub fn set_range(&mut self, range: PhysRange, free: bool) {
+        if self.present_pages == 0 {
+            return;
+        }
+        let Some((mut bit, end)) = self.bits_of(range) else {
+            return;
+        };
+        while bit < end {
+            let Some(word) = self.word(bit) else {
+                bit = next_page(bit);
+                continue;
+            };
+            let (mask, in_word) = word_mask(bit, end);
+            // SAFETY: a word of a present page; the map is its one user.
+            unsafe { *word = if free { *word | mask } else { *word & !mask } };
+            bit += in_word;
+        }
+    }
+
+    /// The first frame of `range` the map marks free, looking only at
+    /// present pages.
+    pub fn first_free_in(&self, range: PhysRange) -> Option<PhysAddr> {
+        if self.present_pages == 0 {
+            return None;
+        }
+        let (mut bit, end) = self.bits_of(range)?;
+        while bit < end {
+            let Some(word) = self.word(bit) else {
+                bit = next_page(bit);
+                continue;
+            };
+            let (mask, in_word) = word_mask(bit, end);
+            // SAFETY: a word of a present page.
+            let found = unsafe { *word } & mask;
+            if found != 0 {
+                let first = bit - bit % BITS + found.trailing_zeros() as usize;
+                return Some(PhysAddr(
+                    (self.first_frame + first as u64) * PAGE_SIZE as u64,
+                ));
+            }
+            bit += in_word;
+        }
+        None
+    }
+
+    /// The bits `[first, end)` of the frames of `range` the map covers.
+    fn bits_of(&self, range: PhysRange) -> Option<(usize, usize)> {
+        let page = PAGE_SIZE as u64;
+        let first = (range.start.0 / page).saturating_sub(self.first_frame);
+        let end = (range.start.0 / page + range.size / page)
+            .saturating_sub(self.first_frame)
+            .min(self.bits as u64);
+        (first < end).then_some((first as usize, end as usize))
+    }
+
+    /// Makes the page of `frame` present if it is not: maps it (from the
+    /// reserve, through `window`), zeroes it, and marks free the frames of
+    /// `fresh` in its span. Returns false when the map does not cover the
+    /// frame or the reserve is spent (the page stays absent).
+    #[cold]
+    #[inline(never)]
+    pub fn make_present(
+        &mut self,
+        frame: PhysAddr,
+        fresh: &[PhysRange],
+        window: &mut impl StackWindow,
+    ) -> bool {
+        let Some(bit) = self.bit(frame) else {
+            return false;
+        };
+        let page = bit / SPAN_FRAMES;
+        if self.page_present(page) {
+            return true;
+        }
+        // SAFETY: page `page` lies inside the map's window (`bit < bits`).
+        let address = unsafe { self.words.add(page * WORDS_PER_PAGE) };
+        if let MapPages::Reserved { .. } = self.pages {
+            let Some(frame) = self.pages.allocate_frame() else {
+                return false;
+            };
+            let virt = VirtAddr::from_ptr(address);
+            if window
+                .map_bookkeeping_page(virt, frame, &mut self.pages)
+                .is_err()
+            {
+                return false;
             }
         }
+        // SAFETY: the page is mapped read-write now (or was memory already),
+        // and only the map uses it.
+        unsafe {
+            address
+                .cast::<[u64; WORDS_PER_PAGE]>()
+                .write([0; WORDS_PER_PAGE])
+        };
+        self.present[page / BITS] |= 1 << (page % BITS);
+        self.present_pages += 1;
+        let span_start = (self.first_frame + (page * SPAN_FRAMES) as u64) * PAGE_SIZE as u64;
+        let span = PhysRange::new(PhysAddr(span_start), (SPAN_FRAMES * PAGE_SIZE) as u64);
+        for range in fresh {
+            if let Some(overlap) = intersection(*range, span) {
+                self.set_range(overlap, true);
+            }
+        }
+        true
     }
+
+    /// Makes present every page over `range` (see [`Self::make_present`]).
+    pub fn make_range_present(
+        &mut self,
+        range: PhysRange,
+        fresh: &[PhysRange],
+        window: &mut impl StackWindow,
+    ) -> bool {
+        let page = PAGE_SIZE as u64;
+        let span = (SPAN_FRAMES * PAGE_SIZE) as u64;
+        let mut frame = range.start;
+        let end = range.start.0 + range.size;
+        while frame.0 < end {
+            if !self.make_present(frame, fresh, window) {
+                return false;
+            }
+            // The first frame of the next span.
+            let into = ((frame.0 / page).wrapping_sub(self.first_frame) * page) % span;
+            frame = PhysAddr(frame.0 - into + span);
+        }
+        true
+    }
+}
+
+/// The first bit of the page after `bit`'s.
+fn next_page(bit: usize) -> usize {
+    (bit / SPAN_FRAMES + 1) * SPAN_FRAMES
+}
+
+/// The mask of bits `bit..end` that lie in `bit`'s word, and how many they are.
+fn word_mask(bit: usize, end: usize) -> (u64, usize) {
+    let in_word = (BITS - bit % BITS).min(end - bit);
+    let ones = if in_word == BITS {
+        u64::MAX
+    } else {
+        (1u64 << in_word) - 1
+    };
+    (ones << (bit % BITS), in_word)
+}
+
+/// The frames two ranges share, if any.
+pub fn intersection(a: PhysRange, b: PhysRange) -> Option<PhysRange> {
+    let start = a.start.0.max(b.start.0);
+    let end = (a.start.0 + a.size).min(b.start.0 + b.size);
+    (start < end).then(|| PhysRange::new(PhysAddr(start), end - start))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::addr::PhysAddr;
-    use std::boxed::Box;
+    use crate::memory::frames::ENTRIES_PER_PAGE;
+    use crate::memory::paging::{FrameSink, MapError, UnmapError};
     use std::vec;
 
-    #[test]
-    fn bits_start_clear_and_follow_sets() {
-        let low = PhysRange::new(PhysAddr(0), 70 * PAGE_SIZE as u64);
-        let high = PhysRange::new(PhysAddr(0x1_0000_0000), 3 * PAGE_SIZE as u64);
-        assert_eq!(FreeMap::words_needed(&[low, high]), 2);
-        let words = Box::leak(vec![u64::MAX; 2].into_boxed_slice());
-        let mut map = FreeMap::new(&[low, high], words).unwrap();
-        for bit in [0, 63, 64, 72] {
-            assert!(!map.is_set(bit), "bit {bit} starts clear");
-            map.set(bit, true);
-            assert!(map.is_set(bit));
+    /// A window that is never asked to map anything (the map is `Ready`).
+    struct NoWindow;
+
+    impl StackWindow for NoWindow {
+        fn missing_tables(&mut self, _: usize) -> Result<usize, MapError> {
+            unreachable!("the free map maps no stack page")
         }
-        assert!(!map.is_set(1));
-        map.set(63, false);
-        assert!(!map.is_set(63) && map.is_set(64));
-        // Beyond the map: never set, and setting changes nothing.
-        map.set(128, true);
-        assert!(!map.is_set(128));
+        fn map_page(
+            &mut self,
+            _: usize,
+            _: PhysAddr,
+            _: &mut impl FrameSource,
+        ) -> Result<(), MapError> {
+            unreachable!("the free map maps no stack page")
+        }
+        fn unmap_page(&mut self, _: usize) -> Result<PhysAddr, UnmapError> {
+            unreachable!("the free map unmaps no stack page")
+        }
+        fn idle_tables(&mut self, _: usize) -> usize {
+            0
+        }
+        fn release_idle_tables(&mut self, _: usize, _: &mut impl FrameSink) -> usize {
+            0
+        }
+        fn page(&mut self, _: usize) -> *mut [u64; ENTRIES_PER_PAGE] {
+            unreachable!("the free map reads no stack page")
+        }
+        fn page_frame(&mut self, _: usize) -> Option<PhysAddr> {
+            None
+        }
+        fn is_table(&mut self, _: PhysAddr, _: usize) -> bool {
+            false
+        }
+        fn capacity_pages(&self) -> usize {
+            0
+        }
+        fn map_bookkeeping_page(
+            &mut self,
+            _: VirtAddr,
+            _: PhysAddr,
+            _: &mut impl FrameSource,
+        ) -> Result<(), MapError> {
+            unreachable!("a ready map maps nothing")
+        }
+    }
+
+    const P: u64 = PAGE_SIZE as u64;
+
+    #[test]
+    fn pages_appear_with_their_fresh_bits_and_bits_follow_sets() {
+        let low = PhysRange::new(PhysAddr(0x4000_0000), 70 * P);
+        let high = PhysRange::new(PhysAddr(0x4000_0000 + SPAN_FRAMES as u64 * P), 3 * P);
+        let ram = [low, high];
+        assert_eq!(FreeMap::window_bytes(&ram), 2 * PAGE_SIZE);
+        let mut words = vec![u64::MAX; 2 * WORDS_PER_PAGE];
+        // SAFETY: two pages of host memory, used by this map alone, outlive it.
+        let mut map = unsafe { FreeMap::new(&ram, words.as_mut_ptr(), MapPages::Ready) };
+        let frame = |n: u64| PhysAddr(0x4000_0000 + n * P);
+        assert_eq!(map.get(frame(0)), None, "no page is present at first");
+        let fresh = [PhysRange::new(frame(10), 5 * P)];
+        assert!(map.make_present(frame(10), &fresh, &mut NoWindow));
+        assert_eq!(map.size_bytes(), PAGE_SIZE);
+        assert_eq!(map.get(frame(9)), Some(false), "the page is zeroed");
+        assert_eq!(map.get(frame(10)), Some(true), "fresh frames are free");
+        assert_eq!(map.get(frame(14)), Some(true));
+        assert_eq!(map.get(frame(15)), Some(false));
+        assert_eq!(map.get(high.start), None, "the next span's page is absent");
+        map.set(frame(10), false);
+        map.set(frame(63), true);
+        map.set(frame(64), true);
+        assert_eq!(map.get(frame(10)), Some(false));
+        assert_eq!(
+            map.first_free_in(PhysRange::new(frame(0), 70 * P)),
+            Some(frame(11))
+        );
+        map.set_range(PhysRange::new(frame(11), 60 * P), false);
+        assert_eq!(map.first_free_in(PhysRange::new(frame(0), 70 * P)), None);
+        map.set(high.start, true);
+        assert_eq!(map.get(high.start), None, "absent pages are left alone");
+        assert_eq!(map.get(PhysAddr(0x1000)), None, "below the map");
     }
 
     #[test]
-    fn too_few_words_are_refused() {
-        let ram = [PhysRange::new(PhysAddr(0), 65 * PAGE_SIZE as u64)];
-        let words = Box::leak(vec![0u64; 1].into_boxed_slice());
-        assert_eq!(
-            FreeMap::new(&ram, words).err(),
-            Some(MapTooSmall {
-                needed: 2,
-                given: 1
-            })
-        );
+    fn the_reserve_is_bounded_per_range() {
+        let gib = 1u64 << 30;
+        let ram = [PhysRange::new(PhysAddr(0x4000_0000), 8 * gib)];
+        // 64 pages, one last-level table, the range, three tables above.
+        assert_eq!(FreeMap::reserve_frames(&ram), 64 + 1 + 1 + 3);
     }
 }

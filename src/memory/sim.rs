@@ -3,11 +3,11 @@
 //! mapper through [`TableAccess`]. Built only for tests and with the `sim`
 //! feature (the benchmarks); never part of the kernel.
 
-use alloc::alloc::{Layout, alloc_zeroed, dealloc};
+use alloc::alloc::{Layout, alloc, alloc_zeroed, dealloc};
 use alloc::vec::Vec;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
-use crate::memory::free_map::FreeMap;
+use crate::memory::free_map::{FreeMap, MapPages};
 #[cfg(test)]
 use crate::memory::paging::PageTableFormat;
 use crate::memory::paging::{SlotAccess, Table, TableAccess, TableSlot};
@@ -61,25 +61,29 @@ impl SimMemory {
         }
     }
 
-    /// A free map of this memory's frames, as the kernel keeps one: words
-    /// beside the simulated RAM, valid while it lives. Each call makes new
-    /// words, so that frame stacks built one after another over the same
-    /// memory (the benchmarks do) each own theirs.
+    /// A free map of this memory's frames, as the kernel keeps one, except
+    /// that its window is host memory beside the simulated RAM
+    /// ([`MapPages::Ready`]: pages become present without being mapped),
+    /// valid while the memory lives. Each call makes a new window, so that
+    /// frame stacks built one after another over the same memory (the
+    /// benchmarks do) each own theirs.
     pub fn free_map(&self) -> FreeMap {
         let ram = [self.range()];
-        let words = FreeMap::words_needed(&ram).max(1);
+        let layout = Self::map_layout(&ram);
+        // Not zeroed, as the kernel's window is not: the map zeroes each page
+        // when it becomes present and reads no other.
         // SAFETY: a non-zero size; freed in `drop` with the same layout.
-        let pointer = unsafe { alloc_zeroed(Self::map_layout(words)) }.cast::<u64>();
+        let pointer = unsafe { alloc(layout) }.cast::<u64>();
         assert!(!pointer.is_null(), "cannot allocate the free map");
         self.map_words.borrow_mut().push(pointer);
-        // SAFETY: `words` words at `pointer`, owned by this memory until it is
-        // dropped, and handed out only here, once.
-        let words = unsafe { core::slice::from_raw_parts_mut(pointer, words) };
-        FreeMap::new(&ram, words).expect("the map was sized for this RAM")
+        // SAFETY: the window is page-aligned host memory of the map's size,
+        // owned by this memory until it is dropped and handed out only here.
+        unsafe { FreeMap::new(&ram, pointer, MapPages::Ready) }
     }
 
-    fn map_layout(words: usize) -> Layout {
-        Layout::array::<u64>(words).expect("the free map fits a layout")
+    fn map_layout(ram: &[PhysRange]) -> Layout {
+        Layout::from_size_align(FreeMap::window_bytes(ram).max(PAGE_SIZE), PAGE_SIZE)
+            .expect("the free map fits a layout")
     }
 
     fn layout(frames: usize) -> Layout {
@@ -124,10 +128,10 @@ impl Drop for SimMemory {
     fn drop(&mut self) {
         // SAFETY: `pages` came from `alloc_zeroed` with this layout in `new`.
         unsafe { dealloc(self.pages.cast(), Self::layout(self.frames)) };
-        let words = FreeMap::words_needed(&[self.range()]).max(1);
+        let layout = Self::map_layout(&[self.range()]);
         for map in self.map_words.get_mut().drain(..) {
             // SAFETY: allocated in `free_map` with this layout.
-            unsafe { dealloc(map.cast(), Self::map_layout(words)) };
+            unsafe { dealloc(map.cast(), layout) };
         }
     }
 }

@@ -4,8 +4,10 @@
 
 use core::fmt;
 
-use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use crate::memory::frames::{FrameStack, FreeError, OutOfFrames, RangeRefused, StackWindow};
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
+use crate::memory::frames::{
+    ContiguousError, FrameStack, FreeError, OutOfFrames, RangeRefused, StackWindow,
+};
 use crate::memory::heap::HeapBacking;
 use crate::memory::paging::{
     Attributes, Cursor, ENTRIES_PER_TABLE, FLUSH_BATCH_CAPACITY, FrameList, MapError, Mapper,
@@ -70,6 +72,7 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
         }
     }
 
+    #[inline]
     fn window(&mut self) -> (&mut FrameStack, MappedWindow<'_, F, A, T>) {
         let window = MappedWindow {
             mapper: &mut self.mapper,
@@ -103,6 +106,15 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
         self.stack_window
     }
 
+    /// How many frames the page tables hold that are not free: every table
+    /// of the tree but the frame stack's window tables, which count as free
+    /// frames ([`Self::free_frame_count`]).
+    pub fn table_frames_in_use(&mut self) -> usize {
+        let mut tables = 0;
+        self.mapper.for_each_table(&mut |_| tables += 1);
+        tables - self.frames.window_table_count()
+    }
+
     /// How many frames can still be allocated.
     pub fn free_frame_count(&self) -> usize {
         self.frames.free_frame_count()
@@ -116,16 +128,30 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
         self.refused_frees
     }
 
-    /// Gives the frames of `range` to the frame stack; see [`FrameStack::add_range`].
-    pub fn add_free_range(&mut self, range: crate::addr::PhysRange) -> Result<usize, RangeRefused> {
-        let (frames, mut window) = self.window();
-        frames.add_range(range, &mut window)
+    /// Gives the frames of `range` to the frame stack as a fresh range; see
+    /// [`FrameStack::add_range`].
+    pub fn add_free_range(&mut self, range: PhysRange) -> Result<usize, RangeRefused> {
+        self.frames.add_range(range)
     }
 
     /// One free frame, or `None` when memory is exhausted.
+    #[inline]
     pub fn allocate_frame(&mut self) -> Option<PhysAddr> {
         let (frames, mut window) = self.window();
         frames.pop(&mut window)
+    }
+
+    /// `count` physically contiguous frames from an `align`-aligned address
+    /// on, for DMA buffers and large pages, while fresh ranges last; see
+    /// [`FrameStack::allocate_contiguous`] for when it fails. The frames are
+    /// the caller's, freed one by one like any other.
+    pub fn allocate_contiguous(
+        &mut self,
+        count: usize,
+        align: u64,
+    ) -> Result<PhysRange, ContiguousError> {
+        let (frames, mut window) = self.window();
+        frames.allocate_contiguous(count, align, &mut window)
     }
 
     /// Fills `out` with free frames, all or nothing.
@@ -136,6 +162,7 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
 
     /// Returns a frame; refused frames (not RAM, reserved, unaligned, already
     /// free) leave everything unchanged.
+    #[inline]
     pub fn free_frame(&mut self, frame: PhysAddr) -> Result<(), FreeError> {
         let (frames, mut window) = self.window();
         frames.push(frame, &mut window)

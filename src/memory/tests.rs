@@ -90,13 +90,25 @@ fn stack_grows_across_pages_and_eats_itself_to_empty<F: PageTableFormat>() {
     let pages = 3 * ENTRIES_PER_PAGE + 100;
     let mut machine = SimMachineOf::<F>::new(pages, 4);
     let total = machine.space.frames().total_frame_count();
-    let free = machine.space.free_frame_count();
-    let tables = machine.space.frames().table_frame_count();
+    assert_eq!(machine.space.free_frame_count(), total);
     assert_eq!(
-        free, total,
-        "every frame is free, the window's tables included"
+        machine.space.frames().fresh_frame_count(),
+        total,
+        "RAM given to the stack stays fresh: nothing is written"
     );
-    assert!(tables >= 3, "the window's tables are among the free frames");
+    assert_eq!(machine.space.frames().window_page_count(), 0);
+    let fresh = drain(&mut machine);
+    assert_eq!(fresh.len(), total);
+    assert_eq!(machine.space.frames().fresh_ranges(), &[]);
+
+    // Freed frames build the stack, whose pages and tables are free frames.
+    machine.space.free_frames_from(&fresh).unwrap();
+    assert_eq!(machine.space.free_frame_count(), total);
+    assert_eq!(machine.space.frames().fresh_frame_count(), 0);
+    assert!(
+        machine.space.frames().table_frame_count() >= 3,
+        "the window's tables are among the free frames"
+    );
     assert!(machine.space.frames().window_page_count() >= 3);
 
     let taken = drain(&mut machine);
@@ -286,15 +298,46 @@ fn map_new_pages_is_all_or_nothing<F: PageTableFormat>() {
     assert_eq!(machine.space.mapper().translate(base), None);
 }
 
+/// A machine whose usable RAM is two ranges, frames `1..low_end` and
+/// `high_start..frames` (frame 0 is the root table, the frames between are
+/// reserved), given to a stack with a free map: two fresh ranges.
+fn split_machine(frames: usize, low_end: usize, high_start: usize) -> SimMachine {
+    use crate::addr::PhysRange;
+    use crate::memory::frames::FrameStack;
+    use crate::memory::paging::Mapper;
+    use crate::memory::sim::{STACK_WINDOW, SimMemory};
+    use crate::memory::space::AddressSpace;
+    use crate::memory::window::PageView;
+
+    let memory = SimMemory::new(PhysAddr(0x4000_0000), frames);
+    let ram = memory.range();
+    let frame = |index: usize| PhysAddr(ram.start.0 + index as u64 * P);
+    let low = PhysRange::new(frame(1), (low_end as u64 - 1) * P);
+    let high = PhysRange::new(frame(high_start), (frames - high_start) as u64 * P);
+    // SAFETY: frame 0 is the zeroed root, used only by this mapper.
+    let mapper = unsafe { Mapper::new(ram.start, memory.slot_access(), CountingTlb::default()) };
+    let mut stack = FrameStack::new([ram], [low, high]);
+    stack.install_free_map(memory.free_map());
+    let mut space = AddressSpace::new(mapper, stack, STACK_WINDOW, PageView::ThroughTableAccess);
+    assert_eq!(space.add_free_range(low), Ok(low_end - 1));
+    assert_eq!(space.add_free_range(high), Ok(frames - high_start));
+    SimMachine { memory, space }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Random frame allocations, batch allocations and frees against a model
-    /// set: no frame is handed out twice and free + allocated + window tables
-    /// always equals the total.
+    /// Random frame allocations, batch and contiguous allocations, frees and
+    /// frees of frames that are free already (fresh or in the stack) against
+    /// a model set, on two fresh ranges: no frame is handed out twice, every
+    /// double free is refused, and free + allocated always equals the total.
     #[test]
-    fn frame_model(ops in proptest::collection::vec((0u8..4, 1usize..40, any::<usize>()), 1..400)) {
-        let mut machine = SimMachine::new(2 * ENTRIES_PER_PAGE + 77, 3);
+    fn frame_model(ops in proptest::collection::vec((0u8..6, 1usize..40, any::<usize>()), 1..400)) {
+        let frames = 2 * ENTRIES_PER_PAGE + 77;
+        let mut machine = split_machine(frames, 300, 340);
+        let usable: Vec<PhysAddr> = (1..300).chain(340..frames)
+            .map(|index| PhysAddr(0x4000_0000 + index as u64 * P))
+            .collect();
         let total = machine.space.frames().total_frame_count();
         let mut allocated: Vec<PhysAddr> = Vec::new();
         let mut owned: HashSet<PhysAddr> = HashSet::new();
@@ -319,11 +362,33 @@ proptest! {
                     prop_assert_eq!(machine.space.free_frame(frame), Ok(()));
                     prop_assert_eq!(machine.space.free_frame(frame), Err(FreeError::DoubleFree(frame)));
                 }
-                _ => {
+                3 => {
                     let n = count.min(allocated.len());
                     let batch: Vec<PhysAddr> = allocated.drain(..n).collect();
                     for frame in &batch { owned.remove(frame); }
                     prop_assert!(machine.space.free_frames_from(&batch).is_ok());
+                }
+                4 => {
+                    let align = P << (pick % 8);
+                    let free = machine.space.free_frame_count();
+                    match machine.space.allocate_contiguous(count, align) {
+                        Ok(run) => {
+                            prop_assert_eq!(run.start.0 % align, 0);
+                            prop_assert_eq!(run.size, count as u64 * P);
+                            for index in 0..count as u64 {
+                                let frame = PhysAddr(run.start.0 + index * P);
+                                prop_assert!(owned.insert(frame), "{frame} handed out twice");
+                                allocated.push(frame);
+                            }
+                        }
+                        Err(_) => prop_assert_eq!(machine.space.free_frame_count(), free),
+                    }
+                }
+                _ => {
+                    let frame = usable[pick % usable.len()];
+                    if !owned.contains(&frame) {
+                        prop_assert_eq!(machine.space.free_frame(frame), Err(FreeError::DoubleFree(frame)));
+                    }
                 }
             }
             prop_assert_eq!(
@@ -332,6 +397,156 @@ proptest! {
             );
         }
     }
+}
+
+#[test]
+fn fresh_frames_are_refused_as_double_frees() {
+    let mut machine = SimMachine::new(600, 0);
+    let ram = machine.memory.range();
+    let free = machine.space.free_frame_count();
+    let last = PhysAddr(ram.end().unwrap().0 - P);
+    assert_eq!(
+        machine.space.free_frame(last),
+        Err(FreeError::DoubleFree(last))
+    );
+    let first = machine.space.allocate_frame().unwrap();
+    assert_eq!(first, PhysAddr(ram.start.0 + P), "cut from the start");
+    let next = PhysAddr(first.0 + P);
+    assert_eq!(
+        machine.space.free_frame(next),
+        Err(FreeError::DoubleFree(next)),
+        "still fresh"
+    );
+    machine.space.free_frame(first).unwrap();
+    assert_eq!(
+        machine.space.free_frame(first),
+        Err(FreeError::DoubleFree(first))
+    );
+    assert_eq!(machine.space.free_frame_count(), free);
+}
+
+#[test]
+fn free_map_pages_appear_span_by_span_and_fresh_frames_stay_refused() {
+    use crate::memory::free_map::SPAN_FRAMES;
+    let mut machine = SimMachine::new(SPAN_FRAMES + 64, 0);
+    let ram = machine.memory.range();
+    assert_eq!(
+        machine.space.frames().free_map_bytes(),
+        0,
+        "nothing at boot"
+    );
+    let frame = machine.space.allocate_frame().unwrap();
+    assert_eq!(machine.space.frames().free_map_bytes(), PAGE_SIZE);
+    // The second span's page is absent: its fresh frames are still refused.
+    let in_second = PhysAddr(ram.start.0 + (SPAN_FRAMES as u64 + 10) * P);
+    assert_eq!(
+        machine.space.free_frame(in_second),
+        Err(FreeError::DoubleFree(in_second))
+    );
+    // Frames 2.. up to 8 frames before the span boundary, then a run across
+    // it, which makes the second page present.
+    let before = machine
+        .space
+        .allocate_contiguous(SPAN_FRAMES - 10, P)
+        .unwrap();
+    assert_eq!(machine.space.frames().free_map_bytes(), PAGE_SIZE);
+    let start = PhysAddr(ram.start.0 + (SPAN_FRAMES as u64 - 8) * P);
+    let run = machine.space.allocate_contiguous(16, 8 * P).unwrap();
+    assert_eq!(run.start, start);
+    assert_eq!(machine.space.frames().free_map_bytes(), 2 * PAGE_SIZE);
+    assert_eq!(
+        machine.space.free_frame(in_second),
+        Err(FreeError::DoubleFree(in_second)),
+        "marked free in the new page"
+    );
+    for range in [before, run] {
+        for index in 0..range.size / P {
+            machine
+                .space
+                .free_frame(PhysAddr(range.start.0 + index * P))
+                .unwrap();
+        }
+    }
+    machine.space.free_frame(frame).unwrap();
+    assert_eq!(
+        machine.space.free_frame_count(),
+        machine.space.frames().total_frame_count()
+    );
+}
+
+#[test]
+fn contiguous_runs_are_aligned_and_skipped_frames_are_not_lost() {
+    let mut machine = SimMachine::new(4 * ENTRIES_PER_PAGE, 3);
+    let ram = machine.memory.range();
+    let free = machine.space.free_frame_count();
+    let align = ENTRIES_PER_PAGE as u64 * P;
+    let run = machine.space.allocate_contiguous(16, align).unwrap();
+    // Usable RAM starts at frame 4; the first 2 MiB boundary is frame 512.
+    assert_eq!(
+        run,
+        crate::addr::PhysRange::new(PhysAddr(ram.start.0 + align), 16 * P)
+    );
+    assert_eq!(
+        machine.space.free_frame_count(),
+        free - 16,
+        "the 508 skipped frames are free, in the stack"
+    );
+    assert_eq!(machine.space.frames().fresh_frame_count(), free - 16 - 508);
+    let rest: HashSet<PhysAddr> = drain(&mut machine).into_iter().collect();
+    assert_eq!(rest.len(), free - 16);
+    assert!((0..16).all(|index| !rest.contains(&PhysAddr(run.start.0 + index * P))));
+    for index in 4..512 {
+        assert!(rest.contains(&PhysAddr(ram.start.0 + index * P)));
+    }
+    // Exhausted: no run, however small, but every frame comes back.
+    assert!(machine.space.allocate_contiguous(1, P).is_err());
+    let back: Vec<PhysAddr> = rest.into_iter().collect();
+    machine.space.free_frames_from(&back).unwrap();
+    assert_eq!(machine.space.free_frame_count(), free - 16);
+    assert!(
+        machine.space.allocate_contiguous(1, P).is_err(),
+        "freed frames go to the stack, never back to a fresh range"
+    );
+    assert!(machine.space.allocate_frame().is_some());
+}
+
+#[test]
+fn contiguous_runs_never_cross_the_end_of_a_fresh_range() {
+    use crate::memory::frames::ContiguousError;
+    let mut machine = split_machine(1200, 100, 200);
+    let base = 0x4000_0000;
+    let free = machine.space.free_frame_count();
+    assert_eq!(
+        machine.space.allocate_contiguous(0, P),
+        Err(ContiguousError::BadRequest { count: 0, align: P })
+    );
+    assert_eq!(
+        machine.space.allocate_contiguous(1, 3 * P),
+        Err(ContiguousError::BadRequest {
+            count: 1,
+            align: 3 * P
+        })
+    );
+    // Neither range holds 1001 frames: nothing changes.
+    assert_eq!(
+        machine.space.allocate_contiguous(1001, P),
+        Err(ContiguousError::NoRun {
+            count: 1001,
+            align: P
+        })
+    );
+    assert_eq!(machine.space.free_frame_count(), free);
+    // All of the high range, then the low range alone is left: 120 frames
+    // would cross the reserved hole, 99 fit.
+    let high = machine.space.allocate_contiguous(1000, P).unwrap();
+    assert_eq!(high.start, PhysAddr(base + 200 * P));
+    assert!(machine.space.allocate_contiguous(120, P).is_err());
+    let low = machine.space.allocate_contiguous(99, P).unwrap();
+    assert_eq!(low.start, PhysAddr(base + P));
+    assert_eq!(machine.space.free_frame_count(), 0);
+    assert_eq!(machine.space.allocate_frame(), None);
+    machine.space.free_frame(high.start).unwrap();
+    assert_eq!(machine.space.allocate_frame(), Some(high.start));
 }
 
 #[test]
@@ -403,14 +618,20 @@ fn a_full_window_refuses_more_frames() {
         one_page,
         PageView::ThroughTableAccess,
     );
-    // Three frames become the window's tables, one its only page, 512 fill it.
-    let fits = PhysRange::new(usable.start, (3 + 1 + ENTRIES_PER_PAGE as u64) * P);
-    assert_eq!(space.add_free_range(fits), Ok(3 + 1 + ENTRIES_PER_PAGE));
-    let next = fits.end().unwrap();
+    assert_eq!(
+        space.add_free_range(usable),
+        Ok(599),
+        "fresh: no window page"
+    );
+    let taken: Vec<PhysAddr> = std::iter::from_fn(|| space.allocate_frame()).collect();
+    // Three frees become the window's tables, one its only page, 512 fill it.
+    let fits = 3 + 1 + ENTRIES_PER_PAGE;
+    space.free_frames_from(&taken[..fits]).unwrap();
+    let next = taken[fits];
     assert_eq!(space.free_frame(next), Err(FreeError::WindowFull(next)));
     assert_eq!(
         space.free_frame_count(),
-        3 + 1 + ENTRIES_PER_PAGE,
+        fits,
         "the refusal changed nothing"
     );
 }

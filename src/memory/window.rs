@@ -104,4 +104,14 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> StackWindow for MappedWindow<'_
     fn capacity_pages(&self) -> usize {
         (self.range.size / PAGE_SIZE as u64) as usize
     }
+
+    fn map_bookkeeping_page(
+        &mut self,
+        virt: VirtAddr,
+        frame: PhysAddr,
+        tables: &mut impl FrameSource,
+    ) -> Result<(), MapError> {
+        self.mapper
+            .map(virt, frame, Attributes::KERNEL_DATA, tables)
+    }
 }

@@ -19,11 +19,10 @@ fn page(index: usize) -> VirtAddr {
     VirtAddr(START.0 + index as u64 * P)
 }
 
-/// Tables in the machine's tree, the root and the frame stack's included.
+/// Tables in the machine's tree that are not free: the root and every table
+/// but the frame stack's window tables (those count as free frames).
 fn tables<F: PageTableFormat>(machine: &mut SimMachineOf<F>) -> usize {
-    let mut count = 0;
-    machine.space.mapper().for_each_table(&mut |_| count += 1);
-    count
+    machine.space.table_frames_in_use()
 }
 
 /// TLB invalidations the kernel would have made so far: table-slot switches
