@@ -200,12 +200,14 @@ impl Sizes {
 
 /// A pre-generated steady-state trace: fill to `fill.len()` live blocks, then
 /// `churn` untimed and `steps.len() - churn` timed steps, each freeing a random
-/// live block and allocating a new one.
+/// live block and allocating a new one. A step holds the index of the block it
+/// frees among the `fill.len()` live ones (drawn when the trace is made, so the
+/// timed loop does no division; the count of live blocks never changes).
 struct Trace {
     name: &'static str,
     fill: Vec<Layout>,
     churn: usize,
-    steps: Vec<(u32, Layout)>,
+    steps: Vec<(usize, Layout)>,
 }
 
 impl Trace {
@@ -214,7 +216,7 @@ impl Trace {
         let churn = (2 * live).min(timed);
         let fill = (0..live).map(|_| sizes.layout(&mut rng)).collect();
         let steps = (0..churn + timed)
-            .map(|_| (rng.next_u64() as u32, sizes.layout(&mut rng)))
+            .map(|_| (rng.next_u64() as usize % live, sizes.layout(&mut rng)))
             .collect();
         Self {
             name,
@@ -225,14 +227,14 @@ impl Trace {
     }
 }
 
-/// Frees the live block that `pick` chooses and allocates `layout` in its place.
+/// Frees live block number `pick` and allocates `layout` in its place.
 fn replace(
     heap: &mut impl Heap,
     live: &mut Vec<(NonNull<u8>, Layout)>,
-    pick: u32,
+    pick: usize,
     layout: Layout,
 ) -> bool {
-    let (block, old) = live.swap_remove(pick as usize % live.len());
+    let (block, old) = live.swap_remove(pick);
     // SAFETY: `block` came from this heap with `old` and leaves `live`.
     unsafe { heap.deallocate(block, old) };
     match heap.allocate(layout) {
@@ -289,7 +291,7 @@ fn latencies(heap: &mut impl Heap, trace: &Trace) -> Vec<u64> {
     let timed = &trace.steps[trace.churn..];
     let mut latencies = Vec::with_capacity(timed.len());
     for &(pick, layout) in timed {
-        let (block, old) = live.swap_remove(pick as usize % live.len());
+        let (block, old) = live.swap_remove(pick);
         // SAFETY: `block` came from this heap with `old` and leaves `live`.
         unsafe { heap.deallocate(block, old) };
         let start = Instant::now();
