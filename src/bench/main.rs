@@ -3,7 +3,8 @@
 //! memory, each workload run against every competitor on the same seeded trace.
 //!
 //! Prints a summary table and writes `target/bench/summary.json`. `QUICK=1`
-//! runs a reduced version. See [`harness`] for why the harness is hand-rolled.
+//! runs a reduced version; `PARTS=ranges` (comma-separated) runs only the
+//! parts named, and its summary holds only their figures. See [`harness`] for why the harness is hand-rolled.
 //!
 //! - [`frames`]: frame stack vs two-level bitmap ([`bitmap`]) vs buddy;
 //! - [`heap`]: kernel heap vs linked_list_allocator, talc, rlsf;
@@ -55,7 +56,23 @@ fn main() {
         ("heap", heap::run),
         ("ranges", ranges::run),
     ];
+    if let Some(unknown) = settings
+        .parts
+        .iter()
+        .flatten()
+        .find(|wanted| parts.iter().all(|(name, _)| name != wanted))
+    {
+        let known: Vec<&str> = parts.iter().map(|(name, _)| *name).collect();
+        eprintln!(
+            "PARTS names {unknown:?}; the parts are {}",
+            known.join(", ")
+        );
+        std::process::exit(2);
+    }
     for (name, part) in parts {
+        if !settings.runs(name) {
+            continue;
+        }
         let start = Instant::now();
         part(&settings, &mut report);
         let seconds = start.elapsed().as_secs_f64();

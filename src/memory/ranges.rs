@@ -18,6 +18,7 @@
 use alloc::alloc::{Layout, alloc};
 use alloc::boxed::Box;
 use core::fmt;
+use core::marker::PhantomData;
 
 use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange};
 
@@ -70,9 +71,6 @@ struct Node {
 
 type Link = Option<Box<Node>>;
 
-/// A free range as (start, end), end exclusive.
-type Span = (u64, u64);
-
 impl Node {
     /// A node from the heap, or `None` when the heap is exhausted (never a
     /// panic: `Box::new` would abort there).
@@ -102,6 +100,7 @@ impl Node {
     fn end(&self) -> u64 {
         self.start + self.size
     }
+
 }
 
 fn height(link: &Link) -> u8 {
@@ -167,78 +166,168 @@ fn rebalance(mut node: Box<Node>) -> Box<Node> {
     node
 }
 
-fn insert(link: Link, mut new: Box<Node>) -> Box<Node> {
-    match link {
-        None => {
-            update(&mut new);
-            new
-        }
-        Some(mut node) => {
-            if new.start < node.start {
-                node.left = Some(insert(node.left.take(), new));
-            } else {
-                node.right = Some(insert(node.right.take(), new));
-            }
-            rebalance(node)
-        }
-    }
-}
-
-/// Detaches the lowest node of the tree at `node`: (what is left, that node).
-fn remove_lowest(mut node: Box<Node>) -> (Link, Box<Node>) {
-    match node.left.take() {
-        None => (node.right.take(), node),
-        Some(left) => {
-            let (rest, lowest) = remove_lowest(left);
-            node.left = rest;
-            (Some(rebalance(node)), lowest)
-        }
-    }
-}
-
-/// Detaches the node that starts at `start`: (what is left, that node).
-fn remove(link: Link, start: u64) -> (Link, Option<Box<Node>>) {
-    let Some(mut node) = link else {
-        return (None, None);
-    };
-    if start < node.start {
-        let (rest, removed) = remove(node.left.take(), start);
-        node.left = rest;
-        return (Some(rebalance(node)), removed);
-    }
-    if start > node.start {
-        let (rest, removed) = remove(node.right.take(), start);
-        node.right = rest;
-        return (Some(rebalance(node)), removed);
-    }
-    let rest = match (node.left.take(), node.right.take()) {
-        (None, other) | (other, None) => other,
-        (Some(left), Some(right)) => {
-            let (right, mut lowest) = remove_lowest(right);
-            lowest.left = Some(left);
-            lowest.right = right;
-            Some(rebalance(lowest))
-        }
-    };
-    (rest, Some(node))
-}
-
-/// Applies `change` to the node that starts at `start` (which must keep its
-/// place in the order) and updates the sizes above it. False if not found.
-fn adjust(link: &mut Link, start: u64, change: impl FnOnce(&mut Node)) -> bool {
-    let Some(node) = link else {
-        return false;
-    };
-    let found = if start < node.start {
-        adjust(&mut node.left, start, change)
-    } else if start > node.start {
-        adjust(&mut node.right, start, change)
-    } else {
-        change(node);
-        true
-    };
+/// Brings the summary of the node at `link` up to date with its children and
+/// restores its balance there; true when the subtree's summary (height,
+/// largest size) differs from the one the node above last read, so that node
+/// must look again. Reads the children only: O(1).
+fn refresh(link: &mut Link) -> bool {
+    let node = link.as_mut().expect("refresh is called on a node");
+    let before = (node.height, node.largest);
     update(node);
-    found
+    if height(&node.left).abs_diff(height(&node.right)) > 1 {
+        let unbalanced = link.take().expect("the node is there");
+        *link = Some(rebalance(unbalanced));
+    }
+    let node = link.as_ref().expect("a rotation keeps a node in place");
+    (node.height, node.largest) != before
+}
+
+/// Takes the node at `link` out of the tree, which keeps its order and
+/// balance: that node, without children. The subtree's summary changes.
+fn detach(link: &mut Link) -> Box<Node> {
+    let mut node = link.take().expect("detach is called on a node");
+    *link = match (node.left.take(), node.right.take()) {
+        (None, other) | (other, None) => other,
+        (Some(left), right) => {
+            let mut right = right;
+            let (mut successor, _) = detach_lowest(&mut right);
+            successor.left = Some(left);
+            successor.right = right;
+            Some(rebalance(successor))
+        }
+    };
+    node
+}
+
+/// Takes the lowest node out of the non-empty tree at `link`: that node, and
+/// whether the subtree's summary changed.
+fn detach_lowest(link: &mut Link) -> (Box<Node>, bool) {
+    let node = link.as_mut().expect("detach_lowest is called on a node");
+    if node.left.is_none() {
+        let mut lowest = link.take().expect("the node is there");
+        *link = lowest.right.take();
+        return (lowest, true);
+    }
+    let (lowest, changed) = detach_lowest(&mut node.left);
+    (lowest, changed && refresh(link))
+}
+
+/// The most links a [`Path`] holds. An AVL tree of height h has at least
+/// F(h + 2) - 1 nodes (F the Fibonacci numbers), free ranges never touch, so a
+/// window of at most 2^52 pages holds fewer than 2^51 + 1 of them, and
+/// F(77) - 1 > 2^52: h is at most 75. A path holds the links of h nodes and the
+/// empty link below the last.
+const MAX_PATH: usize = 76;
+
+/// The links from the root down to one place in the tree: an explicit stack,
+/// so that an operation is one loop down and, where summaries change, one loop
+/// back up (a recursion paid a call and a return at every level).
+///
+/// Every link on the path stays valid while the path lives: the tree is only
+/// reached through [`Path::link`], which first forgets the links below the one
+/// it hands out, so a change there cannot leave a stale link behind. The links
+/// above it are fields of nodes that such a change does not move.
+struct Path<'tree> {
+    links: [*mut Link; MAX_PATH],
+    len: usize,
+    tree: PhantomData<&'tree mut Link>,
+}
+
+impl<'tree> Path<'tree> {
+    /// A path that holds the root link only.
+    fn new(root: &'tree mut Link) -> Self {
+        let mut links = [core::ptr::null_mut(); MAX_PATH];
+        links[0] = root;
+        Self {
+            links,
+            len: 1,
+            tree: PhantomData,
+        }
+    }
+
+    /// How many links lie above the last one (0 at the root).
+    fn depth(&self) -> usize {
+        self.len - 1
+    }
+
+    /// The node at the last link, if it is not empty.
+    fn node(&self) -> Option<&Node> {
+        // SAFETY: links below `len` are valid (the type's invariant), and
+        // `&self` keeps `link` from handing out a `&mut` meanwhile.
+        unsafe { (*self.links[self.len - 1]).as_deref() }
+    }
+
+    /// Steps from the last node to its right child link (`right`) or its left.
+    fn down(&mut self, right: bool) {
+        assert!(self.len < MAX_PATH, "an AVL tree of ranges is shallower");
+        let node = self
+            .link(self.len - 1)
+            .as_mut()
+            .expect("a path steps down from a node");
+        let child = if right { &mut node.right } else { &mut node.left };
+        self.links[self.len] = child;
+        self.len += 1;
+    }
+
+    /// The link at `depth`, after forgetting the links below it.
+    fn link(&mut self, depth: usize) -> &mut Link {
+        self.len = depth + 1;
+        // SAFETY: `depth` is below `len` (indexing checks), so the link is
+        // valid; nothing else reaches the tree while `&mut self` is held, and
+        // no link below it is kept.
+        unsafe { &mut *self.links[depth] }
+    }
+
+    /// Refreshes the summaries from `from` up to `top` (depths, `top` ≤
+    /// `from`), stopping where one did not change: the links above it then
+    /// see what they saw before.
+    fn refresh_up(&mut self, from: usize, top: usize) {
+        for depth in (top..=from).rev() {
+            if !refresh(self.link(depth)) {
+                break;
+            }
+        }
+    }
+}
+
+/// How many records a merge may leave for later splits instead of returning
+/// them to the heap: a free that joins a neighbour gives up a record, and an
+/// allocation that splits a free range needs one, so in a steady state they
+/// trade records without a heap round trip.
+const SPARE_LIMIT: usize = 8;
+
+/// Records kept for later splits, at most [`SPARE_LIMIT`], chained through
+/// `right`.
+#[derive(Default)]
+struct Spares {
+    chain: Link,
+    count: usize,
+}
+
+impl Spares {
+    /// A record for `size` bytes at `start`: a spare, or one from the heap
+    /// (`None` when the heap has no room).
+    fn take(&mut self, start: u64, size: u64) -> Option<Box<Node>> {
+        let Some(mut node) = self.chain.take() else {
+            return Node::allocate(start, size);
+        };
+        self.chain = node.right.take();
+        self.count -= 1;
+        node.start = start;
+        node.size = size;
+        Some(node)
+    }
+
+    /// Keeps `node` (out of the tree, without children) for a later split,
+    /// or returns it to the heap when enough are kept. Needs no memory.
+    fn keep(&mut self, mut node: Box<Node>) {
+        if self.count < SPARE_LIMIT {
+            node.left = None;
+            node.right = self.chain.take();
+            self.chain = Some(node);
+            self.count += 1;
+        }
+    }
 }
 
 /// A range handed out by a [`RangeAllocator`], together with the record its
@@ -271,6 +360,7 @@ pub struct RangeAllocator {
     root: Link,
     free_bytes: u64,
     free_ranges: usize,
+    spares: Spares,
 }
 
 impl RangeAllocator {
@@ -292,6 +382,7 @@ impl RangeAllocator {
             root,
             free_bytes: window.size,
             free_ranges: usize::from(window.size > 0),
+            spares: Spares::default(),
         })
     }
 
@@ -316,39 +407,6 @@ impl RangeAllocator {
         self.free_ranges
     }
 
-    /// The lowest free range of at least `size` bytes: (start, size).
-    fn lowest_fit(&self, size: u64) -> Option<(u64, u64)> {
-        let mut link = &self.root;
-        while let Some(node) = link {
-            if largest(&node.left) >= size {
-                link = &node.left;
-            } else if node.size >= size {
-                return Some((node.start, node.size));
-            } else if largest(&node.right) >= size {
-                link = &node.right;
-            } else {
-                return None;
-            }
-        }
-        None
-    }
-
-    /// The free ranges just below and just above `start`: (start, end) each.
-    fn neighbours(&self, start: u64) -> (Option<Span>, Option<Span>) {
-        let (mut below, mut above) = (None, None);
-        let mut link = &self.root;
-        while let Some(node) = link {
-            if node.start <= start {
-                below = Some((node.start, node.end()));
-                link = &node.right;
-            } else {
-                above = Some((node.start, node.end()));
-                link = &node.left;
-            }
-        }
-        (below, above)
-    }
-
     /// Allocates `pages` contiguous pages (plus the guard pages after them):
     /// the lowest free range that fits. Needs at most one heap allocation, for
     /// the record the range's free will use.
@@ -364,25 +422,48 @@ impl RangeAllocator {
             .checked_mul(page)
             .and_then(|guard| guard.checked_add(usable))
             .ok_or(RangeError::Exhausted { pages })?;
-        let (start, free_size) = self
-            .lowest_fit(size)
-            .ok_or(RangeError::Exhausted { pages })?;
-        let mut node = if free_size == size {
-            let (rest, node) = remove(self.root.take(), start);
-            self.root = rest;
+        if largest(&self.root) < size {
+            return Err(RangeError::Exhausted { pages });
+        }
+        // Down to the lowest free range that fits, led by the largest sizes.
+        let mut path = Path::new(&mut self.root);
+        loop {
+            let node = path
+                .node()
+                .expect("a subtree whose largest range fits has a node");
+            let left_fits = largest(&node.left) >= size;
+            if !left_fits && node.size >= size {
+                break;
+            }
+            path.down(!left_fits);
+        }
+        let depth = path.depth();
+        let link = path.link(depth);
+        let free = link.as_mut().expect("the path ends at the fit");
+        let (start, free_size) = (free.start, free.size);
+        let node = if free_size == size {
+            // The whole free range goes, and its node is the record.
+            let node = detach(link);
+            if let Some(parent) = depth.checked_sub(1) {
+                path.refresh_up(parent, 0);
+            }
             self.free_ranges -= 1;
-            node.expect("the lowest fit is a node of the tree")
+            node
         } else {
-            let node = Node::allocate(start, size).ok_or(RangeError::OutOfMemory { pages })?;
-            // The rest of the free range keeps its place in the order.
-            adjust(&mut self.root, start, |free| {
-                free.start += size;
-                free.size -= size;
-            });
+            let node = self
+                .spares
+                .take(start, size)
+                .ok_or(RangeError::OutOfMemory { pages })?;
+            // The rest keeps its place in the order; only the subtree's
+            // largest range shrinking changes a summary.
+            let changed = free.size == free.largest;
+            free.start += size;
+            free.size -= size;
+            if changed {
+                path.refresh_up(depth, 0);
+            }
             node
         };
-        node.start = start;
-        node.size = size;
         self.free_bytes -= size;
         Ok(AllocatedRange {
             range: VirtRange::new(VirtAddr(start), usable),
@@ -394,45 +475,76 @@ impl RangeAllocator {
     /// neighbours. Never needs memory. A range of another allocator is refused
     /// (and stays allocated there for good).
     pub fn free(&mut self, allocated: AllocatedRange) -> Result<(), RangeError> {
-        let AllocatedRange { range, mut node } = allocated;
+        let AllocatedRange { range, node } = allocated;
         let (start, size) = (node.start, node.size);
-        let end = start + size;
         let window_end = self.window.start.0 + self.window.size;
-        if start < self.window.start.0 || end > window_end {
+        if start < self.window.start.0 || start + size > window_end {
             return Err(RangeError::OutsideWindow(range));
         }
-        let (below, above) = self.neighbours(start);
-        if below.is_some_and(|(_, below_end)| below_end > start)
-            || above.is_some_and(|(above_start, _)| above_start < end)
+        let end = start + size;
+        // Down to the empty link where the range belongs. The search turns
+        // right at every free range below it and left at every one above, so
+        // its neighbours are the last ones where it turned each way: (depth,
+        // start, end) each. The deeper of the two is the last node visited,
+        // with no child on the side the search left it by.
+        let mut path = Path::new(&mut self.root);
+        let (mut below, mut above) = (None, None);
+        while let Some(node) = path.node() {
+            let right = node.start <= start;
+            let here = Some((path.depth(), node.start, node.end()));
+            if right {
+                below = here;
+            } else {
+                above = here;
+            }
+            path.down(right);
+        }
+        if below.is_some_and(|(_, _, below_end)| below_end > start)
+            || above.is_some_and(|(_, above_start, _)| above_start < end)
         {
             return Err(RangeError::DoubleFree(range));
         }
-        let below = below.filter(|&(_, below_end)| below_end == start);
-        let above = above.filter(|&(above_start, _)| above_start == end);
+        let below = below.filter(|&(_, _, below_end)| below_end == start);
+        let above = above.filter(|&(_, above_start, _)| above_start == end);
+        let grow = |path: &mut Path, depth: usize, start: u64, end: u64| {
+            // Grows in place: the merged range keeps its place in the order.
+            let free = path.link(depth).as_mut().expect("a neighbour is a node");
+            free.start = start;
+            free.size = end - start;
+            path.refresh_up(depth, 0);
+        };
         match (below, above) {
-            (Some((below_start, _)), Some((above_start, above_end))) => {
-                let (rest, _above) = remove(self.root.take(), above_start);
-                self.root = rest;
-                self.free_ranges -= 1;
-                adjust(&mut self.root, below_start, |free| {
-                    free.size = above_end - below_start;
-                });
-            }
-            (Some((below_start, _)), None) => {
-                adjust(&mut self.root, below_start, |free| free.size += size);
-            }
-            (None, Some((above_start, _))) => {
-                // The merged range starts lower but keeps its place in the order.
-                adjust(&mut self.root, above_start, |free| {
-                    free.start = start;
-                    free.size += size;
-                });
-            }
             (None, None) => {
-                node.left = None;
-                node.right = None;
-                self.root = Some(insert(self.root.take(), node));
+                let mut node = node;
+                node.height = 1;
+                node.largest = node.size;
+                let bottom = path.depth();
+                *path.link(bottom) = Some(node);
+                if let Some(parent) = bottom.checked_sub(1) {
+                    path.refresh_up(parent, 0);
+                }
                 self.free_ranges += 1;
+            }
+            (Some((depth, below_start, _)), None) => {
+                grow(&mut path, depth, below_start, end);
+                self.spares.keep(node);
+            }
+            (None, Some((depth, _, above_end))) => {
+                grow(&mut path, depth, start, above_end);
+                self.spares.keep(node);
+            }
+            (Some((below_depth, below_start, _)), Some((above_depth, _, above_end))) => {
+                // Remove the deeper neighbour (at most one child: cheap) and
+                // grow the other over both. The summaries between them are
+                // refreshed first, while the other is still where the path has it.
+                let (deeper, other) = (below_depth.max(above_depth), below_depth.min(above_depth));
+                self.spares.keep(detach(path.link(deeper)));
+                if deeper - 1 > other {
+                    path.refresh_up(deeper - 1, other + 1);
+                }
+                grow(&mut path, other, below_start, above_end);
+                self.spares.keep(node);
+                self.free_ranges -= 1;
             }
         }
         self.free_bytes += size;
