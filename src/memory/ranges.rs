@@ -3,13 +3,19 @@
 //! Free ranges are the nodes of one AVL tree ordered by start address; each
 //! node also knows the largest free range in its subtree. Allocation takes the
 //! lowest free range that fits, free finds the neighbours and coalesces with
-//! them: both O(log n) in the number of free ranges. The nodes live on the
-//! kernel heap.
+//! them: both O(log n) in the number of free ranges, worst case. Each is one
+//! walk down (led by the largest sizes, or by the address) that keeps its path,
+//! then at most one change and a walk back up that stops where no height or
+//! largest size changed, with at most two rotations per level. The neighbours
+//! of a freed range lie on its search path, so a free walks down once. The
+//! nodes live on the kernel heap.
 //!
 //! **A free never needs memory.** A free adds at most one node, and every range
 //! handed out carries that node with it ([`AllocatedRange`]): an allocation
-//! that splits a free range takes a node from the heap (and fails cleanly when
-//! it cannot), one that takes a whole free range reuses that range's node.
+//! that splits a free range takes a node (a spare, or one from the heap, and
+//! fails cleanly when there is none), one that takes a whole free range reuses
+//! that range's node. A free that merges gives nodes up; a few are kept as
+//! spares for the next splits instead of going back to the heap.
 //!
 //! **Guard pages.** Every range is followed by the allocator's guard pages,
 //! which belong to it and are never mapped, so that a run past the end of one
@@ -19,6 +25,7 @@ use alloc::alloc::{Layout, alloc};
 use alloc::boxed::Box;
 use core::fmt;
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 
 use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange};
 
@@ -100,7 +107,6 @@ impl Node {
     fn end(&self) -> u64 {
         self.start + self.size
     }
-
 }
 
 fn height(link: &Link) -> u8 {
@@ -212,12 +218,12 @@ fn detach_lowest(link: &mut Link) -> (Box<Node>, bool) {
     (lowest, changed && refresh(link))
 }
 
-/// The most links a [`Path`] holds. An AVL tree of height h has at least
-/// F(h + 2) - 1 nodes (F the Fibonacci numbers), free ranges never touch, so a
-/// window of at most 2^52 pages holds fewer than 2^51 + 1 of them, and
-/// F(77) - 1 > 2^52: h is at most 75. A path holds the links of h nodes and the
+/// The most links a [`Path`] holds. A window has fewer than 2^52 pages and
+/// free ranges never touch, so it holds at most 2^51 of them; an AVL tree of
+/// height h has at least N(h) nodes, N(h) = N(h - 1) + N(h - 2) + 1, and N(74)
+/// exceeds 2^51, so h is at most 73. A path holds the links of h nodes and the
 /// empty link below the last.
-const MAX_PATH: usize = 76;
+const MAX_PATH: usize = 74;
 
 /// The links from the root down to one place in the tree: an explicit stack,
 /// so that an operation is one loop down and, where summaries change, one loop
@@ -228,7 +234,8 @@ const MAX_PATH: usize = 76;
 /// it hands out, so a change there cannot leave a stale link behind. The links
 /// above it are fields of nodes that such a change does not move.
 struct Path<'tree> {
-    links: [*mut Link; MAX_PATH],
+    /// The links from the root down; those below `len` are written.
+    links: [MaybeUninit<*mut Link>; MAX_PATH],
     len: usize,
     tree: PhantomData<&'tree mut Link>,
 }
@@ -236,8 +243,8 @@ struct Path<'tree> {
 impl<'tree> Path<'tree> {
     /// A path that holds the root link only.
     fn new(root: &'tree mut Link) -> Self {
-        let mut links = [core::ptr::null_mut(); MAX_PATH];
-        links[0] = root;
+        let mut links = [MaybeUninit::<*mut Link>::uninit(); MAX_PATH];
+        links[0].write(root);
         Self {
             links,
             len: 1,
@@ -250,32 +257,45 @@ impl<'tree> Path<'tree> {
         self.len - 1
     }
 
-    /// The node at the last link, if it is not empty.
-    fn node(&self) -> Option<&Node> {
-        // SAFETY: links below `len` are valid (the type's invariant), and
-        // `&self` keeps `link` from handing out a `&mut` meanwhile.
-        unsafe { (*self.links[self.len - 1]).as_deref() }
-    }
-
-    /// Steps from the last node to its right child link (`right`) or its left.
-    fn down(&mut self, right: bool) {
-        assert!(self.len < MAX_PATH, "an AVL tree of ranges is shallower");
-        let node = self
-            .link(self.len - 1)
-            .as_mut()
-            .expect("a path steps down from a node");
-        let child = if right { &mut node.right } else { &mut node.left };
-        self.links[self.len] = child;
-        self.len += 1;
+    /// Walks down from the last link. At each node, `choose` is given the
+    /// node and its depth and answers where to go: `Some(true)` right,
+    /// `Some(false)` left, `None` stop at this node. The walk also stops at an
+    /// empty link, which is then the path's last.
+    fn descend(&mut self, mut choose: impl FnMut(&Node, usize) -> Option<bool>) {
+        // The current link and the length stay in locals: the array is only
+        // written on the way down, so no level waits for a store to be read
+        // back.
+        let mut len = self.len;
+        // SAFETY: links below `len` are written and valid (the type's
+        // invariant).
+        let mut link = unsafe { self.links[len - 1].assume_init() };
+        // SAFETY: `link` is valid, and `&mut self` keeps every other way into
+        // the tree closed; each child link taken here lies in a node of the
+        // tree, valid until the tree is changed through `link`.
+        while let Some(node) = unsafe { &mut *link }.as_mut() {
+            let Some(right) = choose(node, len - 1) else {
+                break;
+            };
+            assert!(len < MAX_PATH, "an AVL tree of ranges is shallower");
+            link = if right {
+                &mut node.right
+            } else {
+                &mut node.left
+            };
+            self.links[len].write(link);
+            len += 1;
+        }
+        self.len = len;
     }
 
     /// The link at `depth`, after forgetting the links below it.
     fn link(&mut self, depth: usize) -> &mut Link {
+        assert!(depth < self.len, "a path holds the link");
         self.len = depth + 1;
-        // SAFETY: `depth` is below `len` (indexing checks), so the link is
-        // valid; nothing else reaches the tree while `&mut self` is held, and
-        // no link below it is kept.
-        unsafe { &mut *self.links[depth] }
+        // SAFETY: links below `len` are written and valid; nothing else
+        // reaches the tree while `&mut self` is held, and no link below this
+        // one is kept, so a change through it leaves no stale link.
+        unsafe { &mut *self.links[depth].assume_init() }
     }
 
     /// Refreshes the summaries from `from` up to `top` (depths, `top` ≤
@@ -427,16 +447,10 @@ impl RangeAllocator {
         }
         // Down to the lowest free range that fits, led by the largest sizes.
         let mut path = Path::new(&mut self.root);
-        loop {
-            let node = path
-                .node()
-                .expect("a subtree whose largest range fits has a node");
+        path.descend(|node, _| {
             let left_fits = largest(&node.left) >= size;
-            if !left_fits && node.size >= size {
-                break;
-            }
-            path.down(!left_fits);
-        }
+            (left_fits || node.size < size).then_some(!left_fits)
+        });
         let depth = path.depth();
         let link = path.link(depth);
         let free = link.as_mut().expect("the path ends at the fit");
@@ -489,16 +503,16 @@ impl RangeAllocator {
         // with no child on the side the search left it by.
         let mut path = Path::new(&mut self.root);
         let (mut below, mut above) = (None, None);
-        while let Some(node) = path.node() {
+        path.descend(|node, depth| {
             let right = node.start <= start;
-            let here = Some((path.depth(), node.start, node.end()));
+            let here = Some((depth, node.start, node.end()));
             if right {
                 below = here;
             } else {
                 above = here;
             }
-            path.down(right);
-        }
+            Some(right)
+        });
         if below.is_some_and(|(_, _, below_end)| below_end > start)
             || above.is_some_and(|(_, above_start, _)| above_start < end)
         {
@@ -560,6 +574,10 @@ mod tests {
 
     const BASE: u64 = 0xffff_0100_0000_0000;
     const P: u64 = PAGE_SIZE as u64;
+
+    fn pages_of(range: &AllocatedRange) -> u64 {
+        range.range().size / P
+    }
 
     fn window(pages: u64, guard_pages: usize) -> RangeAllocator {
         RangeAllocator::new(VirtRange::new(VirtAddr(BASE), pages * P), guard_pages).unwrap()
@@ -665,6 +683,169 @@ mod tests {
         assert_eq!(ranges.free_bytes(), 512 * P);
     }
 
+    /// Checks every invariant of the tree against a walk of all of it: order,
+    /// free ranges that neither overlap nor touch, inside the window, AVL
+    /// balance, every height and largest size, the counts. The free ranges
+    /// in order, as (start, end).
+    fn check(ranges: &RangeAllocator) -> Vec<(u64, u64)> {
+        /// (height, largest) of the subtree at `link`, checked.
+        fn walk(link: &Link, spans: &mut Vec<(u64, u64)>) -> (u8, u64) {
+            let Some(node) = link else { return (0, 0) };
+            let (left_height, left_largest) = walk(&node.left, spans);
+            spans.push((node.start, node.end()));
+            let (right_height, right_largest) = walk(&node.right, spans);
+            assert!(
+                left_height.abs_diff(right_height) <= 1,
+                "unbalanced at {:#x}",
+                node.start
+            );
+            let summary = (
+                1 + left_height.max(right_height),
+                node.size.max(left_largest).max(right_largest),
+            );
+            assert_eq!(
+                (node.height, node.largest),
+                summary,
+                "stale summary at {:#x}",
+                node.start
+            );
+            summary
+        }
+        let mut spans = Vec::new();
+        walk(&ranges.root, &mut spans);
+        let window = (
+            ranges.window.start.0,
+            ranges.window.start.0 + ranges.window.size,
+        );
+        for pair in spans.windows(2) {
+            assert!(pair[0].1 < pair[1].0, "{pair:x?} overlap or touch");
+        }
+        for &(start, end) in &spans {
+            assert!(window.0 <= start && start < end && end <= window.1);
+            assert_eq!((start % P, end % P), (0, 0));
+        }
+        let free: u64 = spans.iter().map(|(start, end)| end - start).sum();
+        assert_eq!(free, ranges.free_bytes());
+        assert_eq!(spans.len(), ranges.free_range_count());
+        assert!(ranges.spares.count <= SPARE_LIMIT);
+        spans
+    }
+
+    /// The allocator's contract by brute force: sorted free ranges, lowest
+    /// fit, coalescing on free.
+    struct Model {
+        spans: Vec<(u64, u64)>,
+    }
+
+    impl Model {
+        fn allocate(&mut self, size: u64) -> Option<u64> {
+            let index = self
+                .spans
+                .iter()
+                .position(|(start, end)| end - start >= size)?;
+            let start = self.spans[index].0;
+            self.spans[index].0 += size;
+            if self.spans[index].0 == self.spans[index].1 {
+                self.spans.remove(index);
+            }
+            Some(start)
+        }
+
+        fn free(&mut self, start: u64, end: u64) {
+            let index = self.spans.partition_point(|&(other, _)| other < start);
+            self.spans.insert(index, (start, end));
+            let mut merged: Vec<(u64, u64)> = Vec::new();
+            for &(start, end) in &self.spans {
+                match merged.last_mut() {
+                    Some(last) if last.1 == start => last.1 = end,
+                    _ => merged.push((start, end)),
+                }
+            }
+            self.spans = merged;
+        }
+    }
+
+    /// An AVL tree of `nodes` nodes is at most this high: the least nodes
+    /// of height h are N(h) = N(h - 1) + N(h - 2) + 1.
+    fn avl_height_bound(nodes: u64) -> u8 {
+        let (mut height, mut smaller, mut least) = (0u8, 0u64, 1u64);
+        while least <= nodes {
+            (smaller, least) = (least, least + smaller + 1);
+            height += 1;
+        }
+        height
+    }
+
+    #[test]
+    fn a_path_holds_the_deepest_tree_a_window_can_have() {
+        // At most 2^51 free ranges (fewer than 2^52 pages, never touching).
+        let height = avl_height_bound(1 << 51);
+        assert_eq!(usize::from(height) + 1, MAX_PATH);
+        assert_eq!(avl_height_bound(1), 1);
+        assert_eq!(avl_height_bound(4), 3);
+        assert_eq!(avl_height_bound(7), 4);
+    }
+
+    /// Frees every other range of `count` one-page ranges in `order`
+    /// (ascending, descending or from both ends inwards), checking the tree
+    /// after each free; then the others, each joining two neighbours.
+    fn worst_case_shapes(order: impl Fn(usize, usize) -> usize) {
+        let count = 1024;
+        let mut ranges = window(count as u64 + 1, 0);
+        let mut held: Vec<Option<AllocatedRange>> = (0..count)
+            .map(|_| Some(ranges.allocate(1).unwrap()))
+            .collect();
+        for pass in [0, 1] {
+            for step in 0..count / 2 {
+                let index = 2 * order(step, count / 2) + pass;
+                ranges.free(held[index].take().unwrap()).unwrap();
+                let spans = check(&ranges);
+                assert!(height(&ranges.root) <= avl_height_bound(spans.len() as u64));
+            }
+        }
+        assert_eq!(check(&ranges), [(BASE, BASE + (count as u64 + 1) * P)]);
+    }
+
+    #[test]
+    fn ascending_descending_and_inward_frees_keep_the_tree_balanced_and_summed() {
+        worst_case_shapes(|step, _| step);
+        worst_case_shapes(|step, half| half - 1 - step);
+        worst_case_shapes(|step, half| {
+            if step % 2 == 0 {
+                step / 2
+            } else {
+                half - 1 - step / 2
+            }
+        });
+    }
+
+    #[test]
+    fn merges_keep_records_for_splits_within_the_limit() {
+        let mut ranges = window(64, 0);
+        let held: Vec<AllocatedRange> = (0..32).map(|_| ranges.allocate(1).unwrap()).collect();
+        // Frees that join a neighbour give up their records, up to the limit.
+        for range in held {
+            ranges.free(range).unwrap();
+        }
+        assert_eq!(ranges.spares.count, SPARE_LIMIT);
+        check(&ranges);
+        // Splits take them back before they ask the heap.
+        let mut held = Vec::with_capacity(SPARE_LIMIT);
+        crate::memory::tests::without_heap(|| {
+            for _ in 0..SPARE_LIMIT {
+                held.push(ranges.allocate(1).unwrap());
+            }
+            assert_eq!(
+                ranges.allocate(1).unwrap_err(),
+                RangeError::OutOfMemory { pages: 1 }
+            );
+            for range in held.drain(..) {
+                ranges.free(range).unwrap();
+            }
+        });
+        assert_eq!(check(&ranges), [(BASE, BASE + 64 * P)]);
+    }
+
     proptest! {
         /// Random allocations and frees never hand out overlapping ranges or
         /// ranges that touch, and after freeing everything the window is one
@@ -698,6 +879,54 @@ mod tests {
                 ranges.free(range).unwrap();
             }
             prop_assert_eq!(ranges.free_range_count(), 1);
+        }
+
+        /// Random allocations, frees and refused double frees match the
+        /// brute-force model step by step, and every height and largest
+        /// size stays right after every insertion, removal and rotation.
+        #[test]
+        fn matches_the_brute_force_model(
+            guard_pages in 0usize..3,
+            ops in proptest::collection::vec((0u8..4, 1usize..24, any::<usize>()), 1..400),
+        ) {
+            let total = 512u64;
+            let mut ranges = window(total, guard_pages);
+            let mut model = Model { spans: vec![(BASE, BASE + total * P)] };
+            let mut live: Vec<AllocatedRange> = Vec::new();
+            for (kind, pages, pick) in ops {
+                match kind {
+                    0 | 1 => {
+                        let size = (pages + guard_pages) as u64 * P;
+                        match (ranges.allocate(pages), model.allocate(size)) {
+                            (Ok(range), Some(start)) => {
+                                prop_assert_eq!(range.range().start, VirtAddr(start));
+                                live.push(range);
+                            }
+                            (Err(RangeError::Exhausted { .. }), None) => {}
+                            (got, expected) => prop_assert!(false, "{got:?}, model {expected:?}"),
+                        }
+                    }
+                    2 if !live.is_empty() => {
+                        let range = live.swap_remove(pick % live.len());
+                        let start = range.range().start.0;
+                        model.free(start, start + (pages_of(&range) + guard_pages as u64) * P);
+                        prop_assert_eq!(ranges.free(range), Ok(()));
+                    }
+                    _ => {
+                        // A twin allocator's range over pages that may be free here.
+                        let mut twin = window(total, guard_pages);
+                        let Ok(foreign) = twin.allocate(pages) else { continue };
+                        let start = foreign.range().start.0;
+                        let end = start + (pages + guard_pages) as u64 * P;
+                        let overlaps = model.spans.iter().any(|&(low, high)| low < end && start < high);
+                        if overlaps {
+                            let range = foreign.range();
+                            prop_assert_eq!(ranges.free(foreign), Err(RangeError::DoubleFree(range)));
+                        }
+                    }
+                }
+                prop_assert_eq!(check(&ranges), model.spans.clone());
+            }
         }
     }
 }
