@@ -188,7 +188,7 @@ bootcost: build qemu
 # reduced run, PARTS=ranges (or frames,heap ...) for some parts only. Table on
 # stdout, figures in target/bench/summary.json.
 bench: toolchain
-	QUICK=$(QUICK) PARTS=$(PARTS) cargo bench --features sim --bench memory
+	QUICK=$(QUICK) PARTS=$(PARTS) cargo bench --features bench --bench memory
 
 # Fuzz the platform description: each cargo-fuzz target (src/fuzz/) for
 # SECONDS seconds. libFuzzer needs a C++ compiler (g++ is on these machines).
@@ -212,7 +212,7 @@ miri: toolchain
 ## Housekeeping ########################################################
 
 clippy: toolchain
-	cargo clippy --lib --tests --benches --bins --features sim
+	cargo clippy --lib --tests --benches --bins --features bench
 	cargo kernel-clippy
 	cargo kernel-clippy-x86_64
 
