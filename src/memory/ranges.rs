@@ -12,10 +12,9 @@
 //!
 //! **A free never needs memory.** A free adds at most one node, and every range
 //! handed out carries that node with it ([`AllocatedRange`]): an allocation
-//! that splits a free range takes a node (a spare, or one from the heap, and
-//! fails cleanly when there is none), one that takes a whole free range reuses
-//! that range's node. A free that merges gives nodes up; a few are kept as
-//! spares for the next splits instead of going back to the heap.
+//! that splits a free range takes a node from the heap (and fails cleanly when
+//! it cannot), one that takes a whole free range reuses that range's node. A
+//! free that merges returns the nodes it no longer needs to the heap.
 //!
 //! **Guard pages.** Every range is followed by the allocator's guard pages,
 //! which belong to it and are never mapped, so that a run past the end of one
@@ -360,46 +359,6 @@ impl<'tree> Path<'tree> {
     }
 }
 
-/// How many records a merge may leave for later splits instead of returning
-/// them to the heap: a free that joins a neighbour gives up a record, and an
-/// allocation that splits a free range needs one, so in a steady state they
-/// trade records without a heap round trip.
-const SPARE_LIMIT: usize = 8;
-
-/// Records kept for later splits, at most [`SPARE_LIMIT`], chained through
-/// `right`.
-#[derive(Default)]
-struct Spares {
-    chain: Link,
-    count: usize,
-}
-
-impl Spares {
-    /// A record for `size` bytes at `start`: a spare, or one from the heap
-    /// (`None` when the heap has no room).
-    fn take(&mut self, start: u64, size: u64) -> Option<Box<Node>> {
-        let Some(mut node) = self.chain.take() else {
-            return Node::allocate(start, size);
-        };
-        self.chain = node.right.take();
-        self.count -= 1;
-        node.start = start;
-        node.size = size;
-        Some(node)
-    }
-
-    /// Keeps `node` (out of the tree, without children) for a later split,
-    /// or returns it to the heap when enough are kept. Needs no memory.
-    fn keep(&mut self, mut node: Box<Node>) {
-        if self.count < SPARE_LIMIT {
-            node.left = None;
-            node.right = self.chain.take();
-            self.chain = Some(node);
-            self.count += 1;
-        }
-    }
-}
-
 /// A range handed out by a [`RangeAllocator`], together with the record its
 /// free may need. Give it back with [`RangeAllocator::free`]; dropping it
 /// instead keeps the range (and its guard pages) allocated for good.
@@ -430,7 +389,6 @@ pub struct RangeAllocator {
     root: Link,
     free_bytes: u64,
     free_ranges: usize,
-    spares: Spares,
 }
 
 impl RangeAllocator {
@@ -452,7 +410,6 @@ impl RangeAllocator {
             root,
             free_bytes: window.size,
             free_ranges: usize::from(window.size > 0),
-            spares: Spares::default(),
         })
     }
 
@@ -513,10 +470,7 @@ impl RangeAllocator {
             self.free_ranges -= 1;
             node
         } else {
-            let node = self
-                .spares
-                .take(start, size)
-                .ok_or(RangeError::OutOfMemory { pages })?;
+            let node = Node::allocate(start, size).ok_or(RangeError::OutOfMemory { pages })?;
             // The rest keeps its place in the order.
             free.start += size;
             free.size -= size;
@@ -582,21 +536,18 @@ impl RangeAllocator {
             }
             (Some((depth, below_start, _)), None) => {
                 grow(&mut path, depth, below_start, end);
-                self.spares.keep(node);
             }
             (None, Some((depth, _, above_end))) => {
                 grow(&mut path, depth, start, above_end);
-                self.spares.keep(node);
             }
             (Some((below_depth, below_start, _)), Some((above_depth, _, above_end))) => {
                 // Remove the deeper neighbour (at most one child: cheap) and
                 // grow the other over both. The summaries between them are
                 // refreshed first, while the other is still where the path has it.
                 let (deeper, other) = (below_depth.max(above_depth), below_depth.min(above_depth));
-                self.spares.keep(detach(path.link(deeper)));
+                drop(detach(path.link(deeper)));
                 path.refresh_up(deeper, other + 1);
                 grow(&mut path, other, below_start, above_end);
-                self.spares.keep(node);
                 self.free_ranges -= 1;
             }
         }
@@ -768,7 +719,6 @@ mod tests {
         let free: u64 = spans.iter().map(|(start, end)| end - start).sum();
         assert_eq!(free, ranges.free_bytes());
         assert_eq!(spans.len(), ranges.free_range_count());
-        assert!(ranges.spares.count <= SPARE_LIMIT);
         spans
     }
 
@@ -859,33 +809,6 @@ mod tests {
                 half - 1 - step / 2
             }
         });
-    }
-
-    #[test]
-    fn merges_keep_records_for_splits_within_the_limit() {
-        let mut ranges = window(64, 0);
-        let held: Vec<AllocatedRange> = (0..32).map(|_| ranges.allocate(1).unwrap()).collect();
-        // Frees that join a neighbour give up their records, up to the limit.
-        for range in held {
-            ranges.free(range).unwrap();
-        }
-        assert_eq!(ranges.spares.count, SPARE_LIMIT);
-        check(&ranges);
-        // Splits take them back before they ask the heap.
-        let mut held = Vec::with_capacity(SPARE_LIMIT);
-        crate::memory::tests::without_heap(|| {
-            for _ in 0..SPARE_LIMIT {
-                held.push(ranges.allocate(1).unwrap());
-            }
-            assert_eq!(
-                ranges.allocate(1).unwrap_err(),
-                RangeError::OutOfMemory { pages: 1 }
-            );
-            for range in held.drain(..) {
-                ranges.free(range).unwrap();
-            }
-        });
-        assert_eq!(check(&ranges), [(BASE, BASE + 64 * P)]);
     }
 
     proptest! {
