@@ -394,9 +394,17 @@ pub struct RangeAllocator {
 impl RangeAllocator {
     /// An allocator that hands out pieces of `window`, all free at first, each
     /// followed by `guard_pages` unmapped pages. `window` must be page-aligned
-    /// and must not end at 2^64. Fails only when the heap cannot hold the first
+    /// and must not end at 2^64 (panics otherwise: the tree's summaries count
+    /// on whole pages). Fails only when the heap cannot hold the first
     /// free-range record.
     pub fn new(window: VirtRange, guard_pages: usize) -> Result<Self, RangeError> {
+        let page = PAGE_SIZE as u64;
+        assert!(
+            window.start.0.is_multiple_of(page)
+                && window.size.is_multiple_of(page)
+                && window.start.0.checked_add(window.size).is_some(),
+            "a range window is whole pages below 2^64: {window}"
+        );
         let pages = (window.size / PAGE_SIZE as u64) as usize;
         let root = match window.size {
             0 => None,
@@ -592,6 +600,12 @@ mod tests {
         ranges.free(c).unwrap();
         assert_eq!(ranges.free_range_count(), 1);
         assert_eq!(ranges.free_bytes(), 16 * P);
+    }
+
+    #[test]
+    #[should_panic(expected = "a range window is whole pages")]
+    fn refuses_a_window_of_part_pages() {
+        let _ = RangeAllocator::new(VirtRange::new(VirtAddr(BASE), 3 * P + 1), 0);
     }
 
     #[test]
