@@ -195,9 +195,10 @@ bootcost: build qemu
 
 # Host benchmarks of the memory code over simulated RAM (src/bench/): every
 # workload against every competitor on the same seeded trace. QUICK=1 for a
-# reduced run. Table on stdout, figures in target/bench/summary.json.
+# reduced run, PARTS=ranges (or frames,heap ...) for some parts only. Table on
+# stdout, figures in target/bench/summary.json.
 bench: toolchain
-	QUICK=$(QUICK) cargo bench --features sim --bench memory
+	QUICK=$(QUICK) PARTS=$(PARTS) cargo bench --features bench --bench memory
 
 # Fuzz the platform description: each cargo-fuzz target (src/fuzz/) for
 # SECONDS seconds. libFuzzer needs a C++ compiler (g++ is on these machines).
@@ -223,7 +224,7 @@ miri: toolchain
 ## Housekeeping ########################################################
 
 clippy: toolchain
-	cargo clippy --lib --tests --benches --bins --features sim
+	cargo clippy --lib --tests --benches --bins --features bench
 	cargo kernel-clippy
 	cargo kernel-clippy-x86_64
 

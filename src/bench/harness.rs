@@ -14,22 +14,37 @@
 use std::time::Instant;
 
 /// How much work a run does.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// `QUICK=1`: reduced sizes and iterations (a smoke run, under a minute).
     pub quick: bool,
     /// Timed samples per figure (after one warm-up sample).
     pub samples: usize,
+    /// `PARTS=frames,ranges`: run only the parts named; `None` runs them all.
+    pub parts: Option<Vec<String>>,
 }
 
 impl Settings {
-    /// Reads `QUICK` from the environment: any value but empty or `0` means quick.
+    /// Reads `QUICK` from the environment (any value but empty or `0` means
+    /// quick) and `PARTS` (comma-separated part names; empty or unset means all).
     pub fn from_environment() -> Self {
         let quick = std::env::var("QUICK").is_ok_and(|value| !value.is_empty() && value != "0");
+        let parts = std::env::var("PARTS")
+            .ok()
+            .filter(|value| !value.is_empty())
+            .map(|value| value.split(',').map(str::to_string).collect());
         Self {
             quick,
             samples: if quick { 3 } else { 7 },
+            parts,
         }
+    }
+
+    /// Whether the part called `name` runs.
+    pub fn runs(&self, name: &str) -> bool {
+        self.parts
+            .as_ref()
+            .is_none_or(|parts| parts.iter().any(|part| part == name))
     }
 
     /// `full` in a full run, `quick` in a quick one.

@@ -64,6 +64,11 @@ impl Report {
         self.figures.insert(key.into(), value);
     }
 
+    /// Every figure recorded, by key.
+    pub fn figures(&self) -> &BTreeMap<String, f64> {
+        &self.figures
+    }
+
     /// Starts a table section titled `title`.
     pub fn section(&mut self, title: &str) {
         self.sections.push((title.to_string(), Vec::new()));
