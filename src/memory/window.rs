@@ -13,7 +13,11 @@ use crate::memory::paging::{
 pub enum PageView {
     /// Through the window's own virtual addresses: the tree is the live one.
     Live,
-    /// Through [`TableAccess`]: the tree is not live (host tests).
+    /// Through [`TableAccess`]: the tree is not live (host tests). The frame
+    /// stack keeps its top page's pointer across calls, so this view needs an
+    /// access whose pointers stay valid while their frame holds a window page,
+    /// beyond what [`TableAccess`] promises: simulated memory's do (every
+    /// frame is host memory), a fixmap slot's do not.
     ThroughTableAccess,
 }
 
