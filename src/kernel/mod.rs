@@ -65,8 +65,8 @@ pub struct Boot {
     pub record: BootRecord,
     /// Frames given to the frame stack at boot.
     pub frames_at_boot: usize,
-    /// Usable ranges the frame stack refused (beyond its range capacity), with
-    /// the first refusal.
+    /// Usable ranges the frame stack refused (beyond its range capacity or
+    /// the free map's reach), with the first refusal.
     pub refused_ranges: (usize, Option<FreeError>),
 }
 
@@ -223,11 +223,16 @@ fn make_free_map(platform: &mut PlatformDescription<'static>) -> Option<FreeMap>
         next: home.start,
         end: PhysAddr(home.start.0 + bytes),
     };
-    // SAFETY: the FREE_MAP window (1 GiB, more than the map of the 512 GiB
-    // it can cover) is the map's alone and nothing is mapped there yet; the
-    // reserve's frames are reserved for it and belong to nothing else.
+    // SAFETY: the FREE_MAP window (1 GiB, more than the 128 MiB map of the
+    // 4 TiB it can cover: checked below) is the map's alone and nothing is
+    // mapped there yet; the reserve's frames are reserved for it and belong
+    // to nothing else.
     Some(unsafe { FreeMap::new(platform.ram(), layout::FREE_MAP.start.as_mut_ptr(), pages) })
 }
+
+// The largest free map fits its window.
+const _: () =
+    assert!(layout::FREE_MAP.size >= (crate::memory::free_map::MAX_PAGES * PAGE_SIZE) as u64);
 
 /// Runs on the first kernel stack, with the heap available.
 extern "C" fn kernel_main(boot: &'static Boot) -> ! {

@@ -37,9 +37,13 @@
 //!
 //! **Double frees** are refused through the [`FreeMap`] (one bit per frame, set
 //! while it is free, pages made present lazily: see its module) when one is
-//! installed, in O(1) and in every build; a frame whose map page is not present
-//! yet is fresh (a double free) or was never given to the stack, and then
-//! becomes a fresh range of its own. Without a map, fresh frames are found by
+//! installed, in O(1) and in every build. With a map, RAM beyond the map's
+//! reach (4 TiB above the lowest RAM) is refused ([`FreeError::BeyondFreeMap`]),
+//! so every frame the stack holds has a bit. A frame whose map page is not
+//! present yet is fresh (a double free) or was never given to the stack, and
+//! then becomes a fresh range of its own: a frame the stack handed out always
+//! has its page (the map's reserve covers every page), so a legitimate free
+//! never needs a fresh-range slot. Without a map, fresh frames are found by
 //! the list of fresh ranges and the stack's entries by an O(n) scan in debug
 //! builds only.
 //!
@@ -148,6 +152,10 @@ pub enum FreeError {
     /// the stack, or [`FrameStack::add_range`] gave it), and the stack holds
     /// [`MAX_RANGES`] fresh ranges already.
     TooManyRanges(PhysAddr),
+    /// The frame lies beyond the free map's reach
+    /// ([`REACH_BYTES`](crate::memory::free_map::REACH_BYTES) above the lowest
+    /// RAM frame): it has no bit, so a stack with a map never holds it.
+    BeyondFreeMap(PhysAddr),
 }
 
 impl fmt::Display for FreeError {
@@ -163,6 +171,11 @@ impl fmt::Display for FreeError {
             Self::TooManyRanges(frame) => {
                 write!(f, "cannot free {frame}: too many fresh ranges")
             }
+            Self::BeyondFreeMap(frame) => write!(
+                f,
+                "cannot free {frame}: beyond the free-frame map's reach ({} TiB above the lowest RAM)",
+                crate::memory::free_map::REACH_BYTES >> 40
+            ),
         }
     }
 }
@@ -408,8 +421,10 @@ impl FrameStack {
     /// frames) as fresh ranges: nothing is written, so this costs O(ranges)
     /// whatever the size (plus a word of the free map per 64 frames that lie
     /// in its present pages). Returns the number of frames accepted; stops at
-    /// the first refusal (not usable, already free, no fresh range left),
-    /// which says how many frames were accepted before it.
+    /// the first refusal (not usable, already free, no fresh range left,
+    /// beyond the free map's reach), which says how many frames were accepted
+    /// before it: of a range that crosses the end of the map's reach, the part
+    /// within it is accepted and the rest refused.
     pub fn add_range(&mut self, range: PhysRange) -> Result<usize, RangeRefused> {
         let Some(start) = range.start.align_up(FRAME) else {
             return Ok(0);
@@ -429,7 +444,13 @@ impl FrameStack {
                         .end()
                         .map_or(end, |usable_end| usable_end.align_down(FRAME))
                 });
-            let piece_end = usable_end.min(end);
+            let mut piece_end = usable_end.min(end);
+            if let Some(map) = self.free_map.as_ref() {
+                if !map.covers(next) {
+                    return Err(refused(FreeError::BeyondFreeMap(next)));
+                }
+                piece_end = piece_end.min(map.end());
+            }
             let piece = PhysRange::new(next, piece_end.0 - next.0);
             let conflict = self.first_free_in(piece);
             let given = conflict.map_or(piece, |frame| PhysRange::new(next, frame.0 - next.0));
@@ -505,9 +526,11 @@ impl FrameStack {
     }
 
     /// Returns `frame` to the stack. O(1) (plus an O(n) double-free scan in debug
-    /// builds). Refused frames leave the stack unchanged. A frame never given
-    /// to the stack whose free-map page is not present becomes a fresh range
-    /// instead (no memory needed).
+    /// builds). Refused frames leave the stack unchanged; with a free map,
+    /// frames beyond its reach are refused ([`FreeError::BeyondFreeMap`]). A
+    /// frame never given to the stack whose free-map page is not present
+    /// becomes a fresh range instead (no memory needed); a frame the stack
+    /// handed out always has its page present.
     // Always inlined: the kernel's few callers and the benchmarks (another
     // crate) then run the hot path without a call.
     #[inline(always)]
@@ -534,7 +557,13 @@ impl FrameStack {
         if already_free {
             return Err(FreeError::DoubleFree(frame));
         }
-        if self.free_map.is_some() && marked.is_none() {
+        if let Some(map) = self.free_map.as_ref()
+            && marked.is_none()
+        {
+            if !map.covers(frame) {
+                // No bit: it could never be told free again. Never accepted.
+                return Err(FreeError::BeyondFreeMap(frame));
+            }
             // Nothing of its span was handed out from a fresh range: the
             // frame was never given to the stack.
             return self.give_fresh(PhysRange::new(frame, FRAME));
@@ -790,7 +819,10 @@ impl FrameStack {
     /// run: once the fresh ranges are used up (or cut into pieces smaller
     /// than the run) only single frames are left, whatever the free count; and
     /// when the window could not hold the skipped frames, or the free map's
-    /// reserve could not cover the run. Nothing changes then.
+    /// pages over the run could not all be made present (its reserve spent,
+    /// which its size rules out). No frame is handed out or moved then and
+    /// the counts stay, but map pages made present before the failing one
+    /// stay present (with correct bits), their reserve frames spent.
     pub fn allocate_contiguous(
         &mut self,
         count: usize,

@@ -26,14 +26,23 @@
 //! ([`MapPages::Reserved`]), never from the stack's own frames, so the stack's
 //! free-frame count stays exact.
 //!
+//! **Reach.** The map covers [`REACH_BYTES`] (4 TiB) of physical addresses
+//! from the lowest RAM frame on ([`MAX_PAGES`] spans; its window is 128 MiB of
+//! virtual space). RAM beyond that is never accepted by a stack that has a
+//! map ([`FrameStack::add_range`] and [`FrameStack::push`] refuse it with
+//! [`FreeError::BeyondFreeMap`], which the boot report names): so every frame
+//! the stack ever holds has a bit, and no free of one needs a fresh range.
+//!
 //! The cost: 1 bit per 4 KiB frame, 32 KiB per GiB of RAM handed out at least
-//! once (0.003%), plus a 512-byte summary of which pages are present. Why the
+//! once (0.003%), plus a 4 KiB summary of which pages are present. Why the
 //! check needs it at all: the stack's entries are kept in the free frames
 //! themselves in the order they were freed, so without an index by address a
 //! free would have to search them.
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
 use crate::memory::frames::StackWindow;
+#[cfg(doc)]
+use crate::memory::frames::{FrameStack, FreeError};
 use crate::memory::paging::FrameSource;
 
 /// Bits per word of the map.
@@ -45,10 +54,17 @@ const WORDS_PER_PAGE: usize = PAGE_SIZE / core::mem::size_of::<u64>();
 /// Frames one page of the map covers (its span): 32768, 128 MiB.
 pub const SPAN_FRAMES: usize = WORDS_PER_PAGE * BITS;
 
-/// Pages the map can have: 4096 spans, 512 GiB of physical addresses above
-/// the lowest RAM frame. Frames beyond are never marked; the stack still
-/// refuses their double frees, through its fresh ranges (slowly).
-pub const MAX_PAGES: usize = 4096;
+/// Pages the map can have: 32768 spans, [`REACH_BYTES`] (4 TiB) of physical
+/// addresses from the lowest RAM frame on, in a window of 128 MiB; the
+/// summary of present pages is 4 KiB. A stack with a map refuses the frames
+/// beyond ([`FreeError::BeyondFreeMap`]), so none of them is ever free.
+pub const MAX_PAGES: usize = 32768;
+
+/// Bytes of physical addresses the map can cover from the lowest RAM frame on.
+pub const REACH_BYTES: u64 = (MAX_PAGES * SPAN_FRAMES * PAGE_SIZE) as u64;
+
+// `FreeError::BeyondFreeMap` says the reach in TiB.
+const _: () = assert!(REACH_BYTES.is_multiple_of(1 << 40));
 
 /// Where the map's pages come from.
 pub enum MapPages {
@@ -125,25 +141,32 @@ impl FreeMap {
     }
 
     /// An upper bound on the frames a [`MapPages::Reserved`] reserve needs to
-    /// make every page of a map of `ram` present: one per span that holds RAM,
-    /// one last-level table per 512 such pages or per RAM range, and the three
-    /// tables above. Computed per range: O(ranges), whatever the RAM size.
+    /// make every page of a map of `ram` present: per RAM range (its part
+    /// within the map's reach), one per span it touches and one per
+    /// last-level table those pages touch; then the three tables above.
+    /// Computed per range: O(ranges), whatever the RAM size. With this
+    /// reserve a page can always be made present, so no frame is handed out
+    /// without its bit.
     pub fn reserve_frames(ram: &[PhysRange]) -> usize {
-        let (first, _) = Self::coverage(ram);
+        let (first, frames) = Self::coverage(ram);
         let span = SPAN_FRAMES as u64;
         let page = PAGE_SIZE as u64;
-        let pages: u64 = ram
+        let per_table = crate::memory::paging::ENTRIES_PER_TABLE as u64;
+        let (pages, tables) = ram
             .iter()
-            .filter(|range| range.size >= page)
-            .map(|range| {
-                let start = range.start.0 / page - first;
-                let last = start + range.size / page - 1;
-                last / span - start / span + 1
+            .filter_map(|range| {
+                // The range's frames as bits of the map, clipped to its reach.
+                let start = (range.start.0 / page).saturating_sub(first);
+                let end = (start + range.size / page).min(frames as u64);
+                (start < end).then(|| (start / span, (end - 1) / span))
             })
-            .sum::<u64>()
-            .min(MAX_PAGES as u64);
-        let pages = pages as usize;
-        pages + pages.div_ceil(crate::memory::paging::ENTRIES_PER_TABLE) + ram.len() + 3
+            .fold((0u64, 0u64), |(pages, tables), (first, last)| {
+                let touched = last / per_table - first / per_table + 1;
+                (pages + last - first + 1, tables + touched)
+            });
+        let pages = pages.min(MAX_PAGES as u64) as usize;
+        let tables = tables.min(MAX_PAGES.div_ceil(per_table as usize) as u64) as usize;
+        pages + tables + 3
     }
 
     /// A map of the frames of `ram` whose word 0 is at `words`, no page
@@ -167,6 +190,17 @@ impl FreeMap {
             present_pages: 0,
             pages,
         }
+    }
+
+    /// Whether the map has a bit for `frame` (it lies within its reach).
+    #[inline]
+    pub fn covers(&self, frame: PhysAddr) -> bool {
+        self.bit(frame).is_some()
+    }
+
+    /// The first frame past the map's reach.
+    pub fn end(&self) -> PhysAddr {
+        PhysAddr((self.first_frame + self.bits as u64) * PAGE_SIZE as u64)
     }
 
     /// Bytes of the map that are backed now: the present pages.
@@ -502,7 +536,47 @@ mod tests {
     fn the_reserve_is_bounded_per_range() {
         let gib = 1u64 << 30;
         let ram = [PhysRange::new(PhysAddr(0x4000_0000), 8 * gib)];
-        // 64 pages, one last-level table, the range, three tables above.
-        assert_eq!(FreeMap::reserve_frames(&ram), 64 + 1 + 1 + 3);
+        // 64 pages, one last-level table, three tables above.
+        assert_eq!(FreeMap::reserve_frames(&ram), 64 + 1 + 3);
+        // RAM beyond the reach never gets pages.
+        let beyond = PhysRange::new(PhysAddr(0x4000_0000 + REACH_BYTES), 8 * gib);
+        assert_eq!(FreeMap::reserve_frames(&[ram[0], beyond]), 64 + 1 + 3);
+        // Three ranges of two pages, each across a last-level table's 512
+        // pages (64 GiB of RAM): six pages and six tables.
+        let span = SPAN_FRAMES as u64 * P;
+        let across =
+            |n: u64| PhysRange::new(PhysAddr(0x4000_0000 + n * 512 * span - span), 2 * span);
+        let ram = [ram[0], across(1), across(2), across(3)];
+        assert_eq!(FreeMap::reserve_frames(&ram), 64 + 1 + 6 + 6 + 3);
+    }
+
+    #[test]
+    fn the_map_covers_its_reach_and_no_more() {
+        let gib = 1u64 << 30;
+        let low = PhysRange::new(PhysAddr(0x8000_0000), 2 * gib);
+        // Arm's standard memory map: DRAM banks at 2 GiB, 34 GiB and 544 GiB.
+        let banks = [
+            low,
+            PhysRange::new(PhysAddr(0x8_8000_0000), 30 * gib),
+            PhysRange::new(PhysAddr(0x88_0000_0000), 64 * gib),
+        ];
+        let top = banks[2].end().unwrap();
+        assert_eq!(
+            FreeMap::window_bytes(&banks),
+            (top.0 - low.start.0) as usize / (SPAN_FRAMES * PAGE_SIZE) * PAGE_SIZE
+        );
+        let far = [
+            low,
+            PhysRange::new(PhysAddr(0x8000_0000 + REACH_BYTES), gib),
+        ];
+        assert_eq!(FreeMap::window_bytes(&far), MAX_PAGES * PAGE_SIZE);
+        assert_eq!(MAX_PAGES * PAGE_SIZE, 128 << 20);
+        let mut words = vec![0u64; FreeMap::window_bytes(&banks) / 8];
+        // SAFETY: host memory of the map's size, used by this map alone,
+        // outlives it.
+        let map = unsafe { FreeMap::new(&banks, words.as_mut_ptr(), MapPages::Ready) };
+        assert!(map.covers(low.start) && map.covers(PhysAddr(top.0 - P)));
+        assert!(!map.covers(top) && !map.covers(PhysAddr(low.start.0 - P)));
+        assert_eq!(map.end(), top);
     }
 }

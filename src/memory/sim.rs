@@ -35,7 +35,7 @@ pub struct SimMemory {
     frames: usize,
     /// The words of every free map made over this memory (`free_map`), kept
     /// raw for the same reason as the pages and freed with it.
-    map_words: core::cell::RefCell<Vec<*mut u64>>,
+    map_words: core::cell::RefCell<Vec<(*mut u64, Layout)>>,
 }
 
 impl SimMemory {
@@ -68,17 +68,25 @@ impl SimMemory {
     /// frame stacks built one after another over the same memory (the
     /// benchmarks do) each own theirs.
     pub fn free_map(&self) -> FreeMap {
-        let ram = [self.range()];
-        let layout = Self::map_layout(&ram);
+        self.free_map_over(&[self.range()])
+    }
+
+    /// A free map as [`Self::free_map`] makes, but of the frames of `ram`,
+    /// which may describe RAM beyond this memory (only frames that are
+    /// handed out and freed, never written, may lie there). Its window is
+    /// as large as `ram` asks (up to 128 MiB), touched only where pages
+    /// become present.
+    pub fn free_map_over(&self, ram: &[PhysRange]) -> FreeMap {
+        let layout = Self::map_layout(ram);
         // Not zeroed, as the kernel's window is not: the map zeroes each page
         // when it becomes present and reads no other.
         // SAFETY: a non-zero size; freed in `drop` with the same layout.
         let pointer = unsafe { alloc(layout) }.cast::<u64>();
         assert!(!pointer.is_null(), "cannot allocate the free map");
-        self.map_words.borrow_mut().push(pointer);
+        self.map_words.borrow_mut().push((pointer, layout));
         // SAFETY: the window is page-aligned host memory of the map's size,
         // owned by this memory until it is dropped and handed out only here.
-        unsafe { FreeMap::new(&ram, pointer, MapPages::Ready) }
+        unsafe { FreeMap::new(ram, pointer, MapPages::Ready) }
     }
 
     fn map_layout(ram: &[PhysRange]) -> Layout {
@@ -128,9 +136,8 @@ impl Drop for SimMemory {
     fn drop(&mut self) {
         // SAFETY: `pages` came from `alloc_zeroed` with this layout in `new`.
         unsafe { dealloc(self.pages.cast(), Self::layout(self.frames)) };
-        let layout = Self::map_layout(&[self.range()]);
-        for map in self.map_words.get_mut().drain(..) {
-            // SAFETY: allocated in `free_map` with this layout.
+        for (map, layout) in self.map_words.get_mut().drain(..) {
+            // SAFETY: allocated in `free_map_over` with this layout.
             unsafe { dealloc(map.cast(), layout) };
         }
     }

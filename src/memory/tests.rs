@@ -831,4 +831,100 @@ fn the_free_map_refuses_a_range_given_twice<F: PageTableFormat>() {
     assert_eq!(machine.space.free_frame_count(), free);
 }
 
+/// RAM far above the lowest: a range 600 GiB up, which the free map covers,
+/// and one across the end of its reach (4 TiB up). The stack accepts exactly
+/// the part within the reach and refuses the rest by name; frees of far
+/// frames in scattered order go to the stack with their bits (never to fresh
+/// ranges, which once filled up and refused frees), so none is lost.
+fn ram_beyond_the_free_map_reach_is_refused_and_far_frees_need_no_range<F: PageTableFormat>() {
+    use crate::addr::PhysRange;
+    use crate::memory::frames::FrameStack;
+    use crate::memory::free_map::REACH_BYTES;
+    use crate::memory::paging::Mapper;
+    use crate::memory::sim::{STACK_WINDOW, SimMemory};
+    use crate::memory::space::AddressSpace;
+    use crate::memory::window::PageView;
+
+    const GIB: u64 = 1 << 30;
+    let memory = SimMemory::new(PhysAddr(0x4000_0000), 64);
+    let low = memory.range();
+    let base = low.start.0;
+    // The far ranges are not simulated: their frames are only handed out and
+    // freed (as entries of a low window page), never written.
+    let far = PhysRange::new(PhysAddr(base + 600 * GIB), GIB);
+    let reach_end = PhysAddr(base + REACH_BYTES);
+    let across = PhysRange::new(PhysAddr(reach_end.0 - 100 * P), 300 * P);
+    let low_usable = PhysRange::new(PhysAddr(base + P), low.size - P);
+    let ram = [low, far, across];
+    // SAFETY: frame 0 is the zeroed root, used only by this mapper.
+    let mapper =
+        unsafe { Mapper::<F, _, _>::new(low.start, memory.slot_access(), CountingTlb::default()) };
+    let mut stack = FrameStack::new(ram, [low_usable, far, across]);
+    stack.install_free_map(memory.free_map_over(&ram));
+    let mut space = AddressSpace::new(mapper, stack, STACK_WINDOW, PageView::ThroughTableAccess);
+    assert_eq!(space.add_free_range(low_usable), Ok(63));
+    // Three low frames become the window's tables, one its first page.
+    let four: Vec<PhysAddr> = (0..4).map(|_| space.allocate_frame().unwrap()).collect();
+    space.free_frames_from(&four).unwrap();
+    assert_eq!(space.frames().window_page_count(), 1);
+
+    assert_eq!(space.add_free_range(far), Ok((GIB / P) as usize));
+    let refused = space.add_free_range(across).unwrap_err();
+    assert_eq!(
+        refused,
+        RangeRefused {
+            accepted: 100,
+            error: FreeError::BeyondFreeMap(reach_end)
+        },
+        "the part within the reach is accepted, the rest refused"
+    );
+    assert_eq!(
+        refused.error.to_string(),
+        std::format!(
+            "cannot free {reach_end}: beyond the free-frame map's reach \
+             (4 TiB above the lowest RAM)"
+        )
+    );
+    let beyond = PhysAddr(reach_end.0 + 50 * P);
+    assert_eq!(
+        space.free_frame(beyond),
+        Err(FreeError::BeyondFreeMap(beyond)),
+        "never a fresh range of its own"
+    );
+    let total = space.frames().total_frame_count();
+    assert_eq!(total, 63 + (GIB / P) as usize + 100);
+    let free = space.free_frame_count();
+
+    // The last 100 frames of the reach (the map's last page), then 100 of
+    // the range 600 GiB up.
+    let taken: Vec<PhysAddr> = (0..200).map(|_| space.allocate_frame().unwrap()).collect();
+    assert_eq!(taken[0], across.start);
+    assert_eq!(taken[99], PhysAddr(reach_end.0 - P));
+    assert_eq!(taken[100], far.start);
+    let fresh_ranges = space.frames().fresh_ranges().len();
+    assert_eq!(fresh_ranges, 2, "the rest of the low and the far range");
+    // Freed in scattered order: no two in a row are neighbours.
+    let scattered: Vec<PhysAddr> = (0..200).map(|index| taken[index * 77 % 200]).collect();
+    for frame in &scattered {
+        assert_eq!(space.free_frame(*frame), Ok(()));
+        assert_eq!(space.frames().fresh_ranges().len(), fresh_ranges);
+    }
+    assert_eq!(space.free_frame_count(), free);
+    for frame in &scattered {
+        assert_eq!(space.free_frame(*frame), Err(FreeError::DoubleFree(*frame)));
+    }
+    let still_fresh = PhysAddr(far.start.0 + 150 * P);
+    assert_eq!(
+        space.free_frame(still_fresh),
+        Err(FreeError::DoubleFree(still_fresh))
+    );
+    // Every one can be allocated again: they are entries of the stack.
+    let again: HashSet<PhysAddr> = (0..200).map(|_| space.allocate_frame().unwrap()).collect();
+    assert_eq!(again, taken.iter().copied().collect::<HashSet<_>>());
+    assert_eq!(space.free_frame_count(), free - 200);
+    assert_eq!(space.refused_free_count(), 0);
+}
+
+on_both_formats!(ram_beyond_the_free_map_reach_is_refused_and_far_frees_need_no_range);
+
 mod runs;

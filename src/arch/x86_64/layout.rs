@@ -22,7 +22,7 @@
 //! | heap        | `0xffff_8000_0000_0000` | 256 GiB | kernel heap, grows upward on demand   |
 //! | vmap        | `0xffff_8080_0000_0000` | 256 GiB | virtual ranges: MMIO, vmap            |
 //! | stacks      | `0xffff_80c0_0000_0000` | 1 GiB   | kernel stacks, guard page below each  |
-//! | free map    | `0xffff_80c0_4000_0000` | 1 GiB   | one bit per frame: free or not        |
+//! | free map    | `0xffff_80c0_4000_0000` | 1 GiB   | free-frame bits (4 TiB of RAM)        |
 //! | frame stack | `0xffff_8100_0000_0000` | 16 GiB  | free-frame stack pages (8 TiB of RAM) |
 //! | image       | `0xffff_ffff_8000_0000` | 10 MiB  | kernel text, rodata, data, bss        |
 //! | fixmap      | `0xffff_ffff_bfe0_0000` | 2 MiB   | table access slot (see `fixmap`)      |
@@ -48,7 +48,9 @@ pub const FRAME_STACK: VirtRange = VirtRange::new(VirtAddr(0xffff_8100_0000_0000
 pub const VMAP: VirtRange = VirtRange::new(VirtAddr(0xffff_8080_0000_0000), 256 * GIB);
 /// Kernel stacks, each with an unmapped guard page below it.
 pub const STACKS: VirtRange = VirtRange::new(VirtAddr(0xffff_80c0_0000_0000), GIB);
-/// The frame stack's free-frame map: one bit per frame, so 1 GiB covers 32 TiB.
+/// The frame stack's free-frame map: one bit per frame. The map covers 4 TiB
+/// of physical addresses above the lowest RAM (`free_map::REACH_BYTES`), in
+/// 128 MiB of this window; RAM beyond is refused and reported at boot.
 pub const FREE_MAP: VirtRange = VirtRange::new(VirtAddr(0xffff_80c0_4000_0000), GIB);
 /// The kernel image, as linked (`boards/x86_64/linker.ld`): loaded at 2 MiB,
 /// at most 8 MiB.
