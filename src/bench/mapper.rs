@@ -142,14 +142,20 @@ pub fn run(settings: &Settings, report: &mut Report) {
         ("unmap_single", Path::UnmapSingle),
         ("unmap_run", Path::UnmapRun),
     ];
-    for (name, path) in paths {
+    // The paths take turns, sample by sample, so that a stretch of noise on
+    // the shared machine slows all of them alike instead of one figure.
+    for (_, path) in paths {
         sample(&mut space, &frames, path, rounds);
-        let (mut times, mut counts) = (Vec::new(), Vec::new());
-        for _ in 0..settings.samples.max(1) {
-            let (time, count) = sample(&mut space, &frames, path, rounds);
+    }
+    let mut figures = paths.map(|_| (Vec::new(), Vec::new()));
+    for _ in 0..settings.samples.max(1) {
+        for ((_, path), (times, counts)) in paths.iter().zip(&mut figures) {
+            let (time, count) = sample(&mut space, &frames, *path, rounds);
             times.push(time);
             counts.push(count);
         }
+    }
+    for ((name, _), (mut times, mut counts)) in paths.into_iter().zip(figures) {
         report.set(format!("mapper.{name}.ns"), median(&mut times));
         report.set(format!("mapper.{name}.tlb_per_page"), median(&mut counts));
     }
