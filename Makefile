@@ -25,7 +25,7 @@ space := $(subst ,, )
 
 .PHONY: build all toolchain qemu qemu-virt qemu-raspi4b qemu-x86_64 test host-test qemu-test \
 	qemu-test-x86_64 gdb clippy clean \
-	inspect bootcost miri fuzz bench
+	inspect bootcost miri asan fuzz bench
 
 all: build
 
@@ -220,6 +220,13 @@ miri: toolchain
 	  cargo miri test --lib -- addr:: memory:: platform:: \
 	  --skip refusals_leave_the_stack_unchanged --skip stack_grows_across_pages \
 	  --skip free_map_pages_appear_span_by_span --skip contiguous_runs_are_aligned
+
+# The host tests under AddressSanitizer (out-of-bounds accesses, use after
+# free and leaks in the portable core's unsafe code, on the real heap), built
+# apart in target/asan for the host triple, as the sanitizer needs.
+asan: toolchain
+	RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=target/asan \
+	  cargo test --lib --target $$(rustc -vV | sed -n 's/^host: //p')
 
 ## Housekeeping ########################################################
 
