@@ -126,13 +126,13 @@ qemu-test: build qemu $(RPI4_DTB)
 	done; \
 	for crash in $(foreach crash,$(CHECKED_RUNS),'$(crash)'); do \
 	  IFS='|' read -r word expected pattern memory dtb <<< "$$crash"; \
-	  name=$${word:-$$(basename $${dtb%.gz} .dtb)}; log=$(BUILD)/$$name.log; start=$$(date +%s); \
+	  name=$${dtb:+$$(basename $${dtb%.gz} .dtb)}; name=$${name:-$$word}; log=$(BUILD)/$$name.log; start=$$(date +%s); \
 	  case $$dtb in *.gz) gunzip -c $$dtb > $(BUILD)/$$name.dtb; dtb=$(BUILD)/$$name.dtb;; esac; \
 	  limit=$(QEMU_TIMEOUT); [ $$expected != halt ] || { limit=$(HALT_SECONDS); expected=124; }; \
 	  timeout $$limit $(QEMU) -M virt -cpu cortex-a72 -m $${memory:-128M} -nographic -nic none \
 	    -semihosting-config enable=on,target=native -kernel $(IMAGE) $${dtb:+-dtb $$dtb} \
 	    -append "$$word exit=semihosting" </dev/null >$$log 2>&1; status=$$?; \
-	  grep -a -E 'FATAL|PANIC|boot failed|^memory:|^stress: [0-9]+ operations,' $$log | sed "s/^/  [$$name] /"; \
+	  grep -a -E 'FATAL|PANIC|boot failed|^warning:|selftest: [0-9]+ passed|^memory:|^stress: [0-9]+ operations,' $$log | sed "s/^/  [$$name] /"; \
 	  if [ $$status = $$expected ] && grep -a -z -q -E "$$pattern" $$log; then passed=$$((passed+1)); \
 	    echo "qemu suite $$name: ok: reported, and QEMU ended with status $$status$$( [ $$status != 124 ] || echo ", halted") ($$(( $$(date +%s) - start )) s)"; \
 	  else failed=$$((failed+1)); echo "qemu suite $$name: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \

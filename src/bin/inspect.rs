@@ -69,6 +69,17 @@ fn sorted_reservations<'p, 'dtb>(
 fn text(platform: &PlatformDescription<'_>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "model:      {}", platform.model.unwrap_or("(none)"));
+    let warnings = platform.warnings();
+    for warning in warnings.kept() {
+        let _ = writeln!(out, "warning:    {warning}");
+    }
+    if warnings.count() > warnings.kept().len() {
+        let _ = writeln!(
+            out,
+            "warning:    and {} more",
+            warnings.count() - warnings.kept().len()
+        );
+    }
     for range in platform.ram() {
         let _ = writeln!(out, "ram:        {range}");
     }

@@ -124,6 +124,13 @@ pub fn print(boot: &Boot, devices: &Devices) {
             boot.removed_nops
         );
     }
+    let warnings = platform.warnings();
+    for warning in warnings.kept() {
+        println!("warning:   {warning}");
+    }
+    if let more @ 1.. = warnings.count() - warnings.kept().len() {
+        println!("warning:   and {more} more");
+    }
     print_cpus(platform);
     if let Some(console) = describe_console(platform) {
         println!("console:   {console}");

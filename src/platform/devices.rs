@@ -31,7 +31,7 @@ impl<'dtb> Device<'dtb> {
         })?;
         let compatible = string_value(compatible).ok_or_else(|| frame.malformed("compatible"))?;
         let mut regions = BoundedList::new();
-        for_each_region(frame, EmptyRegions::Refuse, &mut |region| {
+        for_each_region(frame, EmptyRegions::Refuse, None, &mut |region| {
             regions.push(region).map_err(|_| Error::TooManyRegions {
                 list: RegionList::DeviceRegions,
                 capacity: DEVICE_REGION_CAPACITY,

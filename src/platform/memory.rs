@@ -4,7 +4,8 @@ use core::fmt;
 
 use super::bounded::{Blank, BoundedList};
 use super::pvh::MemoryType;
-use super::{Error, RegionList};
+use super::warning::{Problem, Subject, Warning, Warnings};
+use super::{Error, NodePath, RegionList};
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
 
 /// How many RAM regions (before merging) a description can hold.
@@ -116,6 +117,62 @@ pub(super) fn push_reservation<'dtb>(
             list: RegionList::Reserved,
             capacity: list.capacity(),
         })
+}
+
+/// Where in the tree a reservation for `reason` comes from: `None` for those
+/// the kernel or the PVH start info adds.
+pub(super) fn subject(reason: ReservationReason<'_>) -> Option<Subject> {
+    match reason {
+        ReservationReason::MemReserve => Some(Subject::MemReserve),
+        ReservationReason::ReservedMemory { name } => Some(Subject::Node(
+            NodePath::root().child("reserved-memory").child(name),
+        )),
+        ReservationReason::Initrd => Some(Subject::Node(NodePath::root().child("chosen"))),
+        _ => None,
+    }
+}
+
+/// Warns about every reservation from the tree that touches no region of
+/// `ram` (unless there is no RAM at all), and about every one that shares
+/// bytes with an earlier one from the tree (the union is what is reserved).
+pub(super) fn warn_about_reservations<'dtb>(
+    ram: &[PhysRange],
+    reserved: &[Reservation<'dtb>],
+    warnings: &mut Warnings<'dtb>,
+) {
+    let end = |range: &PhysRange| range.end().map_or(u64::MAX, PhysAddr::as_u64);
+    let overlap =
+        |a: &PhysRange, b: &PhysRange| a.start.as_u64() < end(b) && b.start.as_u64() < end(a);
+    let from_tree = |reservation: &&Reservation<'dtb>| subject(reservation.reason).is_some();
+    for (index, reservation) in reserved.iter().enumerate() {
+        let Some(subject) = subject(reservation.reason) else {
+            continue;
+        };
+        let range = reservation.range;
+        if !ram.is_empty() && !ram.iter().any(|region| overlap(region, &range)) {
+            warnings.offer(Warning {
+                subject,
+                problem: Problem::OutsideRam { range },
+            });
+        }
+        let earlier = reserved
+            .get(..index)
+            .unwrap_or(&[])
+            .iter()
+            .filter(from_tree);
+        if let Some(earlier) = earlier
+            .into_iter()
+            .find(|earlier| overlap(&earlier.range, &range))
+        {
+            warnings.offer(Warning {
+                subject,
+                problem: Problem::OverlappingReservation {
+                    range,
+                    earlier: earlier.range,
+                },
+            });
+        }
+    }
 }
 
 /// Sorts `ram` by base and merges regions that touch; regions that share a

@@ -10,7 +10,9 @@
 //! [`PlatformDescription::usable`] as the frames to give the frame stack.
 //!
 //! It runs before the heap exists, so it allocates nothing: every list has a
-//! fixed capacity and overflowing one is an [`Error`]. It runs the same on the
+//! fixed capacity and overflowing one is an [`Error`], except the
+//! [`Warnings`] about what the tree gets wrong but Linux boots anyway, which
+//! keeps the first [`WARNING_CAPACITY`] and counts the rest. It runs the same on the
 //! host, where the tests read `.dtb` fixtures from `testdata/`.
 //!
 //! Firmware input is untrusted. `fdt` 0.1.5, which does the parsing, panics
@@ -36,6 +38,7 @@ pub mod pvh;
 mod translate;
 mod validate;
 mod walk;
+mod warning;
 
 #[cfg(test)]
 mod tests;
@@ -52,6 +55,7 @@ pub use path::NodePath;
 pub use physical::PhysicalMemory;
 pub use pvh::{COMMAND_LINE_LIMIT, LOW_MEMORY, X86Platform, describe_pvh};
 pub use validate::{MAX_DEPTH, strip_nops};
+pub use warning::{Problem, Subject, WARNING_CAPACITY, Warning, Warnings};
 
 use crate::addr::{PhysAddr, PhysRange};
 use devices::TimerNode;
@@ -88,6 +92,7 @@ pub struct PlatformDescription<'dtb> {
     apic: Option<acpi::Apic>,
     ram: RamList,
     reserved: ReservationList<'dtb>,
+    warnings: Warnings<'dtb>,
 }
 
 impl<'dtb> PlatformDescription<'dtb> {
@@ -98,8 +103,17 @@ impl<'dtb> PlatformDescription<'dtb> {
     /// size is kept, since [`Self::usable`] drops partial pages anyway.
     ///
     /// Fails with the matching [`Error`] on a damaged header or structure, no
-    /// memory node or no RAM, overlapping RAM, a bad `reg`/`ranges`/cell count
-    /// on any node it uses, or a full list. Never panics, whatever the bytes.
+    /// memory node or no RAM, overlapping RAM, a zero-size `/memory` entry, a
+    /// bad `reg`/`ranges`/cell count on any device it uses, or a full list.
+    /// Never panics, whatever the bytes.
+    ///
+    /// What Linux boots with a warning boots with one in [`Self::warnings`]:
+    /// a zero-size `/reserved-memory` entry is skipped; in `/memory` and
+    /// `/reserved-memory` a `reg` tail that is not a whole entry is ignored
+    /// and a region running past 2^64 is clipped to end at 2^64 - 1; a
+    /// reservation outside RAM, or overlapping an earlier one, is kept (it
+    /// reserves nothing usable, or the union); a `stdout-path` that names
+    /// nothing leaves the console to the `serial0` alias.
     pub fn from_dtb(blob: &'dtb [u8], blob_phys: Option<PhysAddr>) -> Result<Self, Error> {
         Self::read(blob, blob_phys, Reading::Boot)
     }
@@ -109,7 +123,7 @@ impl<'dtb> PlatformDescription<'dtb> {
     /// `reg` entry of size zero in `/memory` or `/reserved-memory` (a
     /// placeholder) gives nothing, overlapping RAM regions are merged, and a
     /// timer whose interrupts cannot be read gives no timer. Everything else
-    /// fails as in [`Self::from_dtb`].
+    /// fails, or warns, as in [`Self::from_dtb`].
     pub fn from_dtb_as_written(blob: &'dtb [u8]) -> Result<Self, Error> {
         Self::read(blob, None, Reading::AsWritten)
     }
@@ -136,6 +150,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             apic: None,
             ram: RamList::new(),
             reserved: ReservationList::new(),
+            warnings: Warnings::new(),
         };
         // `fdt` hands the entries out as pointer-sized values; `usize` is 64
         // bits on every target the kernel (and its host tests) builds for.
@@ -188,6 +203,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             apic: Some(x86.apic),
             ram: RamList::new(),
             reserved: ReservationList::new(),
+            warnings: Warnings::new(),
         };
         for range in x86.ram() {
             description
@@ -222,6 +238,12 @@ impl<'dtb> PlatformDescription<'dtb> {
     /// RAM regions: sorted by base, touching regions merged, never empty.
     pub fn ram(&self) -> &[PhysRange] {
         &self.ram
+    }
+
+    /// What the tree got wrong that the description worked around (see
+    /// [`Problem`]), in the order found: empty from the PVH start info.
+    pub fn warnings(&self) -> &Warnings<'dtb> {
+        &self.warnings
     }
 
     /// Reservations in the order found: `/memreserve/`, `/reserved-memory`
@@ -299,6 +321,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             };
             self.bootargs = frame.string("bootargs")?;
             if let Some(stdout) = frame.string("stdout-path")? {
+                collector.stdout_path = Some(stdout);
                 let target = stdout.split(':').next().unwrap_or(stdout);
                 collector.stdout_target = if target.starts_with('/') {
                     Some(target)
@@ -311,7 +334,7 @@ impl<'dtb> PlatformDescription<'dtb> {
         collector.serial0_target = alias("serial0")?;
         walk::walk(root, &mut |frame| {
             self.cpus.visit(frame);
-            collector.visit(frame, &mut self.ram, &mut self.reserved)
+            collector.visit(frame, &mut self.ram, &mut self.reserved, &mut self.warnings)
         })?;
         Ok(collector)
     }
@@ -339,6 +362,16 @@ impl<'dtb> PlatformDescription<'dtb> {
             }
             (None, None) => (None, None),
         };
+        if let (Some(target), None) = (collector.stdout_path, collector.stdout_console) {
+            warning::warn(
+                &mut self.warnings,
+                NodePath::root().child("chosen"),
+                Problem::StdoutPathNamesNothing {
+                    target,
+                    serial0: self.console.is_some(),
+                },
+            );
+        }
         self.interrupt_controller = collector.interrupt_controller;
         if let (Some(timer), Some(gic)) = (collector.timer, &self.interrupt_controller) {
             self.timer = match timer.read(gic) {
@@ -350,6 +383,7 @@ impl<'dtb> PlatformDescription<'dtb> {
         if let Some(initrd) = collector.initrd {
             self.reserve(initrd, ReservationReason::Initrd)?;
         }
+        memory::warn_about_reservations(&self.ram, &self.reserved, &mut self.warnings);
         Ok(())
     }
 }
@@ -368,6 +402,8 @@ enum Reading {
 #[derive(Default)]
 struct Collector<'dtb> {
     reading: Reading,
+    /// `/chosen` `stdout-path` as written, for the warning if it names nothing.
+    stdout_path: Option<&'dtb str>,
     stdout_target: Option<&'dtb str>,
     serial0_target: Option<&'dtb str>,
     initrd: Option<PhysRange>,
@@ -392,10 +428,12 @@ impl<'dtb> Collector<'dtb> {
         frame: &Frame<'_, '_, 'dtb>,
         ram: &mut RamList,
         reserved: &mut ReservationList<'dtb>,
+        warnings: &mut Warnings<'dtb>,
     ) -> Result<(), Error> {
         if frame.has_string("device_type", "memory") {
             self.saw_memory_node = true;
-            translate::for_each_region(frame, self.empty_regions(), &mut |region| {
+            let empty = self.empty_regions();
+            translate::for_each_region(frame, empty, Some(&mut *warnings), &mut |region| {
                 ram.push(region).map_err(|_| Error::TooManyRegions {
                     list: RegionList::Ram,
                     capacity: RAM_CAPACITY,
@@ -408,13 +446,19 @@ impl<'dtb> Collector<'dtb> {
         });
         if in_reserved_memory && frame.is_enabled() {
             let name = frame.name();
-            translate::for_each_region(frame, self.empty_regions(), &mut |range| {
-                memory::push_reservation(
-                    reserved,
-                    range,
-                    ReservationReason::ReservedMemory { name },
-                )
-            })?;
+            // Skipped with a warning, at boot too: Linux boots such trees.
+            translate::for_each_region(
+                frame,
+                translate::EmptyRegions::Skip,
+                Some(warnings),
+                &mut |range| {
+                    memory::push_reservation(
+                        reserved,
+                        range,
+                        ReservationReason::ReservedMemory { name },
+                    )
+                },
+            )?;
         }
         if self.stdout_console.is_none()
             && self

@@ -7,6 +7,7 @@
 //! the identity; a missing one means the bus is not reachable from the CPU.
 
 use super::walk::Frame;
+use super::warning::{Problem, Warnings, warn};
 use super::{Error, NodePath};
 use crate::addr::{PhysAddr, PhysRange};
 
@@ -35,12 +36,16 @@ fn bus_cells(bus: &Frame<'_, '_, '_>) -> Result<(u32, u32), Error> {
 
 /// Calls `each` with every `reg` entry of `node` as a CPU physical range.
 ///
-/// Fails on cell counts outside 1..=2 on the parent, a `reg` whose length is
-/// not a whole number of entries, a zero-size entry, an entry that overflows,
-/// or one that no `ranges` window on the way up covers.
-pub(super) fn for_each_region(
-    node: &Frame<'_, '_, '_>,
+/// Fails on cell counts outside 1..=2 on the parent, a zero-size entry (as
+/// `empty` says), or an entry that no `ranges` window on the way up covers.
+/// A `reg` whose length is not a whole number of entries, or an entry that
+/// runs past 2^64, fails too without `warnings`; with them, the whole entries
+/// are used and an entry is clipped to end at 2^64 - 1, each with a warning
+/// (and so is a zero-size entry that `empty` skips).
+pub(super) fn for_each_region<'dtb>(
+    node: &Frame<'_, '_, 'dtb>,
     empty: EmptyRegions,
+    mut warnings: Option<&mut Warnings<'dtb>>,
     each: &mut dyn FnMut(PhysRange) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let Some(reg) = node.property("reg") else {
@@ -54,16 +59,43 @@ pub(super) fn for_each_region(
     let address_bytes = address_cells as usize * 4;
     let entry_bytes = address_bytes + size_cells as usize * 4;
     if !reg.len().is_multiple_of(entry_bytes) {
-        return Err(node.malformed("reg"));
+        let problem = Problem::RegTail {
+            length: reg.len(),
+            entry: entry_bytes,
+        };
+        match warnings.as_deref_mut() {
+            Some(warnings) => warn(warnings, node.path, problem),
+            None => return Err(node.malformed("reg")),
+        }
     }
     for entry in reg.chunks_exact(entry_bytes) {
         let (address, size) = entry.split_at(address_bytes);
         let address = read_cells(address, address_cells).ok_or_else(|| node.malformed("reg"))?;
-        let size = read_cells(size, size_cells).ok_or_else(|| node.malformed("reg"))?;
+        let mut size = read_cells(size, size_cells).ok_or_else(|| node.malformed("reg"))?;
         if size == 0 {
             match empty {
                 EmptyRegions::Refuse => return Err(Error::ZeroSizeRegion { path: node.path }),
-                EmptyRegions::Skip => continue,
+                EmptyRegions::Skip => {
+                    if let Some(warnings) = warnings.as_deref_mut() {
+                        warn(warnings, node.path, Problem::ZeroSizeReg);
+                    }
+                    continue;
+                }
+            }
+        }
+        if let (None, Some(warnings)) = (address.checked_add(size), warnings.as_deref_mut()) {
+            warn(
+                warnings,
+                node.path,
+                Problem::PastAddressSpace {
+                    start: address,
+                    size,
+                },
+            );
+            // Ends at the last byte: a range's end must fit in 64 bits.
+            size = u64::MAX - address;
+            if size == 0 {
+                continue;
             }
         }
         check_end(node.path, address, size)?;
@@ -82,7 +114,8 @@ pub(super) enum EmptyRegions {
     /// A malformed tree: [`Error::ZeroSizeRegion`].
     Refuse,
     /// A placeholder a bootloader fills in (`reg = <0 0x40000000 0 0>` in many
-    /// board trees): nothing.
+    /// board trees), or a `/reserved-memory` entry Linux skips: nothing (and
+    /// a warning, when there are warnings).
     Skip,
 }
 

@@ -5,6 +5,7 @@ mod builder;
 mod damaged;
 mod fixtures;
 mod fuzz;
+mod warnings;
 mod x86;
 
 use super::*;
