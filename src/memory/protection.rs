@@ -167,15 +167,7 @@ mod tests {
         }
     }
 
-    #[test]
-    fn each_rule_can_fail_on_aarch64_tables() {
-        each_rule_can_fail::<Aarch64>();
-    }
-
-    #[test]
-    fn each_rule_can_fail_on_x86_64_tables() {
-        each_rule_can_fail::<X86_64>();
-    }
+    on_both_formats!(each_rule_can_fail);
 
     /// The lower half of a simulated root (entries 0..256, as on x86_64)
     /// passes while empty and names the entry a lower-half page brought in.

@@ -1190,15 +1190,7 @@ mod tests {
         std::println!("{report}");
     }
 
-    #[test]
-    fn seeded_mix_loses_nothing_aarch64() {
-        seeded_mix_loses_nothing::<Aarch64>();
-    }
-
-    #[test]
-    fn seeded_mix_loses_nothing_x86_64() {
-        seeded_mix_loses_nothing::<X86_64>();
-    }
+    on_both_formats!(seeded_mix_loses_nothing);
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 1 } else { 32 }))]

@@ -15,25 +15,6 @@ use crate::memory::sim::{SimMachine, SimMachineOf};
 
 const P: u64 = PAGE_SIZE as u64;
 
-/// Runs each named generic test once with AArch64's tables and once with
-/// x86_64's: the frame stack, mapper and address space are one copy for both.
-macro_rules! on_both_formats {
-    ($($test:ident),* $(,)?) => {
-        $(
-            mod $test {
-                #[test]
-                fn aarch64() {
-                    super::$test::<super::Aarch64>();
-                }
-                #[test]
-                fn x86_64() {
-                    super::$test::<super::X86_64>();
-                }
-            }
-        )*
-    };
-}
-
 /// Every attribute combination decodes as it was encoded, and addresses
 /// index the four levels as 9-bit fields above the page offset.
 fn attributes_survive_encoding_and_indices_split_the_address<F: PageTableFormat>() {

@@ -63,12 +63,4 @@ fn new_tables_are_zeroed_over_dirty_frames<F: PageTableFormat>() {
     }
 }
 
-#[test]
-fn new_tables_are_zeroed_over_dirty_frames_on_aarch64() {
-    new_tables_are_zeroed_over_dirty_frames::<Aarch64>();
-}
-
-#[test]
-fn new_tables_are_zeroed_over_dirty_frames_on_x86_64() {
-    new_tables_are_zeroed_over_dirty_frames::<X86_64>();
-}
+on_both_formats!(new_tables_are_zeroed_over_dirty_frames);
