@@ -363,16 +363,6 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
         });
     }
 
-    /// Creates the missing intermediate tables on the way to `virt` with frames
-    /// from `tables`, without mapping anything.
-    pub fn create_tables(
-        &mut self,
-        virt: VirtAddr,
-        tables: &mut impl FrameSource,
-    ) -> Result<(), MapError> {
-        self.walk_creating(virt, tables).map(|_| ())
-    }
-
     /// Walks to the last-level table for `virt`, creating missing tables.
     fn walk_creating(
         &mut self,
