@@ -435,15 +435,11 @@ impl FrameStack {
         while next < end {
             let refused = |error| RangeRefused { accepted, error };
             self.check(next).map_err(refused)?;
-            // The part of the range inside the usable range that holds `next`.
-            let usable_end = self.usable[..self.usable_count]
-                .iter()
-                .find(|usable| usable.contains(next))
-                .map_or(end, |usable| {
-                    usable
-                        .end()
-                        .map_or(end, |usable_end| usable_end.align_down(FRAME))
-                });
+            // The part of the range inside the usable range that holds `next`,
+            // which `check` has just left at `usable_hint`.
+            let usable_end = self.usable[self.usable_hint]
+                .end()
+                .map_or(end, |usable_end| usable_end.align_down(FRAME));
             let mut piece_end = usable_end.min(end);
             if let Some(map) = self.free_map.as_ref() {
                 if !map.covers(next) {

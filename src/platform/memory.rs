@@ -140,29 +140,22 @@ pub(super) fn warn_about_reservations<'dtb>(
     reserved: &[Reservation<'dtb>],
     warnings: &mut Warnings<'dtb>,
 ) {
-    let end = |range: &PhysRange| range.end().map_or(u64::MAX, PhysAddr::as_u64);
-    let overlap =
-        |a: &PhysRange, b: &PhysRange| a.start.as_u64() < end(b) && b.start.as_u64() < end(a);
     let from_tree = |reservation: &&Reservation<'dtb>| subject(reservation.reason).is_some();
     for (index, reservation) in reserved.iter().enumerate() {
         let Some(subject) = subject(reservation.reason) else {
             continue;
         };
         let range = reservation.range;
-        if !ram.is_empty() && !ram.iter().any(|region| overlap(region, &range)) {
+        if !ram.is_empty() && !ram.iter().any(|region| region.overlaps(&range)) {
             warnings.offer(Warning {
                 subject,
                 problem: Problem::OutsideRam { range },
             });
         }
-        let earlier = reserved
-            .get(..index)
-            .unwrap_or(&[])
+        if let Some(earlier) = reserved[..index]
             .iter()
-            .filter(from_tree);
-        if let Some(earlier) = earlier
-            .into_iter()
-            .find(|earlier| overlap(&earlier.range, &range))
+            .filter(from_tree)
+            .find(|earlier| earlier.range.overlaps(&range))
         {
             warnings.offer(Warning {
                 subject,

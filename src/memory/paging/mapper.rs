@@ -337,11 +337,8 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
                 table
             }
         };
+        self.ensure_unmapped(table, virt)?;
         let index = F::index(virt, F::LEVELS - 1);
-        let existing = F::decode(self.read(table, index), F::LEVELS - 1);
-        if existing != Descriptor::Invalid {
-            return Err(MapError::AlreadyMapped { virt, existing });
-        }
         self.write(table, index, F::encode_page(phys, attributes));
         cursor.skip(1);
         Ok(())
@@ -400,15 +397,22 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> Mapper<F, A, T> {
         let mut cursor = Cursor::at(virt);
         let missing = self.missing_tables_at(&mut cursor)?;
         if let Some(table) = self.known_leaf(&cursor) {
-            let existing = F::decode(
-                self.read(table, F::index(virt, F::LEVELS - 1)),
-                F::LEVELS - 1,
-            );
-            if existing != Descriptor::Invalid {
-                return Err(MapError::AlreadyMapped { virt, existing });
-            }
+            self.ensure_unmapped(table, virt)?;
         }
         Ok(missing)
+    }
+
+    /// Fails with `AlreadyMapped` when `virt`'s entry in its last-level
+    /// `table` is not empty.
+    fn ensure_unmapped(&mut self, table: PhysAddr, virt: VirtAddr) -> Result<(), MapError> {
+        let existing = F::decode(
+            self.read(table, F::index(virt, F::LEVELS - 1)),
+            F::LEVELS - 1,
+        );
+        match existing {
+            Descriptor::Invalid => Ok(()),
+            existing => Err(MapError::AlreadyMapped { virt, existing }),
+        }
     }
 
     /// Tables that [`map_run`](Self::map_run) would have to create before it
