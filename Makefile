@@ -75,7 +75,7 @@ qemu-virt: build qemu
 	@echo "QEMU virt: $(VIRT_MACHINE), $(CPU), $(MEM), $(SMP) core(s). Quit with Ctrl-A X."
 	$(QEMU) $(qemu_virt_args) $(if $(APPEND),-append "$(APPEND)")
 
-qemu-raspi4b: build qemu $(RPI4_DTB)
+qemu-raspi4b: build qemu $(RPI4_DTBS)
 	@echo "QEMU raspi4b: 2 GiB, 4 cores (parked), PL011 on this terminal. Quit with Ctrl-A X."
 	$(QEMU) $(raspi4b_args) $(if $(APPEND),-append "$(APPEND)")
 
@@ -108,7 +108,7 @@ host-test: toolchain
 # each 2 MiB of RAM then costs the host a page fault (seconds in all at 4 GiB).
 # The boot itself touches almost nothing (RAM stays in fresh ranges), but the
 # self-tests drain every frame and refill the stack, which writes into all RAM.
-qemu-test: build qemu $(RPI4_DTB)
+qemu-test: build qemu $(RPI4_DTBS)
 	@failed=0; passed=0; \
 	for suite in $(foreach suite,$(QEMU_SUITES),'$(suite)'); do \
 	  IFS='|' read -r name arguments <<< "$$suite"; \
