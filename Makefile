@@ -200,7 +200,8 @@ bootcost: build qemu
 bench: toolchain
 	QUICK=$(QUICK) PARTS=$(PARTS) cargo bench --features bench --bench memory
 
-# Fuzz the platform description: each cargo-fuzz target (src/fuzz/) for
+# Fuzz the platform description and the x86_64 start-info and MADT readers:
+# each cargo-fuzz target (src/fuzz/) for
 # SECONDS seconds. libFuzzer needs a C++ compiler (g++ is on these machines).
 SECONDS ?= 60
 fuzz: toolchain

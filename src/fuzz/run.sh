@@ -5,9 +5,11 @@
 #   src/fuzz/run.sh [SECONDS] [TARGET...]
 #
 # Builds, corpora and logs go to target/fuzz/ (ignored by git); the corpus
-# grows from run to run. platform_mutated is seeded at every run from the
+# grows from run to run. At every run, platform_mutated is seeded from the
 # committed fixtures, src/platform/testdata/*.dtb, with QEMU's 1 MiB padding
-# cut off. A crash, hang (over 10 s for one input) or out-of-memory (over
+# cut off; pvh_start_info from each machine of src/platform/testdata/x86/ as
+# one input of region records (physical.rs), start info first; acpi_madt from
+# those machines' MADT bodies. A crash, hang (over 10 s for one input) or out-of-memory (over
 # 2 GiB) stops that target; its input is copied to src/fuzz/regressions/TARGET/
 # for committing, and the script exits 1 after the other targets ran.
 set -euo pipefail
@@ -47,6 +49,44 @@ seed_fixtures() {
   done
 }
 
+# The little-endian bytes of the number $1, $2 bytes wide, on stdout.
+little_endian() {
+  local value=$1 width=$2 i
+  for ((i = 0; i < width; i++)); do
+    printf "$(printf '\\%03o' $(((value >> (8 * i)) & 255)))"
+  done
+}
+
+# One input per QEMU machine of testdata/x86/ into $1, as physical.rs decodes
+# it: a record (u64 base, u16 length, bytes) per dumped region, the start
+# info first since the target reads it at the first region's base.
+seed_x86_memory() {
+  local into=$1 machine file
+  rm -rf "$into" && mkdir -p "$into"
+  for machine in "$root"/src/platform/testdata/x86/*/; do
+    {
+      for file in "$machine"*-start-info.bin; do record "$file"; done
+      for file in "$machine"*.bin; do [[ $file == *-start-info.bin ]] || record "$file"; done
+    } >"$into/$(basename "$machine")"
+  done
+}
+
+# The region record of the fixture file $1, named <hex base>-<what>.bin.
+record() {
+  little_endian $((16#$(basename "$1" | cut -d- -f1))) 8
+  little_endian "$(stat -c %s "$1")" 2
+  cat "$1"
+}
+
+# The MADT bodies (past the 36-byte header) of the machines of testdata/x86/ into $1.
+seed_x86_madts() {
+  local into=$1 madt
+  rm -rf "$into" && mkdir -p "$into"
+  for madt in "$root"/src/platform/testdata/x86/*/*-apic.bin; do
+    tail -c +37 "$madt" >"$into/$(basename "$(dirname "$madt")")"
+  done
+}
+
 mkdir -p "$work/logs"
 echo "building the fuzz targets (cargo fuzz, $(rustc --version))"
 cargo fuzz build --fuzz-dir "$fuzz_dir" --target-dir "$work" >/dev/null 2>"$work/logs/build.log" ||
@@ -60,17 +100,23 @@ for target in "${targets[@]}"; do
   regressions=$fuzz_dir/regressions/$target
   mkdir -p "$corpus" "$artifacts"
   inputs=("$corpus")
-  if [[ $target == platform_mutated ]]; then
-    seed_fixtures "$work/seeds/$target"
-    inputs+=("$work/seeds/$target")
-  fi
+  case $target in
+    platform_mutated) seed_fixtures "$work/seeds/$target" ;;
+    pvh_start_info) seed_x86_memory "$work/seeds/$target" ;;
+    acpi_madt) seed_x86_madts "$work/seeds/$target" ;;
+  esac
+  [[ ! -d $work/seeds/$target ]] || inputs+=("$work/seeds/$target")
+  # The device-tree dictionary (magic, tokens, property names) serves only
+  # the device-tree targets.
+  dictionary=()
+  [[ $target != platform_* ]] || dictionary=(-dict="$fuzz_dir/dtb.dict")
   log=$work/logs/$target.log
   stamp=$(mktemp)
   echo "fuzzing $target for $seconds s (log: ${log#"$root"/})"
   status=0
   cargo fuzz run --fuzz-dir "$fuzz_dir" --target-dir "$work" "$target" "${inputs[@]}" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -dict="$fuzz_dir/dtb.dict" >"$log" 2>&1 || status=$?
+    "${dictionary[@]}" >"$log" 2>&1 || status=$?
   executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
   found=()
   while IFS= read -r -d '' artifact; do
