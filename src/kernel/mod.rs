@@ -27,12 +27,12 @@ use spin::Once;
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
 use crate::arch::current::{self, cpu, exceptions, host, layout};
 use crate::arch::current::{Cause, Fault, KernelTableAccess, KernelTlb};
-use crate::memory::frames::{FrameStack, FreeError};
+use crate::memory::frames::{FrameStack, FreeError, MAX_RANGES};
 use crate::memory::free_map::{FreeMap, MapPages};
 use crate::memory::paging::Mapper;
 use crate::memory::space::AddressSpace;
 use crate::memory::window::PageView;
-use crate::platform::{PlatformDescription, ReservationReason};
+use crate::platform::{PlatformDescription, RAM_CAPACITY, RESERVATION_CAPACITY, ReservationReason};
 use crate::println;
 use crate::text::LineBuffer;
 
@@ -119,6 +119,9 @@ pub fn start(record: BootRecord) -> ! {
         true => None,
     };
     let platform = &record.platform;
+    // Every usable piece fits the stack's tables: each reservation splits at
+    // most one RAM region in two.
+    const _: () = assert!(MAX_RANGES >= RAM_CAPACITY + RESERVATION_CAPACITY);
     let mut frames = FrameStack::new(platform.ram().iter().copied(), platform.usable());
     if let Some(map) = free_map {
         frames.install_free_map(map);

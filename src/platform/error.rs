@@ -373,8 +373,6 @@ pub enum StructureProblem {
 pub enum RegionList {
     /// RAM regions, before merging.
     Ram,
-    /// Reservations.
-    Reserved,
     /// The `reg` regions of one device.
     DeviceRegions,
     /// The modules of a PVH start info.
@@ -658,7 +656,6 @@ impl fmt::Display for RegionList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Ram => "RAM regions",
-            Self::Reserved => "reserved regions",
             Self::DeviceRegions => "regions in one device",
             Self::Modules => "modules",
         })

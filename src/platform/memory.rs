@@ -5,13 +5,14 @@ use core::fmt;
 use super::bounded::{Blank, BoundedList};
 use super::pvh::MemoryType;
 use super::warning::{Problem, Subject, Warning, Warnings};
-use super::{Error, NodePath, RegionList};
+use super::{Error, NodePath};
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
 
 /// How many RAM regions (before merging) a description can hold.
 pub const RAM_CAPACITY: usize = 32;
 
-/// How many reservations a description can hold.
+/// How many reservations a description keeps apart. A tree may have more:
+/// the list then makes room by folding neighbours together (see [`Merged`]).
 pub const RESERVATION_CAPACITY: usize = 128;
 
 /// Why a range of physical memory must not be handed out as free frames.
@@ -52,6 +53,9 @@ pub enum ReservationReason<'dtb> {
         /// Its index, from 0.
         index: u32,
     },
+    /// Reservations for different reasons folded into one to keep the list
+    /// within [`RESERVATION_CAPACITY`] (see [`Merged`]).
+    Merged,
 }
 
 impl fmt::Display for ReservationReason<'_> {
@@ -71,6 +75,7 @@ impl fmt::Display for ReservationReason<'_> {
             Self::CommandLine => f.write_str("command line"),
             Self::ModuleList => f.write_str("module list"),
             Self::Module { index } => write!(f, "module {index}"),
+            Self::Merged => f.write_str("merged"),
         }
     }
 }
@@ -100,23 +105,130 @@ impl Blank for Reservation<'_> {
 /// The RAM regions of a description.
 pub(super) type RamList = BoundedList<PhysRange, RAM_CAPACITY>;
 
-/// The reservations of a description.
-pub(super) type ReservationList<'dtb> = BoundedList<Reservation<'dtb>, RESERVATION_CAPACITY>;
+/// What a [`ReservationList`] gave up to stay within [`RESERVATION_CAPACITY`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// How many reservations were folded into a neighbour.
+    pub reservations: usize,
+    /// The bytes between neighbours folded when none touched: at most this
+    /// many bytes are reserved that no reservation asked for (fewer if a
+    /// later one asks for some of them). 0 while only touching or
+    /// overlapping reservations were folded.
+    pub gap_bytes: u64,
+}
 
-/// Appends `reservation`, checking that its range is not empty and ends below 2^64.
-pub(super) fn push_reservation<'dtb>(
-    list: &mut ReservationList<'dtb>,
-    range: PhysRange,
-    reason: ReservationReason<'dtb>,
-) -> Result<(), Error> {
-    if range.size == 0 || range.end().is_none() {
-        return Err(Error::BadReservation { range });
+/// The reservations of a description; it never runs out of room.
+///
+/// It keeps up to [`RESERVATION_CAPACITY`] reservations apart, in the order
+/// pushed. A push that finds it full first sorts it by address and folds
+/// every reservation that touches or overlaps the one before into it, which
+/// reserves exactly the same bytes. When none touch, it folds the two
+/// neighbours with the smallest gap between them into one range spanning
+/// both: more is reserved, never less, so no reserved byte can become free.
+/// A tree with thousands of reservations boots this way, keeping all but the
+/// smallest gaps usable; [`Self::merged`] says what it cost.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ReservationList<'dtb> {
+    list: BoundedList<Reservation<'dtb>, RESERVATION_CAPACITY>,
+    merged: Merged,
+}
+
+impl<'dtb> ReservationList<'dtb> {
+    /// An empty list.
+    pub(super) const fn new() -> Self {
+        Self {
+            list: BoundedList::new(),
+            merged: Merged {
+                reservations: 0,
+                gap_bytes: 0,
+            },
+        }
     }
-    list.push(Reservation { range, reason })
-        .map_err(|_| Error::TooManyRegions {
-            list: RegionList::Reserved,
-            capacity: list.capacity(),
-        })
+
+    /// What making room has cost so far.
+    pub(super) fn merged(&self) -> Merged {
+        self.merged
+    }
+
+    /// Appends a reservation of `range` for `reason`, making room first if the
+    /// list is full. Fails only with [`Error::BadReservation`]: `range` is
+    /// empty or ends past 2^64.
+    pub(super) fn push(
+        &mut self,
+        range: PhysRange,
+        reason: ReservationReason<'dtb>,
+    ) -> Result<(), Error> {
+        if range.size == 0 || range.end().is_none() {
+            return Err(Error::BadReservation { range });
+        }
+        let reservation = Reservation { range, reason };
+        if self.list.push(reservation).is_err() {
+            self.make_room();
+            // Cannot fail: `make_room` freed at least one slot.
+            let _ = self.list.push(reservation);
+        }
+        Ok(())
+    }
+
+    /// Frees at least one slot of a full list (see the type's documentation).
+    fn make_room(&mut self) {
+        let items = self.list.as_mut_slice();
+        items.sort_unstable_by_key(|reservation| reservation.range.start);
+        // Compacts in place: the first `kept` items are final.
+        let mut kept: usize = 0;
+        for index in 0..items.len() {
+            let current = items[index];
+            if let Some(previous) = kept.checked_sub(1).map(|last| &mut items[last])
+                && end(previous.range) >= current.range.start.as_u64()
+            {
+                *previous = fold(*previous, current);
+                self.merged.reservations += 1;
+                continue;
+            }
+            items[kept] = current;
+            kept += 1;
+        }
+        if kept == items.len() {
+            // Sorted and apart, so each gap is at least one byte.
+            let gap =
+                |index: usize| items[index].range.start.as_u64() - end(items[index - 1].range);
+            if let Some(index) = (1..kept).min_by_key(|&index| gap(index)) {
+                self.merged.gap_bytes += gap(index);
+                self.merged.reservations += 1;
+                items[index - 1] = fold(items[index - 1], items[index]);
+                items.copy_within(index + 1.., index);
+                kept -= 1;
+            }
+        }
+        self.list.truncate(kept);
+    }
+}
+
+impl<'dtb> core::ops::Deref for ReservationList<'dtb> {
+    type Target = [Reservation<'dtb>];
+
+    fn deref(&self) -> &[Reservation<'dtb>] {
+        self.list.as_slice()
+    }
+}
+
+/// Where `range` ends, exclusive (a reservation's end always fits in 64 bits).
+fn end(range: PhysRange) -> u64 {
+    range.end().map_or(u64::MAX, PhysAddr::as_u64)
+}
+
+/// One reservation covering `a`, `b` and the bytes between them (`a` starts
+/// first), for their reason if they share it, else [`ReservationReason::Merged`].
+fn fold<'dtb>(a: Reservation<'dtb>, b: Reservation<'dtb>) -> Reservation<'dtb> {
+    let last = end(a.range).max(end(b.range));
+    Reservation {
+        range: PhysRange::new(a.range.start, last - a.range.start.as_u64()),
+        reason: if a.reason == b.reason {
+            a.reason
+        } else {
+            ReservationReason::Merged
+        },
+    }
 }
 
 /// Where in the tree a reservation for `reason` comes from: `None` for those
@@ -284,4 +396,53 @@ fn whole_pages(range: PhysRange) -> Option<PhysRange> {
     let start = range.start.align_up(page)?;
     let end = range.end()?.align_down(page);
     (end > start).then(|| PhysRange::new(start, end.as_u64() - start.as_u64()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// The bytes in the union of `ranges`.
+    fn covered(ranges: impl Iterator<Item = PhysRange>) -> u64 {
+        let mut sorted: Vec<(u64, u64)> = ranges
+            .map(|range| (range.start.as_u64(), end(range)))
+            .collect();
+        sorted.sort_unstable();
+        let (mut total, mut reach) = (0, 0);
+        for (start, end) in sorted {
+            let from = start.max(reach);
+            total += end.saturating_sub(from);
+            reach = reach.max(end);
+        }
+        total
+    }
+
+    proptest! {
+        /// Whatever is pushed, every pushed range stays inside one kept
+        /// reservation, and the bytes reserved beyond the union of what was
+        /// asked are at most the gaps `merged` counts.
+        #[test]
+        fn folding_reserves_more_never_less(
+            ranges in proptest::collection::vec((0u64..1 << 24, 1u64..1 << 16), 0..600)
+        ) {
+            let mut list = ReservationList::new();
+            let asked: Vec<PhysRange> =
+                ranges.iter().map(|&(start, size)| PhysRange::new(PhysAddr(start * 16), size)).collect();
+            for range in &asked {
+                list.push(*range, ReservationReason::MemReserve).unwrap();
+            }
+            prop_assert!(list.len() <= RESERVATION_CAPACITY);
+            prop_assert_eq!(list.merged().reservations, asked.len() - list.len());
+            for range in &asked {
+                prop_assert!(list.iter().any(|kept| kept.range.contains(range.start)
+                    && range.last().is_some_and(|last| kept.range.contains(last))));
+            }
+            let reserved = covered(list.iter().map(|kept| kept.range));
+            let union = covered(asked.iter().copied());
+            prop_assert!(reserved >= union);
+            prop_assert!(reserved <= union + list.merged().gap_bytes);
+        }
+    }
 }

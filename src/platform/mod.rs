@@ -50,7 +50,7 @@ pub use bounded::{Blank, BoundedList, CountedList, ListFull};
 pub use cpus::{CPU_CAPACITY, Cpu, CpuList};
 pub use devices::{DEVICE_REGION_CAPACITY, Device, GicVersion, InterruptController, Timer};
 pub use error::{Block, Error, FirmwareStructure, RegionList, StructureProblem};
-pub use memory::{RAM_CAPACITY, RESERVATION_CAPACITY, Reservation, ReservationReason};
+pub use memory::{Merged, RAM_CAPACITY, RESERVATION_CAPACITY, Reservation, ReservationReason};
 pub use path::NodePath;
 pub use physical::PhysicalMemory;
 pub use pvh::{COMMAND_LINE_LIMIT, LOW_MEMORY, X86Platform, describe_pvh};
@@ -226,6 +226,7 @@ impl<'dtb> PlatformDescription<'dtb> {
                 });
             }
         }
+        description.warn_if_merged();
         Ok(description)
     }
 
@@ -248,19 +249,36 @@ impl<'dtb> PlatformDescription<'dtb> {
 
     /// Reservations in the order found: `/memreserve/`, `/reserved-memory`
     /// children (tree order), initrd, the blob, then whatever [`Self::reserve`] added.
-    /// They may overlap each other and may lie outside RAM.
+    /// They may overlap each other and may lie outside RAM. Once more than
+    /// [`RESERVATION_CAPACITY`] were given, the list is sorted by address and
+    /// holds folded reservations (see [`Merged`]) instead.
     pub fn reserved(&self) -> &[Reservation<'dtb>] {
         &self.reserved
     }
 
     /// Marks `range` as not free. Fails with [`Error::BadReservation`] if it is
-    /// empty or ends past 2^64, [`Error::TooManyRegions`] if the list is full.
+    /// empty or ends past 2^64. Never fails for want of room: a full list
+    /// folds neighbouring reservations together, reserving more, never less
+    /// (see [`Merged`]).
     pub fn reserve(
         &mut self,
         range: PhysRange,
         reason: ReservationReason<'dtb>,
     ) -> Result<(), Error> {
-        memory::push_reservation(&mut self.reserved, range, reason)
+        self.reserved.push(range, reason)
+    }
+
+    /// Warns once, after the tree (or start info) is read, if its
+    /// reservations had to be folded to fit. Folds the kernel's own
+    /// [`Self::reserve`] calls cause later show only as `merged` reservations.
+    fn warn_if_merged(&mut self) {
+        let merged = self.reserved.merged();
+        if merged != Merged::default() {
+            self.warnings.offer(Warning {
+                subject: Subject::Reservations,
+                problem: Problem::ReservationsMerged { merged },
+            });
+        }
     }
 
     /// RAM minus every reservation, each piece shrunk inward to 4 KiB page
@@ -384,6 +402,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             self.reserve(initrd, ReservationReason::Initrd)?;
         }
         memory::warn_about_reservations(&self.ram, &self.reserved, &mut self.warnings);
+        self.warn_if_merged();
         Ok(())
     }
 }
@@ -451,13 +470,7 @@ impl<'dtb> Collector<'dtb> {
                 frame,
                 translate::EmptyRegions::Skip,
                 Some(warnings),
-                &mut |range| {
-                    memory::push_reservation(
-                        reserved,
-                        range,
-                        ReservationReason::ReservedMemory { name },
-                    )
-                },
+                &mut |range| reserved.push(range, ReservationReason::ReservedMemory { name }),
             )?;
         }
         if self.stdout_console.is_none()

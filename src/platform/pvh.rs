@@ -170,13 +170,14 @@ impl<'m> X86Platform<'m> {
     }
 
     /// Marks `range` as not free. Fails with [`Error::BadReservation`] if it is
-    /// empty or ends past 2^64, [`Error::TooManyRegions`] if the list is full.
+    /// empty or ends past 2^64; a full list makes room by folding neighbours
+    /// together (see [`super::Merged`]).
     pub fn reserve(
         &mut self,
         range: PhysRange,
         reason: ReservationReason<'m>,
     ) -> Result<(), Error> {
-        memory::push_reservation(&mut self.reserved, range, reason)
+        self.reserved.push(range, reason)
     }
 
     /// RAM minus every reservation, each piece shrunk inward to 4 KiB page

@@ -4,8 +4,9 @@
 use core::fmt;
 
 use super::bounded::{Blank, CountedList};
+use super::memory::{Merged, RESERVATION_CAPACITY};
 use super::path::NodePath;
-use crate::addr::PhysRange;
+use crate::addr::{ByteSize, PhysRange};
 
 /// How many warnings a description keeps; beyond that they are only counted.
 pub const WARNING_CAPACITY: usize = 16;
@@ -21,6 +22,8 @@ pub enum Subject {
     Node(NodePath),
     /// The blob's `/memreserve/` map.
     MemReserve,
+    /// The reservations as a whole.
+    Reservations,
 }
 
 impl fmt::Display for Subject {
@@ -28,6 +31,7 @@ impl fmt::Display for Subject {
         match self {
             Self::Node(path) => path.fmt(f),
             Self::MemReserve => f.write_str("/memreserve/"),
+            Self::Reservations => f.write_str("reservations"),
         }
     }
 }
@@ -74,6 +78,12 @@ pub enum Problem<'dtb> {
         /// Whether the `serial0` alias gave the console instead.
         serial0: bool,
     },
+    /// More reservations than [`RESERVATION_CAPACITY`]: neighbours folded
+    /// together, so more is reserved than asked (see [`Merged`]).
+    ReservationsMerged {
+        /// What folding them cost, in all so far.
+        merged: Merged,
+    },
 }
 
 impl fmt::Display for Problem<'_> {
@@ -104,6 +114,12 @@ impl fmt::Display for Problem<'_> {
                 } else {
                     "no console"
                 }
+            ),
+            Self::ReservationsMerged { merged } => write!(
+                f,
+                "more than {RESERVATION_CAPACITY}: {} folded into a neighbour, at most {} between them reserved too",
+                merged.reservations,
+                ByteSize(merged.gap_bytes)
             ),
         }
     }

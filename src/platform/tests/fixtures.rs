@@ -342,7 +342,7 @@ fn reserve_splits_usable_ram_at_page_boundaries() {
 }
 
 #[test]
-fn reserve_refuses_empty_ranges_and_a_full_list() {
+fn reserve_refuses_empty_ranges_and_makes_room_when_full() {
     let mut description = parse(fixture!("virt-128m"));
     let empty = range(0x4000_0000, 0);
     assert_eq!(
@@ -356,20 +356,42 @@ fn reserve_refuses_empty_ranges_and_a_full_list() {
             range: past_the_end
         })
     );
-    for page in 0..RESERVATION_CAPACITY as u64 {
-        let one_page = range(0x4000_0000 + page * 0x1000, 0x1000);
+    // Pages a page apart fill the list; a full list folds what touches for
+    // free, or else the closest neighbours.
+    let free_slots = RESERVATION_CAPACITY - description.reserved().len();
+    for page in 0..free_slots as u64 {
+        let one_page = range(0x4000_0000 + page * 0x2000, 0x1000);
         assert_eq!(
             description.reserve(one_page, ReservationReason::BootTables),
             Ok(())
         );
     }
+    assert_eq!(description.reserved.merged(), Merged::default());
+    let between = range(0x4000_1000, 0x1000);
     assert_eq!(
-        description.reserve(range(0x4800_0000, 1), ReservationReason::BootTables),
-        Err(Error::TooManyRegions {
-            list: RegionList::Reserved,
-            capacity: RESERVATION_CAPACITY
-        })
+        description.reserve(between, ReservationReason::BootTables),
+        Ok(())
     );
+    let folded = |gap_bytes, reservations| Merged {
+        reservations,
+        gap_bytes,
+    };
+    assert_eq!(description.reserved.merged(), folded(0x1000, 1));
+    assert_eq!(description.reserved().len(), RESERVATION_CAPACITY);
+    assert!(
+        description
+            .reserved()
+            .iter()
+            .any(|reservation| reservation.range == range(0x4000_0000, 0x3000))
+    );
+    // `between` lies inside that fold: the next push folds it in, losing nothing.
+    let next = range(0x4000_3000, 0x1000);
+    assert_eq!(
+        description.reserve(next, ReservationReason::BootTables),
+        Ok(())
+    );
+    assert_eq!(description.reserved.merged(), folded(0x1000, 2));
+    assert_eq!(description.reserved().len(), RESERVATION_CAPACITY);
 }
 
 #[test]

@@ -230,3 +230,72 @@ fn good_trees_have_no_warnings() {
         assert_eq!(warnings(&parse(blob)), Vec::<String>::new());
     }
 }
+
+#[test]
+fn thousands_of_reservations_boot_and_every_one_stays_reserved() {
+    // 3,000 pages, one every 32 KiB from 0x40100000, plus a page every
+    // 4 KiB for the first 64 of them: the tight ones fold for free.
+    let mut starts: Vec<u64> = (0..3000u64)
+        .map(|index| 0x4010_0000 + index * 0x8000)
+        .collect();
+    starts.extend((1..64u64).map(|index| 0x4010_0000 + index * 0x1000));
+    let names: Vec<String> = starts
+        .iter()
+        .map(|start| std::format!("page@{start:x}"))
+        .collect();
+    let regs: Vec<[u32; 4]> = starts
+        .iter()
+        .map(|start| [0, *start as u32, 0, 0x1000])
+        .collect();
+    let children: Vec<(&str, &[u32])> = names
+        .iter()
+        .zip(&regs)
+        .map(|(name, reg)| (name.as_str(), reg.as_slice()))
+        .collect();
+    let blob = reserved_memory(&children);
+    let mut description = parse(&blob);
+    assert!(description.reserved().len() <= RESERVATION_CAPACITY);
+    let merged = description.reserved.merged();
+    assert_eq!(
+        merged.reservations,
+        starts.len() - description.reserved().len()
+    );
+    assert_eq!(
+        warnings(&description),
+        [std::format!(
+            "reservations: more than 128: {} folded into a neighbour, at most {} between them reserved too",
+            merged.reservations,
+            crate::addr::ByteSize(merged.gap_bytes)
+        )]
+    );
+    let check = |description: &PlatformDescription<'_>| {
+        for piece in description.usable() {
+            for start in &starts {
+                assert!(
+                    !piece.overlaps(&range(*start, 0x1000)),
+                    "{piece} holds {start:#x}"
+                );
+            }
+        }
+        // What folding gave up is all that is missing from the RAM.
+        let usable: u64 = description.usable().map(|piece| piece.size).sum();
+        let asked = 0x1000 * 3000;
+        assert_eq!(
+            usable,
+            0x800_0000 - asked - description.reserved.merged().gap_bytes
+        );
+    };
+    check(&description);
+    // The kernel's own reservations still go in.
+    for index in 0..4 {
+        let page = range(0x4000_0000 + index * 0x2000, 0x1000);
+        assert_eq!(
+            description.reserve(page, ReservationReason::KernelImage),
+            Ok(())
+        );
+    }
+    for index in 0..4 {
+        let page = range(0x4000_0000 + index * 0x2000, 0x1000);
+        assert!(description.usable().all(|piece| !piece.overlaps(&page)));
+    }
+}
