@@ -35,6 +35,16 @@ fn reserved_memory(children: &[(&str, &[u32])]) -> Vec<u8> {
     builder.finish()
 }
 
+/// A minimal tree with a `/reserved-memory` child per name and 2/2-cell `reg`.
+fn many_children(children: impl Iterator<Item = (String, [u32; 4])>) -> Vec<u8> {
+    let children: Vec<(String, [u32; 4])> = children.collect();
+    let borrowed: Vec<(&str, &[u32])> = children
+        .iter()
+        .map(|(name, reg)| (name.as_str(), reg.as_slice()))
+        .collect();
+    reserved_memory(&borrowed)
+}
+
 /// A minimal tree with one `/reserved-memory` child `name` of `reg` cells.
 fn reserved_memory_child(name: &str, reg: &[u32]) -> Vec<u8> {
     reserved_memory(&[(name, reg)])
@@ -199,16 +209,9 @@ fn a_stdout_path_that_names_nothing_falls_back() {
 
 #[test]
 fn thousands_of_bad_entries_keep_sixteen_warnings_and_count_the_rest() {
-    let names: Vec<String> = (0..3000u32)
-        .map(|index| std::format!("empty@{index:x}"))
-        .collect();
-    let regs: Vec<[u32; 4]> = (0..3000u32).map(|index| [0, index, 0, 0]).collect();
-    let children: Vec<(&str, &[u32])> = names
-        .iter()
-        .zip(&regs)
-        .map(|(name, reg)| (name.as_str(), reg.as_slice()))
-        .collect();
-    let blob = reserved_memory(&children);
+    let blob = many_children(
+        (0..3000u32).map(|index| (std::format!("empty@{index:x}"), [0, index, 0, 0])),
+    );
     let description = parse(&blob);
     assert!(description.reserved().is_empty());
     assert_eq!(description.warnings().kept().len(), WARNING_CAPACITY);
@@ -239,20 +242,12 @@ fn thousands_of_reservations_boot_and_every_one_stays_reserved() {
         .map(|index| 0x4010_0000 + index * 0x8000)
         .collect();
     starts.extend((1..64u64).map(|index| 0x4010_0000 + index * 0x1000));
-    let names: Vec<String> = starts
-        .iter()
-        .map(|start| std::format!("page@{start:x}"))
-        .collect();
-    let regs: Vec<[u32; 4]> = starts
-        .iter()
-        .map(|start| [0, *start as u32, 0, 0x1000])
-        .collect();
-    let children: Vec<(&str, &[u32])> = names
-        .iter()
-        .zip(&regs)
-        .map(|(name, reg)| (name.as_str(), reg.as_slice()))
-        .collect();
-    let blob = reserved_memory(&children);
+    let blob = many_children(starts.iter().map(|start| {
+        (
+            std::format!("page@{start:x}"),
+            [0, *start as u32, 0, 0x1000],
+        )
+    }));
     let mut description = parse(&blob);
     assert!(description.reserved().len() <= RESERVATION_CAPACITY);
     let merged = description.reserved.merged();
