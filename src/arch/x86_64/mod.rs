@@ -10,6 +10,7 @@
 pub mod fault;
 pub mod layout;
 pub mod paging;
+pub mod random;
 
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod cpu;
