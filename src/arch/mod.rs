@@ -8,7 +8,9 @@
 //!
 //! What `arch::current` provides (the AArch64 layer is the reference):
 //! - `entry`: the boot protocol, turned into a `kernel::BootRecord`
-//!   handed to `kernel::start`;
+//!   handed to `kernel::start`, with the seed that places the heap, vmap
+//!   and frame-stack windows (AArch64: the device tree's `/chosen` seeds;
+//!   x86_64: RDRAND, in `random`);
 //! - `run_on_stack` to move to a kernel stack (one wrapper for both CPUs,
 //!   `stack`, over each CPU's assembly);
 //! - `PageFormat` ([`crate::memory::paging::PageTableFormat`]), `KernelTlb`

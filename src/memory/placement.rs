@@ -25,7 +25,9 @@
 //! The seed is never used raw: a SplitMix64 step ([`split_mix`]) turns it
 //! into each draw, so that seeds differing in one bit give unrelated
 //! placements. Every seed gives a valid placement; the same seed gives the
-//! same one.
+//! same one. Where a seed comes from is a [`Seed`]'s [`SeedSource`]:
+//! [`seed_from_tree`] reads a device tree's `/chosen` seeds, and the x86_64
+//! layer asks RDRAND (`arch::x86_64::random`).
 
 use core::fmt;
 
