@@ -145,34 +145,64 @@ fn check_windows(windows: &[(&'static str, VirtRange)], kernel_half: u64, alone:
     }
 }
 
-/// [`check_windows`] over the fixed layout and over the placements of many
-/// seeds (a window placed by seed `s` for each `s` of `seeds`), which must
-/// also stay inside `rules`' area; and two different seeds must move every
-/// placed window.
+/// [`check_windows`] over a layout's fixed layout and over its placement for
+/// `seed`, which must also stay inside `rules`' area; and seeds 1 and 2 must
+/// move every placed window.
 #[cfg(test)]
 fn check_layout(
     rules: &crate::memory::placement::Rules<'_>,
     fixed_layout: &Placement,
     fixed: [VirtRange; 4],
     kernel_half: u64,
-    seeds: impl Iterator<Item = u64>,
+    seed: u64,
 ) {
     check_windows(
         &name_windows(fixed_layout, fixed),
         kernel_half,
         &["frame stack"],
     );
-    for seed in seeds {
-        let placement = rules.place(seed);
-        let windows = name_windows(&placement, fixed);
-        check_windows(&windows, kernel_half, &["heap", "vmap", "frame stack"]);
-        for window in placement.windows() {
-            assert!(rules.area().contains(window.start), "seed {seed}");
-            assert!(rules.area().contains(window.last().unwrap()), "seed {seed}");
-        }
+    let placement = rules.place(seed);
+    let windows = name_windows(&placement, fixed);
+    check_windows(&windows, kernel_half, &["heap", "vmap", "frame stack"]);
+    for window in placement.windows() {
+        assert!(rules.area().contains(window.start), "seed {seed}");
+        assert!(rules.area().contains(window.last().unwrap()), "seed {seed}");
     }
     let (first, second) = (rules.place(1), rules.place(2));
     for (a, b) in first.windows().iter().zip(second.windows()) {
         assert_ne!(a.start, b.start, "seeds 1 and 2 move every window");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{aarch64, check_layout, x86_64};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Both CPUs' layouts, fixed and placed by any seed: disjoint,
+        /// aligned windows, the placed ones each in a top-level entry of
+        /// their own inside the area.
+        #[test]
+        fn both_layouts_keep_their_promises_for_every_seed(seed: u64) {
+            use aarch64::layout as a;
+            use x86_64::layout as x;
+            let half = 0xffff_0000_0000_0000;
+            check_layout(&a::PLACEMENT_RULES, &a::FIXED_LAYOUT, a::FIXED_WINDOWS, half, seed);
+            let half = 0xffff_8000_0000_0000;
+            check_layout(&x::PLACEMENT_RULES, &x::FIXED_LAYOUT, x::FIXED_WINDOWS, half, seed);
+        }
+    }
+
+    #[test]
+    fn each_placed_window_gets_24_bits_or_more_on_both_cpus() {
+        // log2(127 × 131073) for a 256 GiB window, log2(127 × 253953) for
+        // 16 GiB, rounded down.
+        for rules in [
+            aarch64::layout::PLACEMENT_RULES,
+            x86_64::layout::PLACEMENT_RULES,
+        ] {
+            assert_eq!(rules.entropy_bits(), [23, 23, 24]);
+        }
     }
 }

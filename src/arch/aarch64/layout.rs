@@ -81,29 +81,14 @@ mod tests {
     use super::*;
 
     use crate::arch::{find_window, name_windows};
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn windows_are_disjoint_and_the_placed_ones_have_their_level_0_entries(seed: u64) {
-            crate::arch::check_layout(
-                &PLACEMENT_RULES,
-                &FIXED_LAYOUT,
-                FIXED_WINDOWS,
-                0xffff_0000_0000_0000,
-                [seed].into_iter(),
-            );
-        }
-    }
 
     #[test]
-    fn addresses_name_their_window_and_each_placed_window_gets_24_bits() {
+    fn addresses_name_their_window() {
         let windows = name_windows(&FIXED_LAYOUT, FIXED_WINDOWS);
         assert_eq!(
             find_window(&windows, VirtAddr(0xffff_0080_0000_1000)),
             Some("vmap")
         );
         assert_eq!(find_window(&windows, VirtAddr(0x1000)), None);
-        assert_eq!(PLACEMENT_RULES.entropy_bits(), [23, 23, 24]);
     }
 }

