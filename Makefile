@@ -96,6 +96,19 @@ gdb: build qemu
 
 ## Test ################################################################
 
+# KASLR: the boot logs $(1) and $(2), of two runs with different seeds (whose
+# self-tests the suites checked), must both say the windows were placed at
+# random, and put each of the heap, vmap and frame-stack windows at another
+# base. Counts as one more suite in the caller's `passed`/`failed`.
+kaslr_check = moved=0; \
+	for window in heap vmap 'frame stack'; do \
+	  a=$$(grep -a -m1 "^  $$window " $(1)); b=$$(grep -a -m1 "^  $$window " $(2)); \
+	  [ -n "$$a" ] && [ "$$a" != "$$b" ] && moved=$$((moved+1)); \
+	done; \
+	if [ $$moved = 3 ] && grep -aq '^kaslr: *on' $(1) && grep -aq '^kaslr: *on' $(2); then passed=$$((passed+1)); \
+	  echo "qemu suite kaslr: ok: $(notdir $(1)) and $(notdir $(2)) place the heap, vmap and frame stack apart"; \
+	else failed=$$((failed+1)); echo "qemu suite kaslr: FAILED: $$moved of 3 windows moved between $(1) and $(2), or KASLR was off"; fi
+
 test: host-test qemu-test qemu-test-x86_64
 
 host-test: toolchain
@@ -126,7 +139,7 @@ qemu-test: build qemu $(RPI4_DTBS)
 	done; \
 	for crash in $(foreach crash,$(CHECKED_RUNS),'$(crash)'); do \
 	  IFS='|' read -r word expected pattern memory dtb <<< "$$crash"; \
-	  name=$${dtb:+$$(basename $${dtb%.gz} .dtb)}; name=$${name:-$$word}; log=$(BUILD)/$$name.log; start=$$(date +%s); \
+	  name=$${dtb:+$$(basename $${dtb%.gz} .dtb)}; name=$${name:-$${word//+/-}}; word=$${word//+/ }; log=$(BUILD)/$$name.log; start=$$(date +%s); \
 	  case $$dtb in *.gz) gunzip -c $$dtb > $(BUILD)/$$name.dtb; dtb=$(BUILD)/$$name.dtb;; esac; \
 	  limit=$(QEMU_TIMEOUT); [ $$expected != halt ] || { limit=$(HALT_SECONDS); expected=124; }; \
 	  timeout $$limit $(QEMU) -M virt -cpu cortex-a72 -m $${memory:-128M} -nographic -nic none \
@@ -137,6 +150,7 @@ qemu-test: build qemu $(RPI4_DTBS)
 	    echo "qemu suite $$name: ok: reported, and QEMU ended with status $$status$$( [ $$status != 124 ] || echo ", halted") ($$(( $$(date +%s) - start )) s)"; \
 	  else failed=$$((failed+1)); echo "qemu suite $$name: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \
 	done; \
+	$(call kaslr_check,$(BUILD)/selftest-virt-gicv2-el1-128m.log,$(BUILD)/selftest-virt-gicv3-el2-1g.log); \
 	echo "qemu: $$passed passed, $$failed failed"; \
 	[ $$failed = 0 ]
 
@@ -146,16 +160,17 @@ qemu-test: build qemu $(RPI4_DTBS)
 qemu-test-x86_64: build qemu
 	@failed=0; passed=0; \
 	for run in $(foreach run,$(X86_64_RUNS),'$(run)'); do \
-	  IFS='|' read -r words expected pattern machine memory <<< "$$run"; \
+	  IFS='|' read -r words expected pattern machine memory more <<< "$$run"; \
 	  machine=$${machine:-q35}; memory=$${memory:-128M}; \
 	  words=$${words//+/ }; name=x86_64-$${words// /-}-$$machine-$$memory; log=$(BUILD)/$$name.log; start=$$(date +%s); \
-	  timeout $(QEMU_TIMEOUT) $(QEMU_X86_64) -M $$machine -m $$memory $(qemu_x86_64_machine) \
+	  timeout $(QEMU_TIMEOUT) $(QEMU_X86_64) -M $$machine -m $$memory $${more//+/ } $(qemu_x86_64_machine) \
 	    -append "$$words exit=isa-debug-exit" </dev/null >$$log 2>&1; status=$$?; \
 	  grep -a -E 'FATAL|PANIC|boot failed|selftest: [0-9]+ passed|^stress: [0-9]+ operations,' $$log | sed "s/^/  [$$name] /"; \
 	  if [ $$status = $$expected ] && grep -a -z -q -E "$$pattern" $$log; then passed=$$((passed+1)); \
 	    echo "qemu suite $$name: ok: QEMU ended with status $$status ($$(( $$(date +%s) - start )) s)"; \
 	  else failed=$$((failed+1)); echo "qemu suite $$name: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \
 	done; \
+	$(call kaslr_check,$(BUILD)/x86_64-selftest-q35-4G.log,$(BUILD)/x86_64-selftest-pc-4G.log); \
 	echo "qemu-x86_64: $$passed passed, $$failed failed"; \
 	[ $$failed = 0 ]
 

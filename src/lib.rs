@@ -11,7 +11,8 @@
 //!   device tree or from the PVH start info and the ACPI MADT, computed the
 //!   same way on the host and in the kernel;
 //! - [`memory`]: the portable memory system: frame stack, page-table mapper,
-//!   address space, virtual ranges, growing heap. Host-tested over simulated RAM;
+//!   address space, window placement (KASLR), virtual ranges, growing heap.
+//!   Host-tested over simulated RAM;
 //! - [`arch`]: the architecture layers, AArch64 and x86_64, each implementing
 //!   one contract (`arch::current`, documented in `src/arch/mod.rs`): entry,
 //!   descriptor format, TLB, layout, traps, timer, devices, the way back to

@@ -20,13 +20,17 @@ qemu_virt_args = -M $(VIRT_MACHINE) -cpu $(CPU) -m $(MEM) -smp $(SMP) -nographic
 	-semihosting-config enable=on,target=native -kernel $(IMAGE)
 
 # The in-QEMU suites `make test` runs: "name|QEMU arguments" ('+' for a space).
+# QEMU's -seed makes the kaslr-seed it writes into its tree reproducible: the
+# first two suites must place the heap, vmap and frame stack apart
+# (KASLR_PAIRS in the Makefile).
 VIRT_SUITES = \
-	virt-gicv2-el1-128m|-M+virt,gic-version=2+-cpu+cortex-a72+-m+128M \
-	virt-gicv3-el2-1g|-M+virt,gic-version=3,virtualization=on+-cpu+cortex-a72+-m+1G \
+	virt-gicv2-el1-128m|-M+virt,gic-version=2+-cpu+cortex-a72+-m+128M+-seed+1 \
+	virt-gicv3-el2-1g|-M+virt,gic-version=3,virtualization=on+-cpu+cortex-a72+-m+1G+-seed+2 \
 	virt-gicv2-el1-4g-smp4|-M+virt,gic-version=2+-cpu+cortex-a72+-m+4G+-smp+4
 
-# Runs whose report is checked: "command-line word|QEMU exit status|regex|RAM|
-# device tree" (no spaces: `.` stands for one; RAM defaults to 128M; with a
+# Runs whose report is checked: "command-line words|QEMU exit status|regex|RAM|
+# device tree" (no spaces: '+' stands for one in the words, `.` in the
+# regex; RAM defaults to 128M; with a
 # device tree QEMU boots that blob (`-dtb`, gunzipped first if it ends in
 # `.gz`) instead of its own, and an empty word names the run after the blob).
 # The regex is matched against the whole log, so `.*` may span lines: that
@@ -53,9 +57,9 @@ CRASH_TESTS = \
 	fault-in-fault-test|3|FATAL.data.abort:.write.to.0xffff_00c0_0000_0000.*guard.page.*FATAL.fault.inside.the.fault.handler:.data.abort:.write \
 	oom-test|2|memory.allocation.of.1099511627776.bytes.failed \
 	space-lock-test|2|heap.growth.while.the.address.space.lock.is.held \
-	unmapped-test|3|FATAL.data.abort:.read.from.0xffff_00bf_ffff_f000.\(translation.fault,.level.1\).*in.vmap.window.\(not.mapped\) \
+	nokaslr+unmapped-test|3|kaslr:.*off,.fixed.layout:.nokaslr.on.the.command.line.*FATAL.data.abort:.read.from.0xffff_00bf_ffff_f000.\(translation.fault,.level.1\).*in.vmap.window.\(not.mapped\) \
 	null-test|3|FATAL.data.abort:.read.from.0x0.\(translation.fault,.level.0\).*in.page.0 \
 	rodata-write-test|3|FATAL.data.abort:.write.to.0xffff_ffff_80[0-9a-f_]*.\(permission.fault,.level.3\).*in.kernel.image,.read-only.data.\(mapped.read-only \
-	heap-exec-test|3|FATAL.instruction.abort:.fetch.from.0xffff_00[0-9a-f_]*.\(permission.fault,.level.3\).*in.heap.\(mapped.read-write,.not.executable\) \
-	device-exec-test|3|FATAL.instruction.abort:.fetch.from.0xffff_0080_0000_0000.\(permission.fault,.level.3\).*in.vmap.window.\(mapped.as.device.memory \
+	heap-exec-test|3|FATAL.instruction.abort:.fetch.from.0xffff_[0-3][0-9a-f_]*.\(permission.fault,.level.3\).*in.heap.\(mapped.read-write,.not.executable\) \
+	device-exec-test|3|kaslr:.*on,.seed.from./chosen/kaslr-seed.*FATAL.instruction.abort:.fetch.from.0xffff_[0-3][0-9a-f_]*.\(permission.fault,.level.3\).*in.vmap.window.\(mapped.as.device.memory \
 	overflow-test|3|FATAL.kernel.stack.overflow:.stack.\[0xffff_00c0_0000_1000,.0xffff_00c0_0001_1000\).64.KiB.ran.into.its.guard.page:.data.abort:.write.to.0xffff_00c0_0000_0.*guard.page

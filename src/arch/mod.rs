@@ -8,16 +8,20 @@
 //!
 //! What `arch::current` provides (the AArch64 layer is the reference):
 //! - `entry`: the boot protocol, turned into a `kernel::BootRecord`
-//!   handed to `kernel::start`;
+//!   handed to `kernel::start`, with the seed that places the heap, vmap
+//!   and frame-stack windows (AArch64: the device tree's `/chosen` seeds;
+//!   x86_64: RDRAND, in `random`);
 //! - `run_on_stack` to move to a kernel stack (one wrapper for both CPUs,
 //!   `stack`, over each CPU's assembly);
 //! - `PageFormat` ([`crate::memory::paging::PageTableFormat`]), `KernelTlb`
 //!   ([`crate::memory::paging::Tlb`], with a `const fn new`) and
 //!   `KernelTableAccess` ([`crate::memory::paging::TableAccess`], an `unsafe
 //!   fn new`, made once) for the kernel's one address space;
-//! - `layout`: the kernel windows `HEAP`, `VMAP`, `STACKS`, `FREE_MAP`,
-//!   `FRAME_STACK`, `IMAGE`, `FIXMAP`, the list `WINDOWS`, `window_of`,
-//!   `KERNEL_STACK_SIZE`, and `LOWER_HALF_ENTRIES`: which entries of the
+//! - `layout`: the kernel windows `STACKS`, `FREE_MAP`, `IMAGE`, `FIXMAP`
+//!   (the list `FIXED_WINDOWS`), the fixed places of `HEAP`, `VMAP` and
+//!   `FRAME_STACK` (`FIXED_LAYOUT`) and the `PLACEMENT_RULES` that move them
+//!   at boot (see [`crate::memory::placement`]), `KERNEL_STACK_SIZE`, and
+//!   `LOWER_HALF_ENTRIES`: which entries of the
 //!   lower-half root map the lower half (all of TTBR0's on AArch64; PML4
 //!   entries 0..256 of the one CR3 on x86_64);
 //! - `fixmap`: `TABLE_SLOT`, `map`, `unmap`, `slot_address`, the fixed slots
@@ -54,6 +58,7 @@
 //! to call the kernel.
 
 use crate::addr::{VirtAddr, VirtRange};
+use crate::memory::placement::Placement;
 
 pub mod aarch64;
 pub mod devices;
@@ -82,22 +87,20 @@ pub use x86_64 as current;
 compile_error!("the kernel supports AArch64 and x86_64 only");
 
 /// A layout's kernel windows with the names the boot report and fault
-/// reports use; both CPUs have the same windows, at their own addresses.
+/// reports use: the heap, vmap and frame stack where `placement` put them,
+/// and the layout's `fixed` windows (stacks, free-frame map, image, fixmap).
+/// Both CPUs have the same windows, at their own addresses.
 pub const fn name_windows(
-    heap: VirtRange,
-    vmap: VirtRange,
-    stacks: VirtRange,
-    free_map: VirtRange,
-    frame_stack: VirtRange,
-    image: VirtRange,
-    fixmap: VirtRange,
+    placement: &Placement,
+    fixed: [VirtRange; 4],
 ) -> [(&'static str, VirtRange); 7] {
+    let [stacks, free_map, image, fixmap] = fixed;
     [
-        ("heap", heap),
-        ("vmap", vmap),
+        ("heap", placement.heap),
+        ("vmap", placement.vmap),
         ("kernel stacks", stacks),
         ("free-frame map", free_map),
-        ("frame stack", frame_stack),
+        ("frame stack", placement.frame_stack),
         ("kernel image", image),
         ("fixmap", fixmap),
     ]
@@ -115,10 +118,11 @@ pub fn find_window(
 }
 
 /// Checks what every layout promises: its windows are disjoint, 2 MiB-aligned
-/// and at or above `kernel_half`, and the frame stack has a top-level entry
-/// (bits 47..39, on both CPUs) to itself.
+/// and at or above `kernel_half`, and each window named in `alone` has a
+/// top-level entry (bits 47..39, on both CPUs) to itself: the frame stack
+/// always, every placed window once randomised.
 #[cfg(test)]
-fn check_windows(windows: &[(&'static str, VirtRange)], kernel_half: u64) {
+fn check_windows(windows: &[(&'static str, VirtRange)], kernel_half: u64, alone: &[&str]) {
     let top_level = |address: u64| (address >> 39) & 0x1ff;
     for (i, (name, a)) in windows.iter().enumerate() {
         assert!(a.start.0 >= kernel_half, "{name}");
@@ -127,17 +131,78 @@ fn check_windows(windows: &[(&'static str, VirtRange)], kernel_half: u64) {
             assert!(!a.overlaps(b), "{name} overlaps {other}");
         }
     }
-    let (_, frame_stack) = windows
-        .iter()
-        .find(|(name, _)| *name == "frame stack")
-        .expect("a frame-stack window");
-    let entry = top_level(frame_stack.start.0);
-    assert_eq!(entry, top_level(frame_stack.last().unwrap().0), "one entry");
-    for (name, range) in windows.iter().filter(|(name, _)| *name != "frame stack") {
-        let entries = top_level(range.start.0)..=top_level(range.last().unwrap().0);
-        assert!(
-            !entries.contains(&entry),
-            "{name} shares the frame stack's entry"
-        );
+    for lonely in alone {
+        let (_, window) = windows
+            .iter()
+            .find(|(name, _)| name == lonely)
+            .expect("a window of that name");
+        let entry = top_level(window.start.0);
+        assert_eq!(entry, top_level(window.last().unwrap().0), "one entry");
+        for (name, range) in windows.iter().filter(|(name, _)| name != lonely) {
+            let entries = top_level(range.start.0)..=top_level(range.last().unwrap().0);
+            assert!(!entries.contains(&entry), "{name} shares {lonely}'s entry");
+        }
+    }
+}
+
+/// [`check_windows`] over a layout's fixed layout and over its placement for
+/// `seed`, which must also stay inside `rules`' area; and seeds 1 and 2 must
+/// move every placed window.
+#[cfg(test)]
+fn check_layout(
+    rules: &crate::memory::placement::Rules<'_>,
+    fixed_layout: &Placement,
+    fixed: [VirtRange; 4],
+    kernel_half: u64,
+    seed: u64,
+) {
+    check_windows(
+        &name_windows(fixed_layout, fixed),
+        kernel_half,
+        &["frame stack"],
+    );
+    let placement = rules.place(seed);
+    let windows = name_windows(&placement, fixed);
+    check_windows(&windows, kernel_half, &["heap", "vmap", "frame stack"]);
+    for window in placement.windows() {
+        assert!(rules.area().contains(window.start), "seed {seed}");
+        assert!(rules.area().contains(window.last().unwrap()), "seed {seed}");
+    }
+    let (first, second) = (rules.place(1), rules.place(2));
+    for (a, b) in first.windows().iter().zip(second.windows()) {
+        assert_ne!(a.start, b.start, "seeds 1 and 2 move every window");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{aarch64, check_layout, x86_64};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Both CPUs' layouts, fixed and placed by any seed: disjoint,
+        /// aligned windows, the placed ones each in a top-level entry of
+        /// their own inside the area.
+        #[test]
+        fn both_layouts_keep_their_promises_for_every_seed(seed: u64) {
+            use aarch64::layout as a;
+            use x86_64::layout as x;
+            let half = 0xffff_0000_0000_0000;
+            check_layout(&a::PLACEMENT_RULES, &a::FIXED_LAYOUT, a::FIXED_WINDOWS, half, seed);
+            let half = 0xffff_8000_0000_0000;
+            check_layout(&x::PLACEMENT_RULES, &x::FIXED_LAYOUT, x::FIXED_WINDOWS, half, seed);
+        }
+    }
+
+    #[test]
+    fn each_placed_window_gets_24_bits_or_more_on_both_cpus() {
+        // log2(127 × 131073) for a 256 GiB window, log2(127 × 253953) for
+        // 16 GiB, rounded down.
+        for rules in [
+            aarch64::layout::PLACEMENT_RULES,
+            x86_64::layout::PLACEMENT_RULES,
+        ] {
+            assert_eq!(rules.entropy_bits(), [23, 23, 24]);
+        }
     }
 }

@@ -63,7 +63,8 @@ fn fault_in_fault(devices: &Devices) {
 /// A load from the last page of the vmap window, which no range reaches
 /// (ranges are handed out lowest first) and so has no page tables either.
 fn unmapped_read(_: &Devices) {
-    let address = VirtAddr(layout::VMAP.start.0 + layout::VMAP.size - PAGE_SIZE as u64);
+    let vmap = memory::placement().vmap;
+    let address = VirtAddr(vmap.start.0 + vmap.size - PAGE_SIZE as u64);
     println!("unmapped-test: reading {address}, which nothing maps");
     // SAFETY: not safe at all: this load faults, and the fault stops the kernel.
     unsafe { address.as_mut_ptr::<u64>().read_volatile() };

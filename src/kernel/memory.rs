@@ -10,7 +10,7 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::fmt;
 use core::ptr::{self, NonNull};
 
-use spin::Mutex;
+use spin::{Mutex, Once};
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr, VirtRange};
 use crate::arch::current::exceptions;
@@ -19,6 +19,7 @@ use crate::arch::current::{KernelTableAccess, KernelTlb, PageFormat};
 use crate::memory::frames::{FreeError, OutOfFrames};
 use crate::memory::heap::{GrowingHeap, HeapBacking};
 use crate::memory::paging::{Attributes, MapError, MemoryKind};
+use crate::memory::placement::Placement;
 use crate::memory::ranges::{AllocatedRange, RangeAllocator, RangeError};
 use crate::memory::space::{AddressSpace, MapPagesError};
 
@@ -26,9 +27,32 @@ use crate::memory::space::{AddressSpace, MapPagesError};
 pub type KernelSpace = AddressSpace<PageFormat, KernelTableAccess, KernelTlb>;
 
 static SPACE: Mutex<Option<KernelSpace>> = Mutex::new(None);
-static HEAP: Mutex<GrowingHeap> = Mutex::new(GrowingHeap::new(layout::HEAP));
+static HEAP: Mutex<GrowingHeap> = Mutex::new(GrowingHeap::new(layout::FIXED_LAYOUT.heap));
+static PLACEMENT: Once<Placement> = Once::new();
 static VMAP: Mutex<Option<RangeAllocator>> = Mutex::new(None);
 static NEXT_STACK_SLOT: Mutex<u64> = Mutex::new(0);
+
+/// Places the heap, vmap and frame-stack windows for this boot, before
+/// [`install`] (while the heap is still empty); only the first call counts.
+pub fn place_windows(placement: Placement) {
+    PLACEMENT.call_once(|| {
+        let mut heap = HEAP.lock();
+        assert_eq!(heap.mapped_bytes(), 0, "the heap moves only while empty");
+        *heap = GrowingHeap::new(placement.heap);
+        placement
+    });
+}
+
+/// This boot's heap, vmap and frame-stack windows: the fixed layout until
+/// [`place_windows`]. Never blocks (fault reports use it).
+pub fn placement() -> Placement {
+    PLACEMENT.get().copied().unwrap_or(layout::FIXED_LAYOUT)
+}
+
+/// Every kernel window with its name, as this boot placed them.
+pub fn windows() -> [(&'static str, VirtRange); 7] {
+    crate::arch::name_windows(&placement(), layout::FIXED_WINDOWS)
+}
 
 /// Installs the kernel address space; the heap can grow from now on.
 pub fn install(space: KernelSpace) {
@@ -42,7 +66,7 @@ pub const VMAP_GUARD_PAGES: usize = 1;
 /// Creates the vmap range allocator (its metadata lives on the heap). Without
 /// heap for its first record, vmap stays unavailable (`NotReady`).
 pub fn init_vmap() {
-    *VMAP.lock() = RangeAllocator::new(layout::VMAP, VMAP_GUARD_PAGES).ok();
+    *VMAP.lock() = RangeAllocator::new(placement().vmap, VMAP_GUARD_PAGES).ok();
 }
 
 /// Runs `operation` on the kernel address space, or returns `None` before
@@ -513,14 +537,14 @@ pub fn describe(address: VirtAddr) -> &'static str {
     if guard(exceptions::emergency_stack_guard()) {
         return "kernel image, emergency stack guard page";
     }
-    if layout::HEAP.contains(address) {
+    if placement().heap.contains(address) {
         // Never block here: the fault may have interrupted the heap's owner.
         return match HEAP.try_lock().map(|heap| heap.unmapped_middle()) {
             Some(middle) if middle.contains(address) => "heap, unmapped middle",
             _ => "heap",
         };
     }
-    match layout::window_of(address) {
+    match crate::arch::find_window(&windows(), address) {
         Some("vmap") => "vmap window",
         Some("frame stack") => "frame-stack window",
         Some("kernel image") => image_part(address),

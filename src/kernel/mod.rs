@@ -14,6 +14,7 @@
 pub mod console;
 pub mod crash;
 pub mod devices;
+pub mod kaslr;
 pub mod memory;
 pub mod report;
 pub mod selftest;
@@ -30,6 +31,7 @@ use crate::arch::current::{Cause, Fault, KernelTableAccess, KernelTlb};
 use crate::memory::frames::{FrameStack, FreeError, MAX_RANGES};
 use crate::memory::free_map::{FreeMap, MapPages};
 use crate::memory::paging::Mapper;
+use crate::memory::placement::{NoSeed, Seed};
 use crate::memory::space::AddressSpace;
 use crate::memory::window::PageView;
 use crate::platform::{PlatformDescription, RAM_CAPACITY, RESERVATION_CAPACITY, ReservationReason};
@@ -57,6 +59,9 @@ pub struct BootRecord {
     pub removed_nops: usize,
     /// Counter ticks at fixed points of the boot; the platform is described.
     pub milestones: report::Milestones,
+    /// The seed for placing the heap, vmap and frame-stack windows: from
+    /// the device tree on AArch64, RDRAND on x86_64; or why there is none.
+    pub seed: Result<Seed, NoSeed>,
 }
 
 /// The boot record, and what [`start`] made of it.
@@ -68,6 +73,8 @@ pub struct Boot {
     /// Usable ranges the frame stack refused (beyond its range capacity or
     /// the free map's reach), with the first refusal.
     pub refused_ranges: (usize, Option<FreeError>),
+    /// Whether the windows were placed at random, and from what.
+    pub kaslr: kaslr::Kaslr,
 }
 
 impl core::ops::Deref for Boot {
@@ -85,7 +92,9 @@ pub fn boot() -> Option<&'static Boot> {
     BOOT.get()
 }
 
-/// The one boot flow, shared by every architecture: gives the usable RAM to
+/// The one boot flow, shared by every architecture: places the heap, vmap
+/// and frame-stack windows (at random unless `nokaslr` or no seed), gives
+/// the usable RAM to
 /// the frame stack, installs the kernel address space, moves to a kernel
 /// stack with a guard page, then brings up the heap, the devices, the report
 /// and the self-tests.
@@ -99,6 +108,8 @@ pub fn start(record: BootRecord) -> ! {
             boot_failed(format_args!("cannot reserve {range} ({reason}): {error}"));
         }
     }
+    let (placement, kaslr) = kaslr::choose(record.platform.bootargs, record.seed);
+    memory::place_windows(placement);
     // SAFETY: the kernel root and its tables were built by the boot code, are
     // edited only through this mapper from now on, and the arch's table access
     // reaches them. This is the only table access and TLB object made.
@@ -126,7 +137,7 @@ pub fn start(record: BootRecord) -> ! {
     if let Some(map) = free_map {
         frames.install_free_map(map);
     }
-    let mut space = AddressSpace::new(mapper, frames, layout::FRAME_STACK, PageView::Live);
+    let mut space = AddressSpace::new(mapper, frames, placement.frame_stack, PageView::Live);
     let mut frames_at_boot = 0;
     let mut refused_ranges = (0, None);
     for range in platform.usable().filter(|_| !withhold_ram) {
@@ -148,6 +159,7 @@ pub fn start(record: BootRecord) -> ! {
         record,
         frames_at_boot,
         refused_ranges,
+        kaslr,
     });
     match memory::allocate_kernel_stack() {
         // SAFETY: the stack ends a mapped, unused kernel stack (64 KiB, so

@@ -2,7 +2,7 @@
 
 use crate::addr::{ByteSize, PAGE_SIZE};
 use crate::arch::current::devices::describe_console;
-use crate::arch::current::{cpu, layout, timer};
+use crate::arch::current::{cpu, timer};
 use crate::kernel::devices::{self, Devices};
 use crate::kernel::{Boot, memory};
 use crate::{print, println};
@@ -169,8 +169,9 @@ pub fn print(boot: &Boot, devices: &Devices) {
     if let (count @ 1.., Some(error)) = boot.refused_ranges {
         println!("problem:   {count} usable ranges not given to the frame stack (first: {error})");
     }
+    println!("kaslr:     {}", boot.kaslr);
     println!("kernel address space (upper half):");
-    for (name, range) in layout::WINDOWS {
+    for (name, range) in memory::windows() {
         println!("  {name:<14} {range}");
     }
     println!(

@@ -411,7 +411,10 @@ fn heap_grows_and_shrinks(_: &Boot, _: &Devices) -> Outcome {
 fn heap_exhaustion(_: &Boot, _: &Devices) -> Outcome {
     let before = memory::free_frame_count();
     let allocator = memory::KernelAllocator;
-    let sizes = [layout::HEAP.size as usize, (before + 16) * PAGE_SIZE];
+    let sizes = [
+        memory::placement().heap.size as usize,
+        (before + 16) * PAGE_SIZE,
+    ];
     for size in sizes {
         let layout = Layout::from_size_align(size, 8).map_err(|e| e.to_string())?;
         // SAFETY: a non-zero layout; a null result is what we expect.
@@ -498,7 +501,7 @@ fn mmio_attributes(_: &Boot, devices: &Devices) -> Outcome {
         };
         ensure!(attributes == expected, "{}: {attributes:?}", device.name);
         ensure!(
-            layout::VMAP.contains(device.virt),
+            memory::placement().vmap.contains(device.virt),
             "{} outside the vmap window",
             device.name
         );

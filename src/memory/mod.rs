@@ -29,6 +29,7 @@ pub mod frames;
 pub mod free_map;
 pub mod heap;
 pub mod paging;
+pub mod placement;
 pub mod protection;
 pub mod ranges;
 pub mod space;

@@ -221,6 +221,12 @@ impl<F: PageTableFormat> SimMachineOf<F> {
     /// A machine with `pages` of RAM at 0x4000_0000; frame 0 is the root table
     /// and `reserved` frames after it are reserved.
     pub fn new(pages: usize, reserved: usize) -> Self {
+        Self::with_stack_window(pages, reserved, STACK_WINDOW)
+    }
+
+    /// [`Self::new`] with the frame stack in `window`, whose tables must
+    /// serve it alone.
+    pub fn with_stack_window(pages: usize, reserved: usize, window: VirtRange) -> Self {
         let memory = SimMemory::new(PhysAddr(0x4000_0000), pages);
         let ram = memory.range();
         let first_free = PhysAddr(ram.start.0 + ((1 + reserved) * PAGE_SIZE) as u64);
@@ -230,8 +236,7 @@ impl<F: PageTableFormat> SimMachineOf<F> {
             unsafe { Mapper::new(ram.start, memory.slot_access(), CountingTlb::default()) };
         let mut frames = FrameStack::new([ram], [usable]);
         frames.install_free_map(memory.free_map());
-        let mut space =
-            AddressSpace::new(mapper, frames, STACK_WINDOW, PageView::ThroughTableAccess);
+        let mut space = AddressSpace::new(mapper, frames, window, PageView::ThroughTableAccess);
         let added = space
             .add_free_range(usable)
             .expect("usable RAM is accepted");

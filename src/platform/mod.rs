@@ -5,7 +5,7 @@
 //! plain value: sorted, merged RAM regions; reservations, each with its
 //! [`ReservationReason`]; the console, the GIC and the generic timer with
 //! CPU physical addresses (every `reg` translated through each ancestor's
-//! `ranges`); `/chosen` bootargs and the model. The kernel then adds its own
+//! `ranges`); `/chosen` bootargs, seeds and the model. The kernel then adds its own
 //! image and boot page tables with [`PlatformDescription::reserve`] and takes
 //! [`PlatformDescription::usable`] as the frames to give the frame stack.
 //!
@@ -72,6 +72,12 @@ pub struct PlatformDescription<'dtb> {
     pub model: Option<&'dtb str>,
     /// `/chosen` `bootargs`.
     pub bootargs: Option<&'dtb str>,
+    /// `/chosen` `kaslr-seed` as written (a bootloader's seed for the
+    /// kernel's address-space randomisation, a 64-bit number when well
+    /// formed; the kernel judges it).
+    pub kaslr_seed: Option<&'dtb [u8]>,
+    /// `/chosen` `rng-seed` as written: random bytes from the bootloader.
+    pub rng_seed: Option<&'dtb [u8]>,
     /// The console: the node `/chosen` `stdout-path` names (an alias or a full
     /// path, any `:options` suffix ignored), else the `serial0` alias's node.
     pub console: Option<Device<'dtb>>,
@@ -142,6 +148,8 @@ impl<'dtb> PlatformDescription<'dtb> {
         let mut description = Self {
             model: None,
             bootargs: None,
+            kaslr_seed: None,
+            rng_seed: None,
             console: None,
             serial0: None,
             interrupt_controller: None,
@@ -195,6 +203,8 @@ impl<'dtb> PlatformDescription<'dtb> {
         let mut description = Self {
             model: None,
             bootargs: x86.command_line,
+            kaslr_seed: None,
+            rng_seed: None,
             console: None,
             serial0: None,
             interrupt_controller: None,
@@ -338,6 +348,8 @@ impl<'dtb> PlatformDescription<'dtb> {
                 parent: None,
             };
             self.bootargs = frame.string("bootargs")?;
+            self.kaslr_seed = frame.property("kaslr-seed");
+            self.rng_seed = frame.property("rng-seed");
             if let Some(stdout) = frame.string("stdout-path")? {
                 collector.stdout_path = Some(stdout);
                 let target = stdout.split(':').next().unwrap_or(stdout);

@@ -15,6 +15,7 @@ use crate::drivers::ConsoleUart;
 use crate::drivers::pl011::Pl011;
 use crate::kernel::{self, BootRecord, console, report};
 use crate::memory::paging::Attributes;
+use crate::memory::placement;
 use crate::platform::{self, PlatformDescription};
 
 /// Why the boot stopped before the kernel could run.
@@ -84,6 +85,7 @@ extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) 
                 platform,
                 removed_nops,
                 milestones,
+                seed: placement::seed_from_tree(platform.kaslr_seed, platform.rng_seed),
             })
         }
         // Without a description there is no command line to allow an exit.

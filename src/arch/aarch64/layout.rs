@@ -8,6 +8,11 @@
 //! tables serve it alone, so the frame stack can count them as its own and
 //! hand them out when its pages go, with no other window depending on them.
 //!
+//! The table gives the fixed layout (`nokaslr`, or no seed). With a seed the
+//! heap, vmap and frame-stack windows move at boot, each to a level-0 entry
+//! of its own in [`KASLR_AREA`] (see [`crate::memory::placement`]); the
+//! stacks, the free-frame map, the image and the fixmap never move.
+//!
 //! | window      | start                   | size    | contents                              |
 //! |-------------|-------------------------|---------|---------------------------------------|
 //! | heap        | `0xffff_0000_0000_0000` | 256 GiB | kernel heap, grows upward on demand   |
@@ -19,6 +24,8 @@
 //! | fixmap      | `0xffff_ffff_bfe0_0000` | 2 MiB   | table access slot, early console, DTB |
 
 use crate::addr::{VirtAddr, VirtRange};
+use crate::arch::aarch64::paging::Aarch64;
+use crate::memory::placement::{Placement, Rules};
 
 const GIB: u64 = 1 << 30;
 
@@ -47,23 +54,41 @@ pub const LOWER_HALF_ENTRIES: core::ops::Range<usize> = 0..512;
 /// Size of one kernel stack, without its guard page.
 pub const KERNEL_STACK_SIZE: u64 = 64 << 10;
 
-/// Every window with its name, for the boot report and fault reports.
-pub const WINDOWS: [(&str, VirtRange); 7] =
-    crate::arch::name_windows(HEAP, VMAP, STACKS, FREE_MAP, FRAME_STACK, IMAGE, FIXMAP);
+/// The windows that never move, in the order [`crate::arch::name_windows`]
+/// takes them: stacks, free-frame map, image, fixmap.
+pub const FIXED_WINDOWS: [VirtRange; 4] = [STACKS, FREE_MAP, IMAGE, FIXMAP];
 
-/// The name of the window that contains `address`, if any.
-pub fn window_of(address: VirtAddr) -> Option<&'static str> {
-    crate::arch::find_window(&WINDOWS, address)
-}
+/// The fixed layout of the heap, vmap and frame-stack windows: where they lie
+/// under `nokaslr` or without a seed, and the sizes they keep when placed.
+pub const FIXED_LAYOUT: Placement = Placement {
+    heap: HEAP,
+    vmap: VMAP,
+    frame_stack: FRAME_STACK,
+};
+
+/// Where kernel address-space randomisation may put the heap, vmap and
+/// frame-stack windows: the first 64 TiB of the kernel half (128 top-level
+/// entries), less the entry of the stacks and the free-frame map. The same
+/// offsets on both CPUs, so both get the same entropy.
+pub const KASLR_AREA: VirtRange = VirtRange::new(VirtAddr(0xffff_0000_0000_0000), 64 << 40);
+
+/// The rules [`Rules::place`] follows on this CPU; checked when built.
+pub const PLACEMENT_RULES: Rules<'static> =
+    Rules::new::<Aarch64>(KASLR_AREA, &FIXED_WINDOWS, FIXED_LAYOUT);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::arch::{find_window, name_windows};
+
     #[test]
-    fn windows_are_disjoint_and_the_frame_stack_has_its_level_0_entry() {
-        crate::arch::check_windows(&WINDOWS, 0xffff_0000_0000_0000);
-        assert_eq!(window_of(VirtAddr(0xffff_0080_0000_1000)), Some("vmap"));
-        assert_eq!(window_of(VirtAddr(0x1000)), None);
+    fn addresses_name_their_window() {
+        let windows = name_windows(&FIXED_LAYOUT, FIXED_WINDOWS);
+        assert_eq!(
+            find_window(&windows, VirtAddr(0xffff_0080_0000_1000)),
+            Some("vmap")
+        );
+        assert_eq!(find_window(&windows, VirtAddr(0x1000)), None);
     }
 }

@@ -4,7 +4,6 @@
 use alloc::string::String;
 
 use crate::addr::VirtAddr;
-use crate::arch::aarch64::layout;
 use crate::drivers::Misaligned;
 use crate::drivers::gic::v2::GicV2;
 use crate::drivers::gic::v3::{self, GicV3};
@@ -28,7 +27,7 @@ macro_rules! check {
 }
 
 fn drivers_refuse_misaligned_blocks() -> Result<(), String> {
-    let aligned = layout::VMAP.start;
+    let aligned = crate::kernel::memory::placement().vmap.start;
     let misaligned = VirtAddr(aligned.0 + 0x40);
     let expected = Some(Misaligned {
         address: misaligned,

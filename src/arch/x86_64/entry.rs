@@ -168,6 +168,7 @@ pub extern "C" fn x86_64_entry(start_info: PhysAddr, image_base: PhysAddr) -> ! 
                 platform,
                 removed_nops: 0,
                 milestones,
+                seed: super::random::boot_seed(),
             })
         }
         // Without a description there is no command line to allow an exit.

@@ -9,9 +9,13 @@
 //!
 //! x86 has no TTBR1: one CR3 holds both halves, and its PML4 entries 0..256
 //! ([`LOWER_HALF_ENTRIES`]) are the lower half, empty once the boot identity
-//! map is gone; page 0 is never mapped. The kernel windows use PML4 entries
-//! 256 (heap), 257 (vmap, stacks, free map), 258 (frame stack) and 511
-//! (image, fixmap). A second address space would copy those four entries.
+//! map is gone; page 0 is never mapped. In the fixed layout the kernel
+//! windows use PML4 entries 256 (heap), 257 (vmap, stacks, free map), 258
+//! (frame stack) and 511 (image, fixmap). With a seed the heap, vmap and
+//! frame-stack windows move at boot, each to a PML4 entry of its own among
+//! 256..384 ([`KASLR_AREA`], less 257; see [`crate::memory::placement`]),
+//! so the kernel uses five entries. A second address space would copy the
+//! entries in use.
 //!
 //! The frame-stack window has a PML4 entry (512 GiB) to itself: its page
 //! tables serve it alone, so the frame stack can count them as its own and
@@ -35,6 +39,8 @@
 use core::ops::Range;
 
 use crate::addr::{VirtAddr, VirtRange};
+use crate::arch::x86_64::paging::X86_64;
+use crate::memory::placement::{Placement, Rules};
 
 const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
@@ -65,43 +71,64 @@ pub const LOWER_HALF_ENTRIES: Range<usize> = 0..256;
 /// Size of one kernel stack, without its guard page.
 pub const KERNEL_STACK_SIZE: u64 = 64 << 10;
 
-/// Every window with its name, for the boot report and fault reports.
-pub const WINDOWS: [(&str, VirtRange); 7] =
-    crate::arch::name_windows(HEAP, VMAP, STACKS, FREE_MAP, FRAME_STACK, IMAGE, FIXMAP);
+/// The windows that never move, in the order [`crate::arch::name_windows`]
+/// takes them: stacks, free-frame map, image, fixmap.
+pub const FIXED_WINDOWS: [VirtRange; 4] = [STACKS, FREE_MAP, IMAGE, FIXMAP];
 
-/// The name of the window that contains `address`, if any.
-pub fn window_of(address: VirtAddr) -> Option<&'static str> {
-    crate::arch::find_window(&WINDOWS, address)
-}
+/// The fixed layout of the heap, vmap and frame-stack windows: where they lie
+/// under `nokaslr` or without a seed, and the sizes they keep when placed.
+pub const FIXED_LAYOUT: Placement = Placement {
+    heap: HEAP,
+    vmap: VMAP,
+    frame_stack: FRAME_STACK,
+};
+
+/// Where kernel address-space randomisation may put the heap, vmap and
+/// frame-stack windows: the first 64 TiB of the kernel half (128 top-level
+/// entries), less the entry of the stacks and the free-frame map. The same
+/// offsets on both CPUs, so both get the same entropy.
+pub const KASLR_AREA: VirtRange = VirtRange::new(VirtAddr(0xffff_8000_0000_0000), 64 << 40);
+
+/// The rules [`Rules::place`] follows on this CPU; checked when built.
+pub const PLACEMENT_RULES: Rules<'static> =
+    Rules::new::<X86_64>(KASLR_AREA, &FIXED_WINDOWS, FIXED_LAYOUT);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::arch::{find_window, name_windows};
+    use proptest::prelude::*;
 
     /// The PML4 index of `address`.
     fn level_4(address: u64) -> usize {
         ((address >> 39) & 0x1ff) as usize
     }
 
-    #[test]
-    fn windows_are_disjoint_and_the_frame_stack_has_its_pml4_entry() {
-        crate::arch::check_windows(&WINDOWS, 0xffff_8000_0000_0000);
-        assert_eq!(window_of(VirtAddr(0xffff_8080_0000_1000)), Some("vmap"));
-        assert_eq!(window_of(VirtAddr(0x1000)), None);
+    proptest! {
+        #[test]
+        fn windows_are_canonical_and_outside_the_lower_half(seed: u64) {
+            let canonical = |address: u64| ((address as i64) << 16 >> 16) as u64 == address;
+            for placement in [FIXED_LAYOUT, PLACEMENT_RULES.place(seed)] {
+                for (name, range) in name_windows(&placement, FIXED_WINDOWS) {
+                    let last = range.last().unwrap().0;
+                    prop_assert!(canonical(range.start.0) && canonical(last), "{}", name);
+                    let entry = level_4(range.start.0);
+                    prop_assert!(!LOWER_HALF_ENTRIES.contains(&entry), "{}", name);
+                }
+            }
+            prop_assert_eq!(LOWER_HALF_ENTRIES, 0..512 / 2);
+        }
     }
 
     #[test]
-    fn windows_are_canonical_and_outside_the_lower_half() {
-        let canonical = |address: u64| ((address as i64) << 16 >> 16) as u64 == address;
-        for (name, range) in WINDOWS {
-            let last = range.last().unwrap().0;
-            assert!(canonical(range.start.0) && canonical(last), "{name}");
-            assert!(
-                !LOWER_HALF_ENTRIES.contains(&level_4(range.start.0)),
-                "{name}"
-            );
-        }
-        assert_eq!(LOWER_HALF_ENTRIES, 0..512 / 2);
+    fn addresses_name_their_window() {
+        let windows = name_windows(&FIXED_LAYOUT, FIXED_WINDOWS);
+        assert_eq!(
+            find_window(&windows, VirtAddr(0xffff_8080_0000_1000)),
+            Some("vmap")
+        );
+        assert_eq!(find_window(&windows, VirtAddr(0x1000)), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! x86_64: the kernel layout, the 4-level page-table format and fault
-//! decoding (built and tested on every target), and for its own bare-metal
+//! x86_64: the kernel layout, the 4-level page-table format, fault decoding
+//! and RDRAND's retry policy (built and tested on every target), and for its
+//! own bare-metal
 //! target the PVH entry (`entry.s`), the CPU operations, the fixmap, `invlpg`
 //! TLB maintenance, traps (GDT, TSS, IDT) with the probes' exception table
 //! (`probe.s`), the TSC counter, the devices (COM1, local and I/O APICs, the
@@ -10,6 +11,7 @@
 pub mod fault;
 pub mod layout;
 pub mod paging;
+pub mod random;
 
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod cpu;

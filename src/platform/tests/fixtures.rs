@@ -55,6 +55,12 @@ fn qemu_virt_128m() {
     let description = parse(fixture!("virt-128m"));
     assert_eq!(description.model, Some("linux,dummy-virt"));
     assert_eq!(description.bootargs, None);
+    // QEMU fills both seeds with fresh random bytes on each run.
+    assert_eq!(
+        description.kaslr_seed,
+        Some(&[0x2a, 0xb7, 0xf0, 0xdd, 0x8c, 0xd9, 0x87, 0x69][..])
+    );
+    assert_eq!(description.rng_seed.map(<[u8]>::len), Some(32));
     assert_eq!(description.ram(), &[range(0x4000_0000, 0x800_0000)]);
     assert!(description.reserved().is_empty());
     assert_eq!(usable(&description), vec![range(0x4000_0000, 0x800_0000)]);
@@ -230,6 +236,8 @@ fn raspberry_pi_4_devices_are_translated_through_soc_ranges() {
 #[test]
 fn raspberry_pi_4_memory_and_reservations() {
     let description = parse(fixture!("rpi4"));
+    // Linux's tree leaves the seeds to the firmware.
+    assert_eq!((description.kaslr_seed, description.rng_seed), (None, None));
     assert_eq!(description.ram(), &[range(0, 0x3c00_0000)]);
     assert_eq!(
         description.reserved(),
