@@ -24,7 +24,7 @@ QEMU_SUITES = $(VIRT_SUITES) raspi4b|$(subst $(space),+,$(raspi4b_machine))
 space := $(subst ,, )
 
 .PHONY: build all toolchain qemu qemu-virt qemu-raspi4b qemu-x86_64 test host-test qemu-test \
-	qemu-test-x86_64 gdb clippy clean \
+	qemu-test-x86_64 gdb clippy clean dtc \
 	inspect bootcost miri asan fuzz bench
 
 all: build
@@ -98,9 +98,17 @@ gdb: build qemu
 
 test: host-test qemu-test qemu-test-x86_64
 
-host-test: toolchain
+# The Raspberry Pi 4 tests read the fetched Debian DTBs ($(RPI4_DTBS)) and
+# make the 8 GB firmware-like tree from one of them with dtc.
+host-test: toolchain dtc $(RPI4_DTBS)
 	cargo fmt --all -- --check
 	cargo host-test
+
+# dtc, from Debian's device-tree-compiler, when it is missing.
+dtc:
+	@command -v dtc >/dev/null || { echo "installing device-tree-compiler" >&2; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq --no-install-recommends device-tree-compiler >/dev/null; }
 
 # Boots the one image under each suite's machine with `selftest exit=semihosting`;
 # the exit status is the result. A hang fails through the timeout.
