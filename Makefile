@@ -133,11 +133,11 @@ qemu-test: build qemu $(RPI4_DTBS)
 	  echo "qemu suite $$name: $$verdict: $${summary:-no summary} ($$(( $$(date +%s) - start )) s, log $$log)"; \
 	done; \
 	for crash in $(foreach crash,$(CHECKED_RUNS),'$(crash)'); do \
-	  IFS='|' read -r word expected pattern memory dtb <<< "$$crash"; \
+	  IFS='|' read -r word expected pattern memory dtb machine <<< "$$crash"; \
 	  name=$${dtb:+$$(basename $${dtb%.gz} .dtb)}; name=$${name:-$$word}; log=$(BUILD)/$$name.log; start=$$(date +%s); \
 	  case $$dtb in *.gz) gunzip -c $$dtb > $(BUILD)/$$name.dtb; dtb=$(BUILD)/$$name.dtb;; esac; \
 	  limit=$(QEMU_TIMEOUT); [ $$expected != halt ] || { limit=$(HALT_SECONDS); expected=124; }; \
-	  timeout $$limit $(QEMU) -M virt -cpu cortex-a72 -m $${memory:-128M} -nographic -nic none \
+	  timeout $$limit $(QEMU) -M virt$${machine:+,$$machine} -cpu cortex-a72 -m $${memory:-128M} -nographic -nic none \
 	    -semihosting-config enable=on,target=native -kernel $(IMAGE) $${dtb:+-dtb $$dtb} \
 	    -append "$$word exit=semihosting" </dev/null >$$log 2>&1; status=$$?; \
 	  grep -a -E 'FATAL|PANIC|boot failed|^warning:|selftest: [0-9]+ passed|^memory:|^stress: [0-9]+ operations,' $$log | sed "s/^/  [$$name] /"; \
