@@ -24,7 +24,7 @@ QEMU_SUITES = $(VIRT_SUITES) raspi4b|$(subst $(space),+,$(raspi4b_machine))
 space := $(subst ,, )
 
 .PHONY: build all toolchain qemu qemu-virt qemu-raspi4b qemu-x86_64 test host-test qemu-test \
-	qemu-test-x86_64 gdb clippy clean dtc \
+	qemu-test-x86_64 qemu-test-pen gdb clippy clean dtc \
 	inspect bootcost miri asan fuzz bench
 
 all: build
@@ -96,7 +96,7 @@ gdb: build qemu
 
 ## Test ################################################################
 
-test: host-test qemu-test qemu-test-x86_64
+test: host-test qemu-test qemu-test-pen qemu-test-x86_64
 
 # The Raspberry Pi 4 tests read the fetched Debian DTBs ($(RPI4_DTBS)) and
 # make the 8 GB firmware-like tree from one of them with dtc.
@@ -147,6 +147,13 @@ qemu-test: build qemu $(RPI4_DTBS)
 	done; \
 	echo "qemu: $$passed passed, $$failed failed"; \
 	[ $$failed = 0 ]
+
+# boot.s's boot-CPU election and holding pen when every core enters the image
+# at once (QEMU raspi4b given an ELF), checked through gdb.
+qemu-test-pen: build qemu
+	@command -v gdb-multiarch >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq --no-install-recommends gdb-multiarch >/dev/null; }
+	@boards/raspberry-pi-4/holding-pen-test $(IMAGE) $(ELF)
 
 # Boots the x86_64 ELF once per run of X86_64_RUNS (boards/x86_64/board.mk)
 # with its words and `exit=isa-debug-exit`, on MACHINE with MEM (q35, 128M);
