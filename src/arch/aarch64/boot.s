@@ -20,8 +20,8 @@
 // single-copy atomic, and a settling delay: a core reads the word, and if it
 // is free writes its own affinity, waits SETTLE_LOOPS iterations and reads it
 // back; the core whose value is there at the end boots. A core that read the
-// word free writes it a few instructions later (interrupts are masked at
-// entry, and with the MMU off there are no translation faults), so every such
+// word free writes it a few instructions later (interrupts are masked first
+// thing, and with the MMU off there are no translation faults), so every such
 // write lands within that window after the first one became visible; after
 // the much longer delay all contenders read the same, last, value: exactly
 // one boots. A core entering later finds the word taken. (A hypervisor could
@@ -65,6 +65,7 @@ _start:
 
 .section .text.boot, "ax"
 primary_entry:
+    msr     daifset, #0xf               // booting.rst asks the loader to; the claim relies on it
     mov     x19, x0                     // x19 = device tree (physical)
     bl      claim_boot_cpu
     cbnz    x0, enter_holding_pen       // another core boots the kernel
