@@ -24,7 +24,7 @@ QEMU_SUITES = $(VIRT_SUITES) raspi4b|$(subst $(space),+,$(raspi4b_machine))
 space := $(subst ,, )
 
 .PHONY: build all toolchain qemu qemu-virt qemu-raspi4b qemu-x86_64 test host-test qemu-test \
-	qemu-test-x86_64 gdb clippy clean \
+	qemu-test-x86_64 qemu-test-pen gdb clippy clean dtc \
 	inspect bootcost miri asan fuzz bench
 
 all: build
@@ -109,11 +109,19 @@ kaslr_check = moved=0; \
 	  echo "qemu suite kaslr: ok: $(notdir $(1)) and $(notdir $(2)) place the heap, vmap and frame stack apart"; \
 	else failed=$$((failed+1)); echo "qemu suite kaslr: FAILED: $$moved of 3 windows moved between $(1) and $(2), or KASLR was off"; fi
 
-test: host-test qemu-test qemu-test-x86_64
+test: host-test qemu-test qemu-test-pen qemu-test-x86_64
 
-host-test: toolchain
+# The Raspberry Pi 4 tests read the fetched Debian DTBs ($(RPI4_DTBS)) and
+# make the 8 GB firmware-like tree from one of them with dtc.
+host-test: toolchain dtc $(RPI4_DTBS)
 	cargo fmt --all -- --check
 	cargo host-test
+
+# dtc, from Debian's device-tree-compiler, when it is missing.
+dtc:
+	@command -v dtc >/dev/null || { echo "installing device-tree-compiler" >&2; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq --no-install-recommends device-tree-compiler >/dev/null; }
 
 # Boots the one image under each suite's machine with `selftest exit=semihosting`;
 # the exit status is the result. A hang fails through the timeout.
@@ -138,11 +146,11 @@ qemu-test: build qemu $(RPI4_DTBS)
 	  echo "qemu suite $$name: $$verdict: $${summary:-no summary} ($$(( $$(date +%s) - start )) s, log $$log)"; \
 	done; \
 	for crash in $(foreach crash,$(CHECKED_RUNS),'$(crash)'); do \
-	  IFS='|' read -r word expected pattern memory dtb <<< "$$crash"; \
+	  IFS='|' read -r word expected pattern memory dtb machine <<< "$$crash"; \
 	  name=$${dtb:+$$(basename $${dtb%.gz} .dtb)}; name=$${name:-$${word//+/-}}; word=$${word//+/ }; log=$(BUILD)/$$name.log; start=$$(date +%s); \
 	  case $$dtb in *.gz) gunzip -c $$dtb > $(BUILD)/$$name.dtb; dtb=$(BUILD)/$$name.dtb;; esac; \
 	  limit=$(QEMU_TIMEOUT); [ $$expected != halt ] || { limit=$(HALT_SECONDS); expected=124; }; \
-	  timeout $$limit $(QEMU) -M virt -cpu cortex-a72 -m $${memory:-128M} -nographic -nic none \
+	  timeout $$limit $(QEMU) -M virt$${machine:+,$$machine} -cpu cortex-a72 -m $${memory:-128M} -nographic -nic none \
 	    -semihosting-config enable=on,target=native -kernel $(IMAGE) $${dtb:+-dtb $$dtb} \
 	    -append "$$word exit=semihosting" </dev/null >$$log 2>&1; status=$$?; \
 	  grep -a -E 'FATAL|PANIC|boot failed|^warning:|selftest: [0-9]+ passed|^memory:|^stress: [0-9]+ operations,' $$log | sed "s/^/  [$$name] /"; \
@@ -153,6 +161,13 @@ qemu-test: build qemu $(RPI4_DTBS)
 	$(call kaslr_check,$(BUILD)/selftest-virt-gicv2-el1-128m.log,$(BUILD)/selftest-virt-gicv3-el2-1g.log); \
 	echo "qemu: $$passed passed, $$failed failed"; \
 	[ $$failed = 0 ]
+
+# boot.s's boot-CPU election and holding pen when every core enters the image
+# at once (QEMU raspi4b given an ELF), checked through gdb.
+qemu-test-pen: build qemu
+	@command -v gdb-multiarch >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq --no-install-recommends gdb-multiarch >/dev/null; }
+	@boards/raspberry-pi-4/holding-pen-test $(IMAGE) $(ELF)
 
 # Boots the x86_64 ELF once per run of X86_64_RUNS (boards/x86_64/board.mk)
 # with its words and `exit=isa-debug-exit`, on MACHINE with MEM (q35, 128M);

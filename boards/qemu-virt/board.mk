@@ -29,10 +29,11 @@ VIRT_SUITES = \
 	virt-gicv2-el1-4g-smp4|-M+virt,gic-version=2+-cpu+cortex-a72+-m+4G+-smp+4
 
 # Runs whose report is checked: "command-line words|QEMU exit status|regex|RAM|
-# device tree" (no spaces: '+' stands for one in the words, `.` in the
-# regex; RAM defaults to 128M; with a
-# device tree QEMU boots that blob (`-dtb`, gunzipped first if it ends in
-# `.gz`) instead of its own, and an empty word names the run after the blob).
+# device tree|machine options" (no spaces: '+' stands for one in the words,
+# `.` in the regex; RAM defaults to 128M; with a device tree QEMU boots that
+# blob (`-dtb`, gunzipped first if it ends in `.gz`) instead of its own, and
+# an empty word names the run after the blob; machine options are appended
+# to `-M virt,`).
 # The regex is matched against the whole log, so `.*` may span lines: that
 # is how a run checks two reports in order. 4 = boot failed, 3 = fatal fault,
 # 2 = panic (src/kernel/mod.rs); `halt`: the kernel must still be halted
@@ -62,4 +63,5 @@ CRASH_TESTS = \
 	rodata-write-test|3|FATAL.data.abort:.write.to.0xffff_ffff_80[0-9a-f_]*.\(permission.fault,.level.3\).*in.kernel.image,.read-only.data.\(mapped.read-only \
 	heap-exec-test|3|FATAL.instruction.abort:.fetch.from.0xffff_[0-3][0-9a-f_]*.\(permission.fault,.level.3\).*in.heap.\(mapped.read-write,.not.executable\) \
 	device-exec-test|3|kaslr:.*on,.seed.from./chosen/kaslr-seed.*FATAL.instruction.abort:.fetch.from.0xffff_[0-3][0-9a-f_]*.\(permission.fault,.level.3\).*in.vmap.window.\(mapped.as.device.memory \
+	el2-trap-test|3|FATAL.unexpected.trap.to.EL2.\(EL2.vector.8\):.hypervisor.call.\(hvc\).at.pc.0xffff_ffff_80[0-9a-f_]*.\(esr.0x5a004b32\)|||virtualization=on \
 	overflow-test|3|FATAL.kernel.stack.overflow:.stack.\[0xffff_00c0_0000_1000,.0xffff_00c0_0001_1000\).64.KiB.ran.into.its.guard.page:.data.abort:.write.to.0xffff_00c0_0000_0.*guard.page

@@ -25,6 +25,21 @@ pub enum Cause<F> {
     /// SError, from a lower level, on SP_EL0), on x86_64 the IDT vector of an
     /// interrupt nobody handles.
     UnhandledVector(u64),
+    /// An exception that went to the hypervisor level the kernel left
+    /// (AArch64: EL2, whose vectors hand it back to the kernel to report; the
+    /// fault is decoded from ESR_EL2, FAR_EL2 and ELR_EL2). Never on x86_64.
+    TrapToHypervisor {
+        /// The hypervisor's vector: 0-3 from its own level with SP_EL0, 4-7
+        /// with its own stack pointer, 8-11 from a lower level (AArch64),
+        /// 12-15 from a lower level (AArch32); within each, synchronous,
+        /// IRQ, FIQ, SError.
+        vector: u64,
+        /// The raw fault address register (FAR_EL2), UNKNOWN unless the
+        /// exception is an abort or an alignment fault.
+        fault_address: u64,
+        /// The saved program status (SPSR_EL2): the level trapped from.
+        saved_status: u64,
+    },
     /// This exception was taken while the fatal handler was reporting `first`.
     /// The handler gets this once; it must say so and stop, touching as little
     /// as it can.

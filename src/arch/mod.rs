@@ -29,7 +29,10 @@
 //! - `cpu`: `halt`, `wait_for_interrupt`, `enable_interrupts`, `mask_irqs` /
 //!   `restore_irqs` / `irqs_masked`, `id` (of the running CPU, as the
 //!   platform description names CPUs), `lower_half_root` and `is_readable`
-//!   (for the self-tests' checks of the live tables);
+//!   (for the self-tests' checks of the live tables), and `holding_pen`:
+//!   where a core that entered the kernel but is not the boot CPU waits
+//!   ([`HoldingPen`]; AArch64's boot.s has one, x86_64 starts no other CPU
+//!   in the kernel);
 //! - `IrqSafeMutex`: a lock that masks IRQs while held (`irq_lock`, one
 //!   for both CPUs);
 //! - `exceptions`: `set_fatal_handler`, `stop`, the guard pages of the boot
@@ -57,8 +60,35 @@
 //! and `kernel::fatal_fault` as the fatal handler): an entry exists
 //! to call the kernel.
 
-use crate::addr::{VirtAddr, VirtRange};
+use core::fmt;
+
+use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::memory::placement::Placement;
+
+/// Where cores wait that entered the kernel image but are not its boot CPU
+/// (a loader that starts every core at the image's entry), polling a release
+/// word until it names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoldingPen {
+    /// The physical address of the release word the waiting cores poll.
+    pub release_word: PhysAddr,
+    /// The id (as `cpu::id` gives it) of the last core that went in, if any.
+    pub last_entrant: Option<u64>,
+}
+
+impl fmt::Display for HoldingPen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a core that enters the kernel but does not boot it waits for its id in the word at {}: ",
+            self.release_word
+        )?;
+        match self.last_entrant {
+            Some(id) => write!(f, "one is there (the last in: id {id:#x})"),
+            None => f.write_str("none is there"),
+        }
+    }
+}
 
 pub mod aarch64;
 pub mod devices;

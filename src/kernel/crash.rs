@@ -31,6 +31,8 @@ pub const CRASHES: &[(&str, Crash)] = &[
     ("overflow-test", overflow),
     ("oom-test", out_of_memory),
     ("space-lock-test", heap_growth_under_space_lock),
+    #[cfg(target_arch = "aarch64")]
+    ("el2-trap-test", hypervisor_call),
 ];
 
 /// Runs the demonstration of every word in `CRASHES` that `has_word` finds.
@@ -41,6 +43,14 @@ pub fn run(has_word: impl Fn(&str) -> bool, devices: &Devices) {
             println!("{word}: no fault: the kernel failed to stop it");
         }
     }
+}
+
+/// A hypervisor call nothing at EL2 expects: with the kernel entered at EL2,
+/// boot.s's EL2 vectors take it and hand it back to be reported.
+#[cfg(target_arch = "aarch64")]
+fn hypervisor_call(_: &Devices) {
+    println!("el2-trap-test: hvc #0x4b32, which EL2 does not expect");
+    crate::arch::current::cpu::unexpected_hypervisor_call();
 }
 
 /// A store to the guard page below the first kernel stack: a fault nobody

@@ -330,6 +330,13 @@ pub fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
                 console::print_emergency(format_args!("\nFATAL kernel stack overflow: {fault}"))
             }
         },
+        Cause::TrapToHypervisor {
+            vector,
+            fault_address,
+            saved_status,
+        } => console::print_emergency(format_args!(
+            "\nFATAL unexpected trap to EL2 (EL2 vector {vector}): {fault} (pc: ELR_EL2, esr: ESR_EL2); FAR_EL2 {fault_address:#x}, SPSR_EL2 {saved_status:#x}"
+        )),
         Cause::UnhandledVector(kind) => {
             console::print_emergency(format_args!(
                 "\nFATAL unhandled exception (vector kind {kind}): {fault}"

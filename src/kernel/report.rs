@@ -131,7 +131,7 @@ pub fn print(boot: &Boot, devices: &Devices) {
     if let more @ 1.. = warnings.count() - warnings.kept().len() {
         println!("warning:   and {more} more");
     }
-    print_cpus(platform);
+    print_cpus(boot);
     if let Some(console) = describe_console(platform) {
         println!("console:   {console}");
     }
@@ -140,6 +140,13 @@ pub fn print(boot: &Boot, devices: &Devices) {
     }
     for reservation in platform.reserved() {
         println!("reserved:  {} ({})", reservation.range, reservation.reason);
+    }
+    let reusable = platform.reusable();
+    for pool in reusable.kept() {
+        println!("reusable:  {pool}");
+    }
+    if let more @ 1.. = reusable.count() - reusable.kept().len() {
+        println!("reusable:  and {more} more, left usable too");
     }
     let free = memory::free_frame_count();
     let mapped = memory::heap_mapped_bytes();
@@ -203,36 +210,41 @@ pub fn print(boot: &Boot, devices: &Devices) {
 
 /// The CPUs the platform lists (by MPIDR on a device tree, local APIC ID
 /// from ACPI): the boot CPU runs the kernel, the others stay parked where the
-/// firmware left them.
-fn print_cpus(platform: &crate::platform::PlatformDescription<'_>) {
-    let cpus = &platform.cpus;
+/// firmware left them, each with how it could be started; then the kernel's
+/// own holding pen, where a core waits that entered the kernel but did not
+/// boot it.
+fn print_cpus(boot: &Boot) {
+    let cpus = &boot.platform.cpus;
     let boot_cpu = cpu::id();
     if cpus.count() <= 1 {
         println!("cpus:      1, id {boot_cpu:#x}, running the kernel");
-        return;
-    }
-    println!(
-        "cpus:      {} listed; the kernel runs on the one with id {boot_cpu:#x}, the other {} stay parked",
-        cpus.count(),
-        cpus.count() - 1
-    );
-    for listed in cpus.listed() {
-        let role = if listed.id == Some(boot_cpu) {
-            "running the kernel"
-        } else {
-            "parked"
-        };
-        match listed.id {
-            Some(id) => print!("  {}: id {id:#x}", listed.path),
-            None => print!("  {}: id unreadable", listed.path),
-        }
+    } else {
         println!(
-            ", enable-method {}: {role}",
-            listed.enable_method.unwrap_or("(none)")
+            "cpus:      {} listed; the kernel runs on the one with id {boot_cpu:#x}, the other {} stay parked",
+            cpus.count(),
+            cpus.count() - 1
         );
+        for listed in cpus.listed() {
+            match listed.id {
+                Some(id) => print!("  {}: id {id:#x}", listed.path),
+                None => print!("  {}: id unreadable", listed.path),
+            }
+            print!(
+                ", enable-method {}: ",
+                listed.enable_method.unwrap_or("(none)")
+            );
+            if listed.id == Some(boot_cpu) {
+                println!("running the kernel");
+            } else {
+                println!("parked; to start: {}", cpus.start_method(listed));
+            }
+        }
+        if cpus.count() > cpus.listed().len() {
+            println!("  … and {} more", cpus.count() - cpus.listed().len());
+        }
     }
-    if cpus.count() > cpus.listed().len() {
-        println!("  … and {} more", cpus.count() - cpus.listed().len());
+    if let Some(pen) = cpu::holding_pen(boot.image.start) {
+        println!("pen:       {pen}");
     }
 }
 

@@ -6,7 +6,7 @@ use super::bounded::{Blank, BoundedList};
 use super::pvh::MemoryType;
 use super::warning::{Problem, Subject, Warning, Warnings};
 use super::{Error, NodePath};
-use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
+use crate::addr::{ByteSize, PAGE_SIZE, PhysAddr, PhysRange};
 
 /// How many RAM regions (before merging) a description can hold.
 pub const RAM_CAPACITY: usize = 32;
@@ -27,6 +27,17 @@ pub enum ReservationReason<'dtb> {
     },
     /// The initial ramdisk named by `/chosen` `linux,initrd-start`/`-end`.
     Initrd,
+    /// The 4 KiB page holding a `spin-table` CPU's `cpu-release-addr`,
+    /// reserved by the description itself rather than trusting a
+    /// `/memreserve/` to cover it (booting.rst asks the loader for one, but a
+    /// tree may lack it). The page, not just the 8-byte word: the loaders the
+    /// project knows keep their parking loop beside the release words, in the
+    /// same page (the Raspberry Pi firmware's armstub8 spins below 0xd8 and
+    /// its words end at 0x100; QEMU `raspi4b` parks the cores in code at
+    /// 0x300 polling 0xd8..0xf0). A loop elsewhere is not named by the tree:
+    /// only the loader's `/memreserve/` can cover it. One reservation per
+    /// distinct page.
+    SpinTable,
     /// The device-tree blob itself.
     DeviceTree,
     /// The kernel's own image (added by the kernel with `reserve`).
@@ -64,6 +75,7 @@ impl fmt::Display for ReservationReason<'_> {
             Self::MemReserve => f.write_str("memreserve"),
             Self::ReservedMemory { name } => write!(f, "reserved-memory:{name}"),
             Self::Initrd => f.write_str("initrd"),
+            Self::SpinTable => f.write_str("spin table"),
             Self::DeviceTree => f.write_str("device tree blob"),
             Self::KernelImage => f.write_str("kernel image"),
             Self::BootTables => f.write_str("boot page tables"),
@@ -228,6 +240,71 @@ fn fold<'dtb>(a: Reservation<'dtb>, b: Reservation<'dtb>) -> Reservation<'dtb> {
         } else {
             ReservationReason::Merged
         },
+    }
+}
+
+/// Reserves the page holding `release`, a spin-table CPU's release address,
+/// unless an earlier spin-table reservation holds that page already (see
+/// [`ReservationReason::SpinTable`]). The last page of the address space
+/// stops one byte short, as a range's end must fit in 64 bits.
+pub(super) fn reserve_spin_table(
+    list: &mut ReservationList<'_>,
+    release: PhysAddr,
+) -> Result<(), Error> {
+    let page = release.align_down(PAGE_SIZE as u64);
+    let range = PhysRange::new(page, (PAGE_SIZE as u64).min(u64::MAX - page.as_u64()));
+    let known = list.iter().any(|reservation| {
+        reservation.reason == ReservationReason::SpinTable && reservation.range == range
+    });
+    if known {
+        return Ok(());
+    }
+    list.push(range, ReservationReason::SpinTable)
+}
+
+/// How many reusable `/reserved-memory` pools a description lists; more are
+/// counted.
+pub const REUSABLE_CAPACITY: usize = 8;
+
+/// A `/reserved-memory` child marked `reusable` and not `no-map`, such as
+/// the Raspberry Pi's `linux,cma` (`shared-dma-pool`): **left usable**.
+///
+/// The reserved-memory binding says the operating system may use such memory
+/// as long as the driver owning the region can claim it back; nothing outside
+/// the operating system uses it. This kernel has no driver that owns such a
+/// pool (no contiguous-memory allocator; `allocate_contiguous` serves
+/// physically contiguous runs from the frame stack's fresh ranges), so its
+/// frames are ordinary free RAM. A child with both `reusable` and `no-map`
+/// (which the binding forbids) is reserved: `no-map` is the safe reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReusableMemory<'dtb> {
+    /// The child's node name, such as `linux,cma`.
+    pub name: &'dtb str,
+    /// Where it is: one `reg` entry, or `None` for a pool without `reg`,
+    /// which the operating system would place itself (`size`, `alloc-ranges`).
+    pub range: Option<PhysRange>,
+    /// A pool's `size`, when it has no `reg` (one or two cells, as the
+    /// parent's `#size-cells` says; `None` if unreadable).
+    pub size: Option<u64>,
+}
+
+impl Blank for ReusableMemory<'_> {
+    const BLANK: Self = Self {
+        name: "",
+        range: None,
+        size: None,
+    };
+}
+
+impl fmt::Display for ReusableMemory<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/reserved-memory/{} ", self.name)?;
+        match (self.range, self.size) {
+            (Some(range), _) => write!(f, "{range}")?,
+            (None, Some(size)) => write!(f, "{} placed by the OS (no reg)", ByteSize(size))?,
+            (None, None) => f.write_str("(no reg, no size)")?,
+        }
+        f.write_str(": reusable, left usable (no driver here claims it back)")
     }
 }
 

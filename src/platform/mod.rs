@@ -47,10 +47,13 @@ use fdt::Fdt;
 use fdt::node::FdtNode;
 
 pub use bounded::{Blank, BoundedList, CountedList, ListFull};
-pub use cpus::{CPU_CAPACITY, Cpu, CpuList};
+pub use cpus::{CPU_CAPACITY, Cpu, CpuList, StartMethod};
 pub use devices::{DEVICE_REGION_CAPACITY, Device, GicVersion, InterruptController, Timer};
 pub use error::{Block, Error, FirmwareStructure, RegionList, StructureProblem};
-pub use memory::{Merged, RAM_CAPACITY, RESERVATION_CAPACITY, Reservation, ReservationReason};
+pub use memory::{
+    Merged, RAM_CAPACITY, RESERVATION_CAPACITY, REUSABLE_CAPACITY, Reservation, ReservationReason,
+    ReusableMemory,
+};
 pub use path::NodePath;
 pub use physical::PhysicalMemory;
 pub use pvh::{COMMAND_LINE_LIMIT, LOW_MEMORY, X86Platform, describe_pvh};
@@ -98,8 +101,12 @@ pub struct PlatformDescription<'dtb> {
     apic: Option<acpi::Apic>,
     ram: RamList,
     reserved: ReservationList<'dtb>,
+    reusable: ReusableList<'dtb>,
     warnings: Warnings<'dtb>,
 }
+
+/// The reusable `/reserved-memory` pools of a description.
+type ReusableList<'dtb> = CountedList<ReusableMemory<'dtb>, REUSABLE_CAPACITY>;
 
 impl<'dtb> PlatformDescription<'dtb> {
     /// Reads the blob at `blob` (at least `totalsize` bytes; more are ignored).
@@ -158,6 +165,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             apic: None,
             ram: RamList::new(),
             reserved: ReservationList::new(),
+            reusable: ReusableList::new(),
             warnings: Warnings::new(),
         };
         // `fdt` hands the entries out as pointer-sized values; `usize` is 64
@@ -213,6 +221,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             apic: Some(x86.apic),
             ram: RamList::new(),
             reserved: ReservationList::new(),
+            reusable: ReusableList::new(),
             warnings: Warnings::new(),
         };
         for range in x86.ram() {
@@ -233,6 +242,7 @@ impl<'dtb> PlatformDescription<'dtb> {
                     path: NodePath::root().child("acpi").child("madt"),
                     id: Some(u64::from(cpu.apic_id)),
                     enable_method: Some("acpi"),
+                    release_address: None,
                 });
             }
         }
@@ -257,13 +267,23 @@ impl<'dtb> PlatformDescription<'dtb> {
         &self.warnings
     }
 
-    /// Reservations in the order found: `/memreserve/`, `/reserved-memory`
-    /// children (tree order), initrd, the blob, then whatever [`Self::reserve`] added.
+    /// Reservations in the order found: `/memreserve/`, then in tree order
+    /// the `/reserved-memory` children that are not [reusable](Self::reusable)
+    /// and the pages of the spin-table release addresses
+    /// ([`ReservationReason::SpinTable`]), then the initrd, the blob, and
+    /// whatever [`Self::reserve`] added.
     /// They may overlap each other and may lie outside RAM. Once more than
     /// [`RESERVATION_CAPACITY`] were given, the list is sorted by address and
     /// holds folded reservations (see [`Merged`]) instead.
     pub fn reserved(&self) -> &[Reservation<'dtb>] {
         &self.reserved
+    }
+
+    /// The `/reserved-memory` children marked `reusable` (not `no-map`),
+    /// such as `linux,cma`: left usable, never in [`Self::reserved`] (see
+    /// [`ReusableMemory`] for why).
+    pub fn reusable(&self) -> &ReusableList<'dtb> {
+        &self.reusable
     }
 
     /// Marks `range` as not free. Fails with [`Error::BadReservation`] if it is
@@ -363,8 +383,21 @@ impl<'dtb> PlatformDescription<'dtb> {
         }
         collector.serial0_target = alias("serial0")?;
         walk::walk(root, &mut |frame| {
-            self.cpus.visit(frame);
-            collector.visit(frame, &mut self.ram, &mut self.reserved, &mut self.warnings)
+            let release = self
+                .cpus
+                .visit(frame)
+                .filter(|cpu| cpu.enable_method == Some("spin-table"))
+                .and_then(|cpu| cpu.release_address);
+            if let Some(release) = release {
+                memory::reserve_spin_table(&mut self.reserved, release)?;
+            }
+            collector.visit(
+                frame,
+                &mut self.ram,
+                &mut self.reserved,
+                &mut self.reusable,
+                &mut self.warnings,
+            )
         })?;
         Ok(collector)
     }
@@ -459,6 +492,7 @@ impl<'dtb> Collector<'dtb> {
         frame: &Frame<'_, '_, 'dtb>,
         ram: &mut RamList,
         reserved: &mut ReservationList<'dtb>,
+        reusable: &mut ReusableList<'dtb>,
         warnings: &mut Warnings<'dtb>,
     ) -> Result<(), Error> {
         if frame.has_string("device_type", "memory") {
@@ -477,13 +511,35 @@ impl<'dtb> Collector<'dtb> {
         });
         if in_reserved_memory && frame.is_enabled() {
             let name = frame.name();
+            let is_reusable =
+                frame.property("reusable").is_some() && frame.property("no-map").is_none();
             // Skipped with a warning, at boot too: Linux boots such trees.
             translate::for_each_region(
                 frame,
                 translate::EmptyRegions::Skip,
                 Some(warnings),
-                &mut |range| reserved.push(range, ReservationReason::ReservedMemory { name }),
+                &mut |range| {
+                    if is_reusable {
+                        reusable.offer(ReusableMemory {
+                            name,
+                            range: Some(range),
+                            size: None,
+                        });
+                        return Ok(());
+                    }
+                    reserved.push(range, ReservationReason::ReservedMemory { name })
+                },
             )?;
+            if is_reusable && frame.property("reg").is_none() {
+                let size = frame.parent.and_then(|parent| {
+                    translate::read_cells(frame.property("size")?, parent.size_cells().ok()?)
+                });
+                reusable.offer(ReusableMemory {
+                    name,
+                    range: None,
+                    size,
+                });
+            }
         }
         if self.stdout_console.is_none()
             && self

@@ -4,6 +4,35 @@
 // x0 = physical address of the device tree, MMU off, at EL2 or EL1. Until the
 // MMU is on, everything here is position-independent (adrp/add) because the
 // image runs at its physical load address, not at its link address.
+//
+// Which core boots. booting.rst has a compliant loader enter the image on the
+// primary CPU only; the others wait in the loader (a spin table or PSCI) until
+// the kernel starts them. Some loaders start every core at the image's first
+// byte (a JTAG load, QEMU raspi4b given an ELF), and the primary need not have
+// affinity 0, so no affinity value is assumed. The boot CPU is the first core
+// to claim `boot_cpu_claim`; every other core that enters the image waits in
+// the kernel's holding pen, from where it can be released (below).
+//
+// The claim cannot use an atomic instruction: with the MMU off every data
+// access is Device-nGnRnE, and whether load/store-exclusive (or LSE atomics)
+// work on Device memory is IMPLEMENTATION DEFINED (they may always fail, never
+// be exclusive, or abort). So the claim uses plain 64-bit stores, which are
+// single-copy atomic, and a settling delay: a core reads the word, and if it
+// is free writes its own affinity, waits SETTLE_LOOPS iterations and reads it
+// back; the core whose value is there at the end boots. A core that read the
+// word free writes it a few instructions later (interrupts are masked first
+// thing, and with the MMU off there are no translation faults), so every such
+// write lands within that window after the first one became visible; after
+// the much longer delay all contenders read the same, last, value: exactly
+// one boots. A core entering later finds the word taken. (A hypervisor could
+// stop a virtual CPU inside the window; such loaders follow booting.rst and
+// start one core.)
+//
+// Caches. The words that cores write with the MMU off (the claim, the pen, the
+// EL2 trap record) live alone in one page, `.data.uncached`, which the kernel
+// never writes through its cacheable mapping: a dirty line there could be
+// written back over what a core stored to memory. The kernel reads them after
+// invalidating their line (cpu.rs).
 
 // PC-relative address of a symbol within +-4 GiB.
 .macro adr_l register, symbol
@@ -36,11 +65,12 @@ _start:
 
 .section .text.boot, "ax"
 primary_entry:
+    msr     daifset, #0xf               // booting.rst asks the loader to; the claim relies on it
     mov     x19, x0                     // x19 = device tree (physical)
-    mrs     x0, mpidr_el1
-    and     x0, x0, #0xffffff           // Aff2.Aff1.Aff0
-    cbnz    x0, park                    // only core 0 boots; others wait forever
+    bl      claim_boot_cpu
+    cbnz    x0, enter_holding_pen       // another core boots the kernel
 
+    mov     x22, #0                     // x22 = 1 once E2H is found RES1
     mrs     x20, CurrentEL
     lsr     x20, x20, #2                // x20 = exception level at entry
     cmp     x20, #2
@@ -50,9 +80,23 @@ primary_entry:
     b       at_el1
 
 leave_el2:
-    mov     x0, #(1 << 31)              // HCR_EL2.RW: EL1 is AArch64, E2H clear
-    msr     hcr_el2, x0
+    // An unexpected trap to EL2 from now on is reported, not taken to the
+    // UNKNOWN address VBAR_EL2 resets to.
+    adr_l   x0, el2_vectors
+    msr     vbar_el2, x0
+    // HCR_EL2.RW: EL1 is AArch64. E2H clear, unless the core says it cannot
+    // be (ID_AA64MMFR4_EL1.E2H0 negative: FEAT_E2H0 absent, a VHE-only core;
+    // the register reads as zero on cores older than the field). Some cores
+    // have E2H RES1 without saying so, hence the read-back: with E2H set,
+    // the EL1 registers written below have other names or layouts.
+    mov     x0, #(1 << 31)
+    mrs     x1, S3_0_C0_C7_4            // ID_AA64MMFR4_EL1
+    tbz     x1, #27, 12f                // E2H0 (bits 27:24) sign bit
+    orr     x0, x0, #(1 << 34)          // E2H
+12: msr     hcr_el2, x0
     isb
+    mrs     x0, hcr_el2
+    ubfx    x22, x0, #34, #1            // x22 = E2H as it reads back
     mrs     x0, midr_el1                // EL1 reads these through VPIDR/VMPIDR,
     msr     vpidr_el2, x0               // which reset to UNKNOWN values
     mrs     x0, mpidr_el1
@@ -80,7 +124,10 @@ leave_el2:
     cbz     x0, 11f
     msr     S3_4_C1_C2_2, xzr           // HCRX_EL2
 11: mrs     x0, cnthctl_el2
-    orr     x0, x0, #3                  // EL1PCEN | EL1PCTEN: EL1 may use the timers
+    mov     x1, #3                      // EL1PCEN | EL1PCTEN: EL1 may use the timers;
+    cbz     x22, 13f
+    mov     x1, #(3 << 10)              // with E2H set they are bits 11 and 10
+13: orr     x0, x0, x1
     msr     cnthctl_el2, x0
     msr     cntvoff_el2, xzr
     mrs     x0, id_aa64pfr0_el1
@@ -92,12 +139,19 @@ leave_el2:
     msr     S3_4_C12_C9_5, x0
     isb
     // CPTR_EL2: RES1 bits, TFP clear (FP/SIMD do not trap); TZ set, so SVE
-    // traps to EL2, which this soft-float kernel never uses.
+    // traps to EL2, which this soft-float kernel never uses. With E2H set it
+    // has CPACR_EL1's layout: FPEN = 0b11, ZEN and SMEN 0 (they trap).
 1:  mov     x0, #0x33ff
-    msr     cptr_el2, x0
+    cbz     x22, 14f
+    mov     x0, #(3 << 20)
+14: msr     cptr_el2, x0
     msr     hstr_el2, xzr
     ldr     x0, =0x30d00800             // SCTLR_EL1 RES1 bits, MMU off
+    cbnz    x22, 15f
     msr     sctlr_el1, x0
+    b       16f
+15: msr     S3_5_C1_C0_0, x0            // SCTLR_EL12: with E2H set, sctlr_el1 is SCTLR_EL2
+16:
     mov     x0, #0x3c5                  // EL1h, DAIF masked
     msr     spsr_el2, x0
     adr_l   x0, at_el1
@@ -254,11 +308,105 @@ running_high:
     mov     x0, x19                     // device tree (physical)
     mov     x1, x20                     // exception level at entry
     mov     x2, x21                     // physical base of the image
+    mov     x3, x22                     // E2H stayed set (a VHE-only core)
     bl      kernel_entry
 park:
     wfe
     b       park
     .cfi_endproc
+
+.equ CLAIMED,       1 << 63             // set in every claim: affinity 0 is a value
+.equ SETTLE_LOOPS,  0x10000             // far longer than a load-to-store window
+
+// claim_boot_cpu() -> x0 = 0 if this core is the boot CPU, x1 = this core's
+// claim (MPIDR_EL1's affinity fields, Aff3 included, | CLAIMED). MMU off.
+// See the head of this file for why a settling delay and no atomics.
+claim_boot_cpu:
+    mrs     x1, mpidr_el1
+    ldr     x2, =0xff00ffffff           // Aff3 (bits 39:32), Aff2..Aff0
+    and     x1, x1, x2
+    orr     x1, x1, #CLAIMED
+    adr_l   x2, boot_cpu_claim
+    ldr     x3, [x2]
+    cbnz    x3, 2f                      // taken: the boot CPU is known
+    str     x1, [x2]
+    dsb     sy                          // the store has reached memory
+    mov     x4, #SETTLE_LOOPS
+1:  subs    x4, x4, #1
+    b.ne    1b
+    ldr     x3, [x2]
+2:  eor     x0, x3, x1
+    ret
+
+// A core that entered the image but is not the boot CPU (x1 = its claim)
+// waits here, at the exception level it came in at, with the MMU off, as a
+// spin-table CPU waits in its loader (booting.rst): it polls
+// `holding_pen_release` after each event, and once that word holds its
+// claim value it jumps to `holding_pen_entry` (physical) with x0 = 0. To
+// release it: write the entry, then the word (each through a device mapping,
+// or cleaned to the point of coherency), `dsb`, `sev`. It also leaves its
+// claim in `holding_pen_last`, so the boot report can say a core is there.
+enter_holding_pen:
+    adr_l   x2, holding_pen_last
+    str     x1, [x2]
+    dsb     sy
+    adr_l   x2, holding_pen_release
+3:  wfe
+    ldr     x3, [x2]
+    cmp     x3, x1
+    b.ne    3b
+    ldr     x4, [x2, #8]                // holding_pen_entry
+    mov     x0, #0
+    br      x4
+
+// EL2's vectors, installed by leave_el2. The kernel runs at EL1 and asks
+// nothing of EL2, so any exception taken to EL2 is unexpected. Each entry
+// records ESR_EL2, ELR_EL2, FAR_EL2, SPSR_EL2 and its own index in
+// `el2_trap_record` (physical: EL2 runs with its MMU off; for a debugger),
+// then: if it came from EL1 with EL1's MMU on, returns to EL1 at
+// `el2_trap_landing` (vectors.s), which reports the five values as a fatal
+// fault through the kernel's console; otherwise (a trap while this file
+// still sets up EL2, or before EL1's MMU is on, when nothing could print)
+// it halts the core. It never returns to the trapped code.
+.macro el2_vector index
+.balign 0x80
+    mov     x5, #\index
+    b       el2_unexpected
+.endm
+
+.balign 0x800
+el2_vectors:
+    .irp index, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+    el2_vector \index
+    .endr
+
+el2_unexpected:
+    mrs     x0, esr_el2
+    mrs     x1, elr_el2
+    mrs     x2, far_el2
+    mrs     x3, spsr_el2
+    adr_l   x4, el2_trap_record
+    stp     x0, x1, [x4]
+    stp     x2, x3, [x4, #16]
+    str     x5, [x4, #32]
+    dsb     sy
+    ubfx    x4, x3, #2, #2              // SPSR_EL2.M[3:2]: the level trapped from
+    cmp     x4, #1
+    b.ne    4f
+    mrs     x4, hcr_el2
+    tbnz    x4, #34, 5f
+    mrs     x4, sctlr_el1
+    b       6f
+5:  mrs     x4, S3_5_C1_C0_0            // SCTLR_EL12
+6:  tbz     x4, #0, 4f                  // EL1's MMU off: its virtual addresses mean nothing
+    ldr     x4, =el2_trap_landing       // virtual: TTBR1 maps the image
+    msr     elr_el2, x4
+    mov     x4, #0x3c5                  // EL1h, DAIF masked
+    msr     spsr_el2, x4
+    mov     x4, x5                      // x0..x4 = ESR, ELR, FAR, SPSR, vector index
+    eret
+4:  wfe
+    b       4b
 
 // run_on_stack(top: x0, next: x1, argument: x2) -> !: calls next(argument) on
 // the stack that ends at top. The frame chain restarts here too, so a
@@ -289,6 +437,18 @@ invalidate_dcache_range:
     dsb     sy
     ret
 .ltorg
+
+// Words written with the MMU off (see the head of this file), alone in their
+// page. Read by the kernel only after invalidating their cache line.
+.section .data.uncached, "aw"
+.balign 4096
+.global boot_cpu_claim, holding_pen_last, holding_pen_release, el2_trap_record
+boot_cpu_claim:         .quad 0         // the boot CPU's claim; 0 until one is made
+holding_pen_last:       .quad 0         // the claim of the last core into the pen
+holding_pen_release:    .quad 0         // the claim of the core to release
+holding_pen_entry:      .quad 0         // where the released core jumps (physical)
+el2_trap_record:        .quad 0, 0, 0, 0, 0     // ESR, ELR, FAR, SPSR_EL2, vector
+.balign 4096
 
 .section .boot_tables, "aw", @nobits
 .balign 4096

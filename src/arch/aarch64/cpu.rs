@@ -3,7 +3,8 @@
 use aarch64_cpu::asm;
 use aarch64_cpu::registers::{DAIF, MPIDR_EL1, Readable, Writeable};
 
-use crate::addr::VirtAddr;
+use crate::addr::{PhysAddr, VirtAddr};
+use crate::arch::HoldingPen;
 pub use crate::arch::irq_lock::IrqState;
 
 /// Waits for an interrupt.
@@ -48,6 +49,52 @@ pub fn irqs_masked() -> bool {
 /// (Aff3..Aff0).
 pub fn id() -> u64 {
     MPIDR_EL1.get() & 0xff_00ff_ffff
+}
+
+/// The claim bit boot.s sets in every word of its holding pen and boot
+/// claim, beside the affinity fields.
+const CLAIMED: u64 = 1 << 63;
+
+unsafe extern "C" {
+    static holding_pen_last: u64;
+    static holding_pen_release: u64;
+    static __kernel_start: u8;
+}
+
+/// Reads a word of boot.s's `.data.uncached` page, which cores write with
+/// the MMU off: its cache line is invalidated first, so that a stale line
+/// cannot answer for what is in memory.
+fn read_uncached(word: *const u64) -> u64 {
+    let value;
+    // SAFETY: `word` is an aligned word of the image's data, mapped
+    // read-write (DC IVAC needs write permission). The page holds only words
+    // the kernel never writes through this mapping, so no dirty line is lost.
+    unsafe {
+        core::arch::asm!("dc ivac, {word}", "dsb sy", "ldr {value}, [{word}]",
+            word = in(reg) word, value = out(reg) value, options(nostack, preserves_flags));
+    }
+    value
+}
+
+/// boot.s's holding pen, for the image loaded at `image_base`: the release
+/// word and the last core that went in.
+pub fn holding_pen(image_base: PhysAddr) -> Option<HoldingPen> {
+    let offset = |symbol: *const u64| {
+        VirtAddr::from_ptr(symbol).0 - VirtAddr::from_ptr(&raw const __kernel_start).0
+    };
+    let last = read_uncached(&raw const holding_pen_last);
+    Some(HoldingPen {
+        release_word: PhysAddr(image_base.0 + offset(&raw const holding_pen_release)),
+        last_entrant: (last & CLAIMED != 0).then_some(last & !CLAIMED),
+    })
+}
+
+/// Makes a hypervisor call (`hvc #0x4b32`), which nothing at EL2 expects:
+/// boot.s's EL2 vectors must report it. Without EL2 the instruction is
+/// undefined and faults at EL1.
+pub fn unexpected_hypervisor_call() {
+    // SAFETY: not safe at all when EL2 exists: the trap stops the kernel.
+    unsafe { core::arch::asm!("hvc #0x4b32", options(nostack)) };
 }
 
 /// Stops this core for good.

@@ -59,8 +59,14 @@ fn image_offset(symbol: *const u8) -> u64 {
 }
 
 /// The first Rust code, called by `boot.s` on the boot stack with the MMU on.
+/// `vhe_only` is 1 when the kernel came from EL2 and HCR_EL2.E2H stayed set.
 #[unsafe(no_mangle)]
-extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) -> ! {
+extern "C" fn kernel_entry(
+    device_tree: u64,
+    entry_level: u64,
+    image_base: u64,
+    vhe_only: u64,
+) -> ! {
     exceptions::set_fatal_handler(kernel::fatal_fault);
     let mut milestones = report::Milestones::start();
     let image_size = image_offset(&raw const __kernel_end);
@@ -78,7 +84,10 @@ extern "C" fn kernel_entry(device_tree: u64, entry_level: u64, image_base: u64) 
         Ok((platform, removed_nops)) => {
             milestones.platform_described();
             kernel::start(BootRecord {
-                entered: ENTRY_LEVELS[(entry_level as usize).min(3)],
+                entered: match (entry_level, vhe_only) {
+                    (2, 1) => "EL2 (VHE only: HCR_EL2.E2H is RES1)",
+                    _ => ENTRY_LEVELS[(entry_level as usize).min(3)],
+                },
                 image,
                 boot_tables,
                 kernel_root,

@@ -88,6 +88,21 @@ extern "C" fn exception_entry(frame: &mut TrapFrame, kind: u64) {
     }
 }
 
+/// Called at EL1 by `el2_trap_landing` (vectors.s), on the emergency stack,
+/// after boot.s's EL2 vectors took an exception nobody expected: reports it
+/// as fatal with the values EL2 saw.
+#[unsafe(no_mangle)]
+extern "C" fn el2_trap_entry(esr: u64, elr: u64, far: u64, spsr: u64, vector: u64) -> ! {
+    fatal(
+        &Fault::decode(esr, far, elr),
+        Cause::TrapToHypervisor {
+            vector,
+            fault_address: far,
+            saved_status: spsr,
+        },
+    )
+}
+
 fn fatal(fault: &Fault, cause: Cause) -> ! {
     FATAL.enter(fault, cause, stop, cpu::halt)
 }

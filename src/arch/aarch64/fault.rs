@@ -63,6 +63,8 @@ impl Fault {
         match self.class() {
             0x00 => "unknown instruction",
             0x15 => "system call (svc)",
+            0x16 => "hypervisor call (hvc)",
+            0x17 => "secure monitor call (smc)",
             0x18 => "trapped system register access",
             0x20 | 0x21 => "instruction abort",
             0x22 => "pc alignment fault",

@@ -104,3 +104,16 @@ save_and_dispatch:
     add     sp, sp, #FRAME_SIZE
     eret
 .ltorg
+
+// Where boot.s's EL2 vectors return to EL1 after an unexpected trap to EL2,
+// with x0..x4 = ESR_EL2, ELR_EL2, FAR_EL2, SPSR_EL2 and the EL2 vector's
+// index. The trapped code does not resume, so its stack is left alone: the
+// report runs on the emergency stack.
+.global el2_trap_landing
+el2_trap_landing:
+    ldr     x5, =__emergency_stack_top
+    mov     sp, x5
+    mov     x29, xzr
+    mov     x30, xzr
+    b       el2_trap_entry
+.ltorg

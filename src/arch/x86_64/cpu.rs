@@ -7,8 +7,15 @@ use x86_64::registers::control::{Cr0, Cr0Flags, Cr3};
 use x86_64::registers::model_specific::{Efer, EferFlags};
 
 use super::exceptions;
-use crate::addr::VirtAddr;
+use crate::addr::{PhysAddr, VirtAddr};
+use crate::arch::HoldingPen;
 pub use crate::arch::irq_lock::IrqState;
+
+/// None: the other CPUs wait for INIT and STARTUP IPIs and never enter the
+/// kernel on their own, so it keeps no holding pen.
+pub fn holding_pen(_image_base: PhysAddr) -> Option<HoldingPen> {
+    None
+}
 
 /// Stops this CPU for good: interrupts off, then `hlt` forever (an NMI
 /// would only wake it into the next `hlt`).

@@ -61,6 +61,15 @@ pub enum Error {
     },
     /// The distributor or the redistributor region is not page-aligned.
     Misaligned(Misaligned),
+    /// ICC_SRE_EL1.SRE reads 0 after the kernel set it: a higher level
+    /// (ICC_SRE_EL2/EL3.SRE clear, or Enable clear when the kernel was not
+    /// the one to leave EL2) keeps the CPU interface on its memory-mapped
+    /// registers, which this driver does not use, so every ICC_* access
+    /// would be undefined.
+    SystemRegistersDisabled {
+        /// ICC_SRE_EL1 as read back.
+        sre: u64,
+    },
 }
 
 impl From<Misaligned> for Error {
@@ -79,6 +88,10 @@ impl fmt::Display for Error {
                 )
             }
             Self::Misaligned(error) => write!(f, "{error}"),
+            Self::SystemRegistersDisabled { sre } => write!(
+                f,
+                "the GICv3 system register interface stays disabled (ICC_SRE_EL1 {sre:#x} after setting SRE): a higher exception level keeps it off"
+            ),
         }
     }
 }
@@ -102,7 +115,9 @@ impl GicV3 {
     ///
     /// [`Error::Misaligned`] when either address is not page-aligned;
     /// [`Error::RedistributorNotFound`] when the redistributor belongs to
-    /// another CPU.
+    /// another CPU; [`Error::SystemRegistersDisabled`] when this CPU's ICC
+    /// system registers cannot be enabled (ICC_SRE_EL1.SRE is set here and
+    /// read back).
     ///
     /// # Safety
     ///
@@ -127,6 +142,7 @@ impl GicV3 {
         if typer.read(GICR_TYPER::Affinity_Value) != affinity(mpidr) {
             return Err(Error::RedistributorNotFound { mpidr });
         }
+        enable_system_registers()?;
         Ok(Self {
             distributor,
             redistributor,
@@ -196,6 +212,22 @@ impl GicV3 {
     }
 }
 
+/// Sets ICC_SRE_EL1.SRE, so that this CPU reaches its interface through
+/// the ICC_* system registers, and checks that it stuck: SRE is RAO/WI on
+/// most cores, but RAZ/WI when a higher level keeps the interface
+/// memory-mapped.
+fn enable_system_registers() -> Result<(), Error> {
+    SystemRegisterEnable.modify(ICC_SRE_EL1::SRE::SET);
+    // The other ICC registers may be accessed only once the SRE write has
+    // taken effect.
+    barrier::isb(barrier::SY);
+    let sre = SystemRegisterEnable.get();
+    if sre & ICC_SRE_EL1::SRE::SET.value == 0 {
+        return Err(Error::SystemRegistersDisabled { sre });
+    }
+    Ok(())
+}
+
 /// The affinity fields of `mpidr` (MPIDR_EL1) as GICR_TYPER.Affinity_Value
 /// packs them.
 fn affinity(mpidr: u64) -> u64 {
@@ -259,8 +291,8 @@ impl InterruptController for GicV3 {
     /// Also wakes this CPU's redistributor (spinning until it reports awake),
     /// puts its SGIs and PPIs in Group 1 at
     /// [`DEFAULT_PRIORITY`], disables and deactivates
-    /// the PPIs and enables the SGIs. Needs the ICC system registers reachable
-    /// at EL1 (ICC_SRE_EL2.Enable set if the kernel came from EL2).
+    /// the PPIs and enables the SGIs. Uses the ICC system registers, which
+    /// [`GicV3::new`] enabled.
     fn init_cpu_interface(&mut self) {
         register!(self.redistributor, control.waker).modify(GICR_WAKER::ProcessorSleep::CLEAR);
         while register!(self.redistributor, control.waker).is_set(GICR_WAKER::ChildrenAsleep) {
@@ -275,10 +307,6 @@ impl InterruptController for GicV3 {
         }
         register!(self.redistributor, sgi.isenabler0).set(0x0000_ffff);
 
-        SystemRegisterEnable.modify(ICC_SRE_EL1::SRE::SET);
-        // The other ICC registers may be accessed only once the SRE write has
-        // taken effect.
-        barrier::isb(barrier::SY);
         PriorityMask.write(ICC_PMR_EL1::Priority.val(0xff));
         BinaryPoint1.write(ICC_BPR1_EL1::BinaryPoint.val(0));
         Group1Enable.write(ICC_IGRPEN1_EL1::Enable::SET);

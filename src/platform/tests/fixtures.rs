@@ -160,6 +160,14 @@ fn qemu_virt_smp4() {
             .map(|id| (format!("/cpus/cpu@{id}"), Some(id), Some("psci")))
             .collect::<Vec<_>>()
     );
+    // QEMU without virtualization starts its cores through the hypervisor call.
+    let cpu = description.cpus.listed()[1];
+    assert_eq!(
+        description.cpus.start_method(&cpu),
+        StartMethod::Psci {
+            conduit: Some("hvc")
+        }
+    );
 }
 
 #[test]
@@ -416,6 +424,7 @@ fn reasons_print_as_documented() {
         (ReservationReason::DeviceTree, "device tree blob"),
         (ReservationReason::KernelImage, "kernel image"),
         (ReservationReason::BootTables, "boot page tables"),
+        (ReservationReason::SpinTable, "spin table"),
     ];
     for (reason, text) in names {
         assert_eq!(reason.to_string(), text);
