@@ -138,10 +138,10 @@ qemu-test: build qemu $(RPI4_DTBS) $(RPI4_STDOUT_PL011_DTB) $(RPI4_STDOUT_NO_DRI
 	  else failed=$$((failed+1)); echo "qemu suite $$name: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \
 	done; \
 	for run in $(foreach run,$(RPI4_CONSOLE_RUNS),'$(run)'); do \
-	  IFS='|' read -r name dtb pl011 mini_uart pattern <<< "$$run"; log=$(BUILD)/$$name.log; start=$$(date +%s); \
+	  IFS='|' read -r name dtb pl011 mini_uart words pattern <<< "$$run"; log=$(BUILD)/$$name.log; start=$$(date +%s); \
 	  timeout $(QEMU_TIMEOUT) $(QEMU) -M raspi4b -m 2G -dtb $$dtb -nographic -nic none -serial $$pl011 -serial $$mini_uart \
-	    -semihosting-config enable=on,target=native -kernel $(IMAGE) -append "selftest exit=semihosting" </dev/null >$$log 2>&1; status=$$?; \
-	  grep -a -E '^console:|selftest: [0-9]+ passed' $$log | sed "s/^/  [$$name] /"; \
+	    -semihosting-config enable=on,target=native -kernel $(IMAGE) -append "$${words//+/ } exit=semihosting" </dev/null >$$log 2>&1; status=$$?; \
+	  grep -a -E '^console:|selftest: [0-9]+ passed|FAIL' $$log | sed "s/^/  [$$name] /"; \
 	  if [ $$status = 0 ] && grep -a -z -q -E "$$pattern" $$log; then passed=$$((passed+1)); \
 	    echo "qemu suite $$name: ok: the report came through the UART stdout-path names ($$(( $$(date +%s) - start )) s)"; \
 	  else failed=$$((failed+1)); echo "qemu suite $$name: FAILED (exit $$status; log $$log)"; fi; \
