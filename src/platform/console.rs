@@ -97,7 +97,8 @@ pub enum NotUsed<'dtb> {
         /// The property, as written.
         stdout_path: &'dtb str,
     },
-    /// The node is there but its `status` says it is not.
+    /// The kernel has a driver for the node, but its `status` says it is
+    /// not there.
     Disabled {
         /// The node named.
         named: Device<'dtb>,
@@ -178,10 +179,10 @@ pub(super) fn choose<'dtb>(
     let reason = match (stdout_path, stdout) {
         (_, Some(named)) => match named.usable() {
             Some(uart) => return ConsoleChoice::Named(uart),
-            None if !named.enabled => NotUsed::Disabled {
+            None if named.model.is_none() => NotUsed::NoDriver {
                 named: named.device,
             },
-            None => NotUsed::NoDriver {
+            None => NotUsed::Disabled {
                 named: named.device,
             },
         },

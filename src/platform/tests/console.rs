@@ -181,6 +181,21 @@ fn a_disabled_stdout_uart_falls_back() {
             "stdout-path names /serial@9001000 (brcm,bcm2835-aux-uart), which is disabled"
         )
     );
+    // Disabled and without a driver: the missing driver is what the report says.
+    let blob = tree(
+        Some("/serial@9001000"),
+        Some("/pl011@9000000"),
+        &[
+            PL011,
+            Uart {
+                name: "serial@9001000",
+                compatible: &["qcom,msm-uartdm-v1.4"],
+                status: Some("disabled"),
+            },
+        ],
+    );
+    let choice = parse(&blob).console();
+    assert!(matches!(choice.not_used(), Some(NotUsed::NoDriver { .. })));
 }
 
 #[test]
