@@ -76,7 +76,7 @@ qemu-virt: build qemu
 	$(QEMU) $(qemu_virt_args) $(if $(APPEND),-append "$(APPEND)")
 
 qemu-raspi4b: build qemu $(RPI4_DTBS)
-	@echo "QEMU raspi4b: 2 GiB, 4 cores (parked), PL011 on this terminal. Quit with Ctrl-A X."
+	@echo "QEMU raspi4b: 2 GiB, 4 cores (parked), both UARTs (PL011 and mini UART) on this terminal. Quit with Ctrl-A X."
 	$(QEMU) $(raspi4b_args) $(if $(APPEND),-append "$(APPEND)")
 
 # Ends with QEMU's status; 33 (the kernel's "done" through isa-debug-exit,
@@ -129,7 +129,7 @@ dtc:
 # each 2 MiB of RAM then costs the host a page fault (seconds in all at 4 GiB).
 # The boot itself touches almost nothing (RAM stays in fresh ranges), but the
 # self-tests drain every frame and refill the stack, which writes into all RAM.
-qemu-test: build qemu $(RPI4_DTBS)
+qemu-test: build qemu $(RPI4_DTBS) $(RPI4_STDOUT_PL011_DTB) $(RPI4_STDOUT_NO_DRIVER_DTB)
 	@failed=0; passed=0; \
 	for suite in $(foreach suite,$(QEMU_SUITES),'$(suite)'); do \
 	  IFS='|' read -r name arguments <<< "$$suite"; \
@@ -157,6 +157,15 @@ qemu-test: build qemu $(RPI4_DTBS)
 	  if [ $$status = $$expected ] && grep -a -z -q -E "$$pattern" $$log; then passed=$$((passed+1)); \
 	    echo "qemu suite $$name: ok: reported, and QEMU ended with status $$status$$( [ $$status != 124 ] || echo ", halted") ($$(( $$(date +%s) - start )) s)"; \
 	  else failed=$$((failed+1)); echo "qemu suite $$name: FAILED (exit $$status, expected $$expected; log $$log)"; fi; \
+	done; \
+	for run in $(foreach run,$(RPI4_CONSOLE_RUNS),'$(run)'); do \
+	  IFS='|' read -r name dtb pl011 mini_uart words pattern <<< "$$run"; log=$(BUILD)/$$name.log; start=$$(date +%s); \
+	  timeout $(QEMU_TIMEOUT) $(QEMU) -M raspi4b -m 2G -dtb $$dtb -nographic -nic none -serial $$pl011 -serial $$mini_uart \
+	    -semihosting-config enable=on,target=native -kernel $(IMAGE) -append "$${words//+/ } exit=semihosting" </dev/null >$$log 2>&1; status=$$?; \
+	  grep -a -E '^console:|selftest: [0-9]+ passed|FAIL' $$log | sed "s/^/  [$$name] /"; \
+	  if [ $$status = 0 ] && grep -a -z -q -E "$$pattern" $$log; then passed=$$((passed+1)); \
+	    echo "qemu suite $$name: ok: the report came through the UART stdout-path names ($$(( $$(date +%s) - start )) s)"; \
+	  else failed=$$((failed+1)); echo "qemu suite $$name: FAILED (exit $$status; log $$log)"; fi; \
 	done; \
 	$(call kaslr_check,$(BUILD)/selftest-virt-gicv2-el1-128m.log,$(BUILD)/selftest-virt-gicv3-el2-1g.log); \
 	echo "qemu: $$passed passed, $$failed failed"; \

@@ -18,8 +18,8 @@
 //!   descriptor format, TLB, layout, traps, timer, devices, the way back to
 //!   the host. Each CPU starts in its `entry` and meets the other at
 //!   `kernel::start`;
-//! - [`drivers`]: PL011 UART and GICv2/v3 (AArch64), 16550 UART, 8259 PICs,
-//!   local and I/O APIC (x86_64), register-typed;
+//! - [`drivers`]: PL011 UART, BCM2711 mini UART and GICv2/v3 (AArch64), 16550
+//!   UART, 8259 PICs, local and I/O APIC (x86_64), register-typed;
 //! - [`text`]: formatting without the heap (a fixed line buffer);
 //! - `kernel` (bare metal only): the one boot flow for both CPUs, console,
 //!   device bring-up, boot report, the in-kernel self-tests and stress run.

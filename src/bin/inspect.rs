@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use kernel::addr::{PAGE_SIZE, PhysRange};
-use kernel::platform::{self, Device, PlatformDescription};
+use kernel::platform::{self, Device, NotUsed, PlatformDescription};
 
 fn main() -> ExitCode {
     let mut arguments = std::env::args().skip(1);
@@ -99,9 +99,15 @@ fn text(platform: &PlatformDescription<'_>) -> String {
             let _ = writeln!(out, "            {region}");
         }
     };
-    match &platform.console {
-        Some(console) => device(&mut out, "console:", console),
-        None => out.push_str("console:    (none)\n"),
+    // The kernel's own decision, in the boot report's words.
+    let console = platform.console();
+    let _ = writeln!(out, "console:    {console}");
+    for region in console
+        .uart()
+        .iter()
+        .flat_map(|uart| uart.device.regions.iter())
+    {
+        let _ = writeln!(out, "            {region}");
     }
     match &platform.interrupt_controller {
         Some(gic) => device(&mut out, "interrupts:", gic.device()),
@@ -154,23 +160,26 @@ fn json(platform: &PlatformDescription<'_>) -> String {
             .collect(),
     );
     let usable = list(usable(platform).iter().map(region).collect());
-    let console = platform
-        .console
-        .as_ref()
-        .map_or("null".to_owned(), |console| {
-            let registers = console
-                .regions
-                .first()
-                .copied()
-                .unwrap_or(PhysRange::new(kernel::addr::PhysAddr(0), 0));
-            format!(
-                "{{\"path\": {}, \"compatible\": {}, \"base\": \"{:#x}\", \"size\": \"{:#x}\"}}",
-                string(console.path.as_str()),
-                string(console.compatible),
-                registers.start.0,
-                registers.size
-            )
-        });
+    let console = platform.console();
+    let console_fallback = console.not_used().map_or("null".to_owned(), |not_used| {
+        not_used_json(&not_used, platform.stdout_path)
+    });
+    let console = console.uart().map_or("null".to_owned(), |uart| {
+        let registers = uart
+            .device
+            .regions
+            .first()
+            .copied()
+            .unwrap_or(PhysRange::new(kernel::addr::PhysAddr(0), 0));
+        format!(
+            "{{\"path\": {}, \"compatible\": {}, \"base\": \"{:#x}\", \"size\": \"{:#x}\", \"driver\": {}}}",
+            string(uart.device.path.as_str()),
+            string(uart.device.compatible),
+            registers.start.0,
+            registers.size,
+            string(uart.model.name())
+        )
+    });
     let controller = platform
         .interrupt_controller
         .as_ref()
@@ -205,7 +214,30 @@ fn json(platform: &PlatformDescription<'_>) -> String {
     );
     let model = platform.model.map_or("null".to_owned(), string);
     format!(
-        "{{\"model\": {model},\n \"ram\": {ram},\n \"reserved\": {reserved},\n \"usable\": {usable},\n \"console\": {console},\n \"interrupt_controller\": {controller},\n \"cpus\": {cpus}}}"
+        "{{\"model\": {model},\n \"ram\": {ram},\n \"reserved\": {reserved},\n \"usable\": {usable},\n \"console\": {console},\n \"console_fallback\": {console_fallback},\n \"interrupt_controller\": {controller},\n \"cpus\": {cpus}}}"
+    )
+}
+
+/// Why the console is not `stdout-path`'s UART, as the `console_fallback`
+/// object: the reason in words, `stdout-path` as written, and the node it
+/// named when it named one.
+fn not_used_json(not_used: &NotUsed<'_>, stdout_path: Option<&str>) -> String {
+    let (reason, named) = match not_used {
+        NotUsed::NoStdoutPath => ("no stdout-path", None),
+        NotUsed::NamesNothing { .. } => ("names nothing", None),
+        NotUsed::Disabled { named } => ("disabled", Some(named)),
+        NotUsed::NoDriver { named } => ("no driver", Some(named)),
+    };
+    let named = named.map_or("null".to_owned(), |named| {
+        format!(
+            "{{\"path\": {}, \"compatible\": {}}}",
+            string(named.path.as_str()),
+            string(named.compatible)
+        )
+    });
+    format!(
+        "{{\"reason\": \"{reason}\", \"stdout_path\": {}, \"named\": {named}}}",
+        stdout_path.map_or("null".to_owned(), string)
     )
 }
 
@@ -252,7 +284,8 @@ mod tests {
  "ram": [{"base": "0x40000000", "size": "0x10000000"}],
  "reserved": [{"base": "0x48000000", "size": "0x201800", "reason": "initrd"}, {"base": "0x4f000000", "size": "0x100000", "reason": "reserved-memory:firmware@4f000000"}],
  "usable": [{"base": "0x40000000", "size": "0x8000000"}, {"base": "0x48202000", "size": "0x6dfe000"}, {"base": "0x4f100000", "size": "0xf00000"}],
- "console": {"path": "/pl011@9000000", "compatible": "arm,pl011", "base": "0x9000000", "size": "0x1000"},
+ "console": {"path": "/pl011@9000000", "compatible": "arm,pl011", "base": "0x9000000", "size": "0x1000", "driver": "PL011"},
+ "console_fallback": null,
  "interrupt_controller": {"path": "/intc@8000000", "compatible": "arm,cortex-a15-gic", "regions": [{"base": "0x8000000", "size": "0x10000"}, {"base": "0x8010000", "size": "0x10000"}]},
  "cpus": {"count": 0, "listed": []}}"#
         );
@@ -271,6 +304,34 @@ mod tests {
         let blob = fixture("bad-no-memory");
         let empty = PlatformDescription::from_dtb_as_written(&blob).unwrap();
         assert!(json(&empty).contains(r#""ram": [],"#));
+    }
+
+    #[test]
+    fn the_console_is_the_kernels_choice_with_its_fallback() {
+        // Linux's Pi 4 tree (fetched by `make host-test`): the mini UART that
+        // stdout-path names, as the kernel uses it.
+        let path = format!(
+            "{}/build/dtbs/6.1/broadcom/bcm2711-rpi-4-b.dtb",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let blob = std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
+        let platform = PlatformDescription::from_dtb_as_written(&blob).unwrap();
+        assert!(text(&platform).contains(
+            "console:    /soc/serial@7e215040 (brcm,bcm2835-aux-uart)\n            [0xfe21_5040, 0xfe21_5080) 64 B\n"
+        ));
+        assert!(json(&platform).contains(
+            r#""console": {"path": "/soc/serial@7e215040", "compatible": "brcm,bcm2835-aux-uart", "base": "0xfe215040", "size": "0x40", "driver": "mini UART"},
+ "console_fallback": null,"#
+        ));
+        // No stdout-path: serial0's UART, and the reason, in both formats.
+        let blob = fixture("split-ram");
+        let platform = PlatformDescription::from_dtb_as_written(&blob).unwrap();
+        assert!(text(&platform).contains(
+            "console:    /uart@9000000 (arm,pl011) from the serial0 alias: the tree has no stdout-path\n"
+        ));
+        assert!(json(&platform).contains(
+            r#""console_fallback": {"reason": "no stdout-path", "stdout_path": null, "named": null},"#
+        ));
     }
 
     #[test]

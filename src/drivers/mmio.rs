@@ -24,20 +24,23 @@ use crate::addr::{PAGE_SIZE, VirtAddr};
 /// 4 KiB or 64 KiB aligned, but only the page matters to the virtual address).
 pub const REGISTER_BLOCK_ALIGNMENT: usize = PAGE_SIZE;
 
-/// A driver was handed a register block address that is not aligned to
-/// [`REGISTER_BLOCK_ALIGNMENT`] (or is null).
+/// A driver was handed a register block address that is not aligned as its
+/// block must be ([`REGISTER_BLOCK_ALIGNMENT`] for all but the mini UART), or
+/// is null.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Misaligned {
     /// The address handed over.
     pub address: VirtAddr,
+    /// The alignment the block needs, in bytes.
+    pub alignment: usize,
 }
 
 impl fmt::Display for Misaligned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "register block at {} is not {REGISTER_BLOCK_ALIGNMENT}-byte aligned",
-            self.address
+            "register block at {} is not {}-byte aligned",
+            self.address, self.alignment
         )
     }
 }
@@ -51,12 +54,30 @@ pub(crate) struct Mmio<T> {
 }
 
 impl<T> Mmio<T> {
-    /// Takes the register block of type `T` that starts at `base`.
+    /// Takes the register block of type `T` that starts at `base`, which
+    /// must start a page ([`REGISTER_BLOCK_ALIGNMENT`]).
     ///
     /// # Errors
     ///
-    /// [`Misaligned`] when `base` is null or not aligned to
-    /// [`REGISTER_BLOCK_ALIGNMENT`].
+    /// [`Misaligned`] when `base` is null or not page-aligned.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::new_aligned`].
+    pub(crate) unsafe fn new(base: VirtAddr) -> Result<Self, Misaligned> {
+        // SAFETY: the caller's promise is `new_aligned`'s contract.
+        unsafe { Self::new_aligned(base, REGISTER_BLOCK_ALIGNMENT) }
+    }
+
+    /// Takes the register block of type `T` that starts at `base`, aligned to
+    /// `alignment` bytes: for a block that shares its page with other
+    /// devices' registers (the mini UART's 0x40 bytes sit at offset 0x40 of
+    /// the AUX page).
+    ///
+    /// # Errors
+    ///
+    /// [`Misaligned`] when `base` is null or not aligned to `alignment` (a
+    /// power of two, at least `align_of::<T>()`).
     ///
     /// # Safety
     ///
@@ -65,15 +86,21 @@ impl<T> Mmio<T> {
     /// covering `size_of::<T>()` bytes. The mapping must stay valid as long as
     /// the returned value (and anything it is moved into) lives, and no other
     /// `Mmio` may name any of those bytes at the same time.
-    pub(crate) unsafe fn new(base: VirtAddr) -> Result<Self, Misaligned> {
+    pub(crate) unsafe fn new_aligned(base: VirtAddr, alignment: usize) -> Result<Self, Misaligned> {
         const {
             assert!(
                 align_of::<T>() <= REGISTER_BLOCK_ALIGNMENT,
                 "a register type needs more than page alignment"
             );
         }
-        let misaligned = Misaligned { address: base };
-        if !base.is_aligned(REGISTER_BLOCK_ALIGNMENT as u64) {
+        let misaligned = Misaligned {
+            address: base,
+            alignment,
+        };
+        if !alignment.is_power_of_two()
+            || alignment < align_of::<T>()
+            || !base.is_aligned(alignment as u64)
+        {
             return Err(misaligned);
         }
         let base = NonNull::new(base.as_mut_ptr::<T>()).ok_or(misaligned)?;

@@ -3,7 +3,8 @@
 //!
 //! [`PlatformDescription::from_dtb`] reads a flattened device tree blob into a
 //! plain value: sorted, merged RAM regions; reservations, each with its
-//! [`ReservationReason`]; the console, the GIC and the generic timer with
+//! [`ReservationReason`]; the console UART (chosen in [`console`]), the GIC
+//! and the generic timer with
 //! CPU physical addresses (every `reg` translated through each ancestor's
 //! `ranges`); `/chosen` bootargs, seeds and the model. The kernel then adds its own
 //! image and boot page tables with [`PlatformDescription::reserve`] and takes
@@ -28,6 +29,7 @@
 
 pub mod acpi;
 mod bounded;
+pub mod console;
 mod cpus;
 mod devices;
 mod error;
@@ -47,6 +49,7 @@ use fdt::Fdt;
 use fdt::node::FdtNode;
 
 pub use bounded::{Blank, BoundedList, CountedList, ListFull};
+pub use console::{ChosenUart, ConsoleChoice, NotUsed, UartModel, UartNode};
 pub use cpus::{CPU_CAPACITY, Cpu, CpuList, StartMethod};
 pub use devices::{DEVICE_REGION_CAPACITY, Device, GicVersion, InterruptController, Timer};
 pub use error::{Block, Error, FirmwareStructure, RegionList, StructureProblem};
@@ -81,13 +84,15 @@ pub struct PlatformDescription<'dtb> {
     pub kaslr_seed: Option<&'dtb [u8]>,
     /// `/chosen` `rng-seed` as written: random bytes from the bootloader.
     pub rng_seed: Option<&'dtb [u8]>,
-    /// The console: the node `/chosen` `stdout-path` names (an alias or a full
-    /// path, any `:options` suffix ignored), else the `serial0` alias's node.
-    pub console: Option<Device<'dtb>>,
-    /// The `serial0` alias's node, if it could be read: where a kernel without a
-    /// driver for [`Self::console`] may turn instead (a Raspberry Pi's
-    /// `stdout-path` names its mini UART, `serial0` its PL011).
-    pub serial0: Option<Device<'dtb>>,
+    /// `/chosen` `stdout-path`, as written.
+    pub stdout_path: Option<&'dtb str>,
+    /// The node `stdout-path` names (an alias or a full path, any `:options`
+    /// suffix ignored), if it names one. The console is this UART unless the
+    /// kernel cannot use it: see [`Self::console`].
+    pub stdout: Option<UartNode<'dtb>>,
+    /// The `serial0` alias's node, if it could be read: where the console
+    /// goes when [`Self::stdout`] cannot serve.
+    pub serial0: Option<UartNode<'dtb>>,
     /// The first enabled node compatible with `arm,cortex-a15-gic`,
     /// `arm,gic-400` or `arm,gic-v3`.
     pub interrupt_controller: Option<InterruptController<'dtb>>,
@@ -157,7 +162,8 @@ impl<'dtb> PlatformDescription<'dtb> {
             bootargs: None,
             kaslr_seed: None,
             rng_seed: None,
-            console: None,
+            stdout_path: None,
+            stdout: None,
             serial0: None,
             interrupt_controller: None,
             timer: None,
@@ -213,7 +219,8 @@ impl<'dtb> PlatformDescription<'dtb> {
             bootargs: x86.command_line,
             kaslr_seed: None,
             rng_seed: None,
-            console: None,
+            stdout_path: None,
+            stdout: None,
             serial0: None,
             interrupt_controller: None,
             timer: None,
@@ -254,6 +261,13 @@ impl<'dtb> PlatformDescription<'dtb> {
     /// APICs from the ACPI MADT: present on x86_64, `None` from a device tree.
     pub fn apic(&self) -> Option<&acpi::Apic> {
         self.apic.as_ref()
+    }
+
+    /// The console UART: the one [`Self::stdout`] names when the kernel can
+    /// drive it, else the `serial0` alias's, with the reason (see
+    /// [`console`]). The kernel starts this one, and `make inspect` shows it.
+    pub fn console(&self) -> ConsoleChoice<'dtb> {
+        console::choose(self.stdout_path, self.stdout, self.serial0)
     }
 
     /// RAM regions: sorted by base, touching regions merged, never empty.
@@ -417,22 +431,20 @@ impl<'dtb> PlatformDescription<'dtb> {
             memory::Overlaps::Merge
         };
         memory::normalize_ram(&mut self.ram, overlaps)?;
-        (self.console, self.serial0) = match (collector.stdout_console, collector.serial0_console) {
-            (Some(console), serial0) => (Some(console), serial0.and_then(Result::ok)),
-            (None, Some(fallback)) => {
-                let serial0 = fallback?;
-                (Some(serial0), Some(serial0))
-            }
-            (None, None) => (None, None),
+        self.stdout_path = collector.stdout_path;
+        self.stdout = collector.stdout_console;
+        self.serial0 = match collector.serial0_console {
+            Some(Ok(serial0)) => Some(serial0),
+            // An unreadable serial0 matters only when the console falls back to it.
+            Some(Err(error)) if self.console().not_used().is_some() => return Err(error),
+            Some(Err(_)) | None => None,
         };
         if let (Some(target), None) = (collector.stdout_path, collector.stdout_console) {
+            let serial0 = self.console().uart().is_some();
             warning::warn(
                 &mut self.warnings,
                 NodePath::root().child("chosen"),
-                Problem::StdoutPathNamesNothing {
-                    target,
-                    serial0: self.console.is_some(),
-                },
+                Problem::StdoutPathNamesNothing { target, serial0 },
             );
         }
         self.interrupt_controller = collector.interrupt_controller;
@@ -472,9 +484,9 @@ struct Collector<'dtb> {
     serial0_target: Option<&'dtb str>,
     initrd: Option<PhysRange>,
     saw_memory_node: bool,
-    stdout_console: Option<Device<'dtb>>,
-    // Only used when `stdout-path` names nothing, so its error waits until then.
-    serial0_console: Option<Result<Device<'dtb>, Error>>,
+    stdout_console: Option<UartNode<'dtb>>,
+    // Only used when `stdout-path`'s UART cannot serve, so its error waits until then.
+    serial0_console: Option<Result<UartNode<'dtb>, Error>>,
     interrupt_controller: Option<InterruptController<'dtb>>,
     timer: Option<TimerNode<'dtb>>,
 }
@@ -546,14 +558,14 @@ impl<'dtb> Collector<'dtb> {
                 .stdout_target
                 .is_some_and(|target| frame.matches_path(target))
         {
-            self.stdout_console = Some(Device::from_frame(frame)?);
+            self.stdout_console = Some(UartNode::from_frame(frame)?);
         }
         if self.serial0_console.is_none()
             && self
                 .serial0_target
                 .is_some_and(|target| frame.matches_path(target))
         {
-            self.serial0_console = Some(Device::from_frame(frame));
+            self.serial0_console = Some(UartNode::from_frame(frame));
         }
         if self.interrupt_controller.is_none() {
             self.interrupt_controller = InterruptController::probe(frame)?;

@@ -1,5 +1,7 @@
-//! The devices an AArch64 kernel starts from the device tree: the PL011 that
-//! serves as console, the GIC (v2 or v3) and the generic timer's interrupt.
+//! The devices an AArch64 kernel starts from the device tree: the UART that
+//! serves as console (a PL011 or a mini UART, whichever the platform's
+//! console decision chose), the GIC (v2 or v3) and the generic timer's
+//! interrupt.
 //!
 //! The kernel maps each register block through a callback (the vmap window
 //! lives in the kernel, not here) and gets back what runs; the GIC stays
@@ -8,15 +10,19 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use core::fmt;
 
+use crate::addr::VirtAddr;
 use crate::arch::aarch64::{exceptions, fixmap};
 use crate::arch::irq_lock::IrqSafeMutex;
 use crate::drivers::ConsoleUart;
+use crate::drivers::Misaligned;
 use crate::drivers::gic::InterruptController;
 use crate::drivers::gic::v2::GicV2;
 use crate::drivers::gic::v3::{self, GicV3};
+use crate::drivers::mini_uart::{MiniUart, NotEnabled};
 use crate::drivers::pl011::Pl011;
-use crate::platform::{Device, GicVersion, PlatformDescription};
+use crate::platform::{GicVersion, PlatformDescription, UartModel};
 
 pub use crate::arch::devices::{Interrupts, MapDevice, ReadDevice};
 
@@ -27,54 +33,85 @@ static CONTROLLER: IrqSafeMutex<Option<Box<dyn InterruptController + Send>>> =
 /// The kernel's handler for one interrupt, by INTID.
 static HANDLER: spin::Once<fn(u32)> = spin::Once::new();
 
-/// The UART the kernel can drive as its console: `stdout-path`'s device when it
-/// is a PL011, else the `serial0` alias's device when that is one.
-pub fn console_uart<'p, 'dtb>(platform: &'p PlatformDescription<'dtb>) -> Option<&'p Device<'dtb>> {
-    let is_pl011 = |device: &&Device<'_>| device.compatible.contains("arm,pl011");
-    platform
-        .console
-        .as_ref()
-        .filter(is_pl011)
-        .or_else(|| platform.serial0.as_ref().filter(is_pl011))
-}
-
-/// The console line of the boot report: the UART the kernel writes to, and
-/// the one `stdout-path` named when the kernel has no driver for it.
+/// The console line of the boot report: the platform's console decision
+/// (`platform::console`), or `None` when there is no UART to write to.
 pub fn describe_console(platform: &PlatformDescription<'_>) -> Option<String> {
-    let used = console_uart(platform)?;
-    Some(match &platform.console {
-        Some(named) if named.path.as_str() != used.path.as_str() => alloc::format!(
-            "{} ({}) has no driver here; using {} ({})",
-            named.path,
-            named.compatible,
-            used.path,
-            used.compatible
-        ),
-        _ => alloc::format!("{} ({})", used.path, used.compatible),
-    })
+    let choice = platform.console();
+    choice.uart().map(|_| alloc::format!("{choice}"))
 }
 
-/// Maps and starts the console UART, if the tree names one the kernel drives.
+/// Why a console UART's driver refused to start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UartError {
+    /// The register block is not aligned as the driver needs.
+    Misaligned(Misaligned),
+    /// The mini UART is switched off (AUX_ENABLES).
+    NotEnabled(NotEnabled),
+}
+
+impl fmt::Display for UartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Misaligned(error) => write!(f, "{error}"),
+            Self::NotEnabled(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// Starts the driver `model` needs over its registers, mapped at `registers`
+/// (the block's own address, not its page's). Allocates nothing, so the
+/// early console can use it before the heap exists.
+///
+/// # Errors
+///
+/// The driver's refusal, as a [`UartError`].
+///
+/// # Safety
+///
+/// Unless it is refused, `registers` must map the UART's register block as
+/// device memory for as long as the returned driver lives, and no other
+/// driver may use it.
+pub unsafe fn start_uart(model: UartModel, registers: VirtAddr) -> Result<ConsoleUart, UartError> {
+    match model {
+        UartModel::Pl011 => {
+            // SAFETY: the caller's promise is `Pl011::new`'s contract.
+            let mut pl011 = unsafe { Pl011::new(registers) }.map_err(UartError::Misaligned)?;
+            pl011.init();
+            Ok(ConsoleUart::Pl011(pl011))
+        }
+        UartModel::MiniUart => {
+            // SAFETY: the caller's promise is `MiniUart::new`'s contract.
+            let mut mini = unsafe { MiniUart::new(registers) }.map_err(UartError::Misaligned)?;
+            mini.init().map_err(UartError::NotEnabled)?;
+            Ok(ConsoleUart::MiniUart(mini))
+        }
+    }
+}
+
+/// Maps and starts the console UART the platform chose, if there is one.
 /// On success the early console's fixmap slot is free again.
 pub fn start_console(
     platform: &PlatformDescription<'_>,
     map: MapDevice<'_>,
 ) -> Result<Option<ConsoleUart>, String> {
-    let Some(uart) = console_uart(platform) else {
+    let Some(uart) = platform.console().uart() else {
         return Ok(None);
     };
-    let Some(&registers) = uart.regions.first() else {
+    let Some(&registers) = uart.device.regions.first() else {
         return Ok(None);
     };
-    let Some(virt) = map("console (PL011)", registers) else {
+    let name = match uart.model {
+        UartModel::Pl011 => "console (PL011)",
+        UartModel::MiniUart => "console (mini UART)",
+    };
+    let Some(virt) = map(name, registers) else {
         return Ok(None);
     };
-    // SAFETY: `virt` maps this PL011's registers for good; the early instance
+    // SAFETY: `virt` maps this UART's registers for good; the early instance
     // in the fixmap is replaced once the kernel installs this one.
-    let mut pl011 =
-        unsafe { Pl011::new(virt) }.map_err(|error| alloc::format!("console (PL011): {error}"))?;
-    pl011.init();
-    Ok(Some(ConsoleUart::Pl011(pl011)))
+    unsafe { start_uart(uart.model, virt) }
+        .map(Some)
+        .map_err(|error| alloc::format!("{name}: {error}"))
 }
 
 /// Frees the early console's fixmap slot, once the console runs from vmap.

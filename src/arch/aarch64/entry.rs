@@ -11,8 +11,6 @@ use core::fmt;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
 use crate::arch::aarch64::{exceptions, fixmap, layout, semihosting};
-use crate::drivers::ConsoleUart;
-use crate::drivers::pl011::Pl011;
 use crate::kernel::{self, BootRecord, console, report};
 use crate::memory::paging::Attributes;
 use crate::memory::placement;
@@ -172,26 +170,27 @@ fn map_device_tree(phys: PhysAddr) -> Result<&'static mut [u8], BootError> {
 }
 
 /// The console UART through the fixmap's console slot, until the devices are
-/// mapped through vmap.
+/// mapped through vmap. One slot maps the page that holds the register
+/// block's start; the driver refuses a block that is not aligned as it must
+/// be (a PL011 starts a page, a mini UART's 0x40 bytes lie within one), and
+/// then there is no early console (the vmap attempt later records the
+/// refusal among the problems).
 fn start_early_console(platform: &PlatformDescription<'_>) {
-    let Some(console) = super::devices::console_uart(platform) else {
+    let Some(uart) = platform.console().uart() else {
         return;
     };
-    let Some(registers) = console.regions.first() else {
+    let Some(registers) = uart.device.regions.first() else {
         return;
     };
-    // One fixmap slot holds the whole 4 KiB register block only when it starts
-    // a page, and `Pl011::new` refuses anything else: such a PL011 gets no early
-    // console (the vmap attempt later records the refusal among the problems).
-    if !registers.start.is_aligned(PAGE_SIZE as u64) {
-        return;
-    }
+    let page = registers.start.align_down(PAGE_SIZE as u64);
     // SAFETY: the console slot is free during early boot; device memory.
-    unsafe { fixmap::map(fixmap::CONSOLE_SLOT, registers.start, Attributes::DEVICE) };
-    // SAFETY: the slot maps the PL011's page-aligned register block, one page;
-    // this is the only instance.
-    if let Ok(mut uart) = unsafe { Pl011::new(fixmap::slot_address(fixmap::CONSOLE_SLOT)) } {
-        uart.init();
-        console::install(ConsoleUart::Pl011(uart));
+    unsafe { fixmap::map(fixmap::CONSOLE_SLOT, page, Attributes::DEVICE) };
+    let slot = fixmap::slot_address(fixmap::CONSOLE_SLOT);
+    let block = VirtAddr(slot.0 + (registers.start.0 - page.0));
+    // SAFETY: the slot maps the page that holds the block's start, and the
+    // driver accepts only a block that lies within it; this is the only
+    // instance.
+    if let Ok(uart) = unsafe { super::devices::start_uart(uart.model, block) } {
+        console::install(uart);
     }
 }

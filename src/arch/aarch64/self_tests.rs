@@ -4,10 +4,11 @@
 use alloc::string::String;
 
 use crate::addr::VirtAddr;
-use crate::drivers::Misaligned;
 use crate::drivers::gic::v2::GicV2;
 use crate::drivers::gic::v3::{self, GicV3};
+use crate::drivers::mini_uart::{self, MiniUart};
 use crate::drivers::pl011::Pl011;
+use crate::drivers::{Misaligned, REGISTER_BLOCK_ALIGNMENT};
 
 /// One check: `Err` says what went wrong.
 pub type Check = fn() -> Result<(), String>;
@@ -31,6 +32,7 @@ fn drivers_refuse_misaligned_blocks() -> Result<(), String> {
     let misaligned = VirtAddr(aligned.0 + 0x40);
     let expected = Some(Misaligned {
         address: misaligned,
+        alignment: REGISTER_BLOCK_ALIGNMENT,
     });
     // SAFETY: this call and those below are refused on alignment before they
     // read or write any register, and nothing refused is kept.
@@ -47,5 +49,23 @@ fn drivers_refuse_misaligned_blocks() -> Result<(), String> {
             "GICv3 at {distributor}, {redistributor}: {gic_v3:?}"
         );
     }
+    // The mini UART needs only its 0x40 bytes aligned: 0x40 into a page is
+    // where it sits, 0x20 is refused.
+    let off_block = VirtAddr(aligned.0 + 0x20);
+    // SAFETY: see above.
+    let mini = unsafe { MiniUart::new(off_block) }.err();
+    check!(
+        mini == Some(Misaligned {
+            address: off_block,
+            alignment: mini_uart::REGISTER_BLOCK_SIZE,
+        }),
+        "mini UART at {off_block}: {mini:?}"
+    );
+    // SAFETY: `new` touches no register, and the driver is dropped unused.
+    let accepted = unsafe { MiniUart::new(misaligned) }.is_ok();
+    check!(
+        accepted,
+        "mini UART at {misaligned}, its place in the AUX page, refused"
+    );
     Ok(())
 }

@@ -29,7 +29,7 @@ fn assert_qemu_gicv3(description: &PlatformDescription<'_>) {
 }
 
 fn assert_qemu_console_and_timer(description: &PlatformDescription<'_>) {
-    let Some(console) = description.console else {
+    let Some(console) = description.console().uart().map(|uart| uart.device) else {
         panic!("no console")
     };
     assert_eq!(console.path.as_str(), "/pl011@9000000");
@@ -219,7 +219,7 @@ fn raspberry_pi_4_devices_are_translated_through_soc_ranges() {
         description.bootargs,
         Some("coherent_pool=1M 8250.nr_uarts=1")
     );
-    let Some(console) = description.console else {
+    let Some(console) = description.console().uart().map(|uart| uart.device) else {
         panic!("no console")
     };
     assert_eq!(console.path.as_str(), "/soc/serial@7e201000");
@@ -296,7 +296,7 @@ fn initrd_and_reserved_memory_are_reserved_and_cut_out() {
             range(0x4f10_0000, 0xf0_0000)
         ]
     );
-    let Some(console) = description.console else {
+    let Some(console) = description.console().uart().map(|uart| uart.device) else {
         panic!("no console")
     };
     assert_eq!(console.path.as_str(), "/pl011@9000000");
@@ -317,7 +317,7 @@ fn ram_is_sorted_and_touching_regions_merge() {
         ]
     );
     // No stdout-path: the serial0 alias names the console.
-    let Some(console) = description.console else {
+    let Some(console) = description.console().uart().map(|uart| uart.device) else {
         panic!("no console")
     };
     assert_eq!(console.path.as_str(), "/uart@9000000");

@@ -2,6 +2,7 @@
 //! of the PVH and ACPI readers over QEMU dumps (see `testdata/x86/README.md`).
 
 mod builder;
+mod console;
 mod damaged;
 mod fixtures;
 mod fuzz;

@@ -131,19 +131,39 @@ fn spin_table_and_memreserve() -> Vec<Reservation<'static>> {
 /// Checks what every BCM2711 tree says the same way: the UARTs and the GIC
 /// behind `/soc` `ranges`, the four spin-table cores, and `linux,cma`.
 fn assert_bcm2711(description: &PlatformDescription<'_>, board: &str) {
-    // `stdout-path = "serial1:115200n8"`: the mini UART.
-    let Some(console) = description.console else {
-        panic!("{board}: no console")
+    // `stdout-path = "serial1:115200n8"`: the mini UART, which the kernel drives.
+    let Some(stdout) = description.stdout else {
+        panic!("{board}: no stdout UART")
     };
-    assert_eq!(console.path.as_str(), "/soc/serial@7e215040", "{board}");
-    assert_eq!(console.compatible, "brcm,bcm2835-aux-uart", "{board}");
-    assert_eq!(&*console.regions, &[range(0xfe21_5040, 0x40)], "{board}");
+    assert_eq!(
+        stdout.device.path.as_str(),
+        "/soc/serial@7e215040",
+        "{board}"
+    );
+    assert_eq!(stdout.device.compatible, "brcm,bcm2835-aux-uart", "{board}");
+    assert_eq!(
+        &*stdout.device.regions,
+        &[range(0xfe21_5040, 0x40)],
+        "{board}"
+    );
+    assert!(
+        matches!(description.console(), ConsoleChoice::Named(_)),
+        "{board}: the console is not stdout-path's UART"
+    );
     let Some(serial0) = description.serial0 else {
         panic!("{board}: no serial0")
     };
-    assert_eq!(serial0.path.as_str(), "/soc/serial@7e201000", "{board}");
-    assert_eq!(serial0.compatible, "arm,pl011", "{board}");
-    assert_eq!(&*serial0.regions, &[range(0xfe20_1000, 0x200)], "{board}");
+    assert_eq!(
+        serial0.device.path.as_str(),
+        "/soc/serial@7e201000",
+        "{board}"
+    );
+    assert_eq!(serial0.device.compatible, "arm,pl011", "{board}");
+    assert_eq!(
+        &*serial0.device.regions,
+        &[range(0xfe20_1000, 0x200)],
+        "{board}"
+    );
 
     let Some(gic) = description.interrupt_controller else {
         panic!("{board}: no GIC")

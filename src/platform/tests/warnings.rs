@@ -187,7 +187,11 @@ fn reservations_outside_ram_and_overlapping_are_kept_with_warnings() {
 #[test]
 fn a_stdout_path_that_names_nothing_falls_back() {
     let description = parse(fixture!("virt-bad-chosen"));
-    let console = description.console.expect("serial0 gives the console");
+    let console = description
+        .console()
+        .uart()
+        .map(|uart| uart.device)
+        .expect("serial0 gives the console");
     assert_eq!(console.path.as_str(), "/pl011@9000000");
 
     let mut builder = BlobBuilder::new();
@@ -200,7 +204,7 @@ fn a_stdout_path_that_names_nothing_falls_back() {
         .end();
     let blob = builder.finish();
     let description = parse(&blob);
-    assert!(description.console.is_none());
+    assert!(description.console().uart().is_none());
     assert_eq!(
         warnings(&description),
         ["/chosen: stdout-path \"serial9:115200n8\" names nothing, no console"]

@@ -326,5 +326,5 @@ fn the_platform_description_of_a_pvh_boot() {
         description.apic().map(|apic| apic.local_apic_address),
         Some(PhysAddr(0xfee0_0000))
     );
-    assert!(description.console.is_none() && description.interrupt_controller.is_none());
+    assert!(description.console().uart().is_none() && description.interrupt_controller.is_none());
 }
