@@ -5,7 +5,8 @@
 //! plain value: sorted, merged RAM regions; reservations, each with its
 //! [`ReservationReason`]; the console, the GIC and the generic timer with
 //! CPU physical addresses (every `reg` translated through each ancestor's
-//! `ranges`); `/chosen` bootargs and the model. The kernel then adds its own
+//! `ranges`); what it cannot drive ([`PlatformDescription::unsupported`]);
+//! `/chosen` bootargs and the model. The kernel then adds its own
 //! image and boot page tables with [`PlatformDescription::reserve`] and takes
 //! [`PlatformDescription::usable`] as the frames to give the frame stack.
 //!
@@ -48,7 +49,10 @@ use fdt::node::FdtNode;
 
 pub use bounded::{Blank, BoundedList, CountedList, ListFull};
 pub use cpus::{CPU_CAPACITY, Cpu, CpuList};
-pub use devices::{DEVICE_REGION_CAPACITY, Device, GicVersion, InterruptController, Timer};
+pub use devices::{
+    DEVICE_REGION_CAPACITY, Device, GicVersion, InterruptController, Timer, UART_DRIVERS,
+    UNSUPPORTED_CAPACITY, Unsupported, UnsupportedDevices, UnsupportedReason,
+};
 pub use error::{Block, Error, FirmwareStructure, RegionList, StructureProblem};
 pub use memory::{RAM_CAPACITY, RESERVATION_CAPACITY, Reservation, ReservationReason};
 pub use path::NodePath;
@@ -58,7 +62,7 @@ pub use validate::{MAX_DEPTH, strip_nops};
 pub use warning::{Problem, Subject, WARNING_CAPACITY, Warning, Warnings};
 
 use crate::addr::{PhysAddr, PhysRange};
-use devices::TimerNode;
+use devices::{ControllerSearch, Probed, TimerNode};
 use memory::{RamList, ReservationList};
 use walk::{Frame, string_value};
 
@@ -79,11 +83,14 @@ pub struct PlatformDescription<'dtb> {
     /// driver for [`Self::console`] may turn instead (a Raspberry Pi's
     /// `stdout-path` names its mini UART, `serial0` its PL011).
     pub serial0: Option<Device<'dtb>>,
-    /// The first enabled node compatible with `arm,cortex-a15-gic`,
-    /// `arm,gic-400` or `arm,gic-v3`.
+    /// The root of the interrupt tree (from the root node's
+    /// `interrupt-parent`, each controller's own in turn), when it is a GIC
+    /// that Linux's GIC drivers match; in a tree without `interrupt-parent`,
+    /// the first enabled such GIC. Otherwise it is in [`Self::unsupported`].
     pub interrupt_controller: Option<InterruptController<'dtb>>,
     /// The first enabled `arm,armv8-timer`/`arm,armv7-timer`, present only
-    /// when its interrupts go to [`Self::interrupt_controller`].
+    /// when its interrupts go to [`Self::interrupt_controller`] (otherwise
+    /// it is in [`Self::unsupported`]).
     pub timer: Option<Timer>,
     /// The enabled CPUs under `/cpus`, or the MADT's.
     pub cpus: CpuList<'dtb>,
@@ -93,6 +100,7 @@ pub struct PlatformDescription<'dtb> {
     ram: RamList,
     reserved: ReservationList<'dtb>,
     warnings: Warnings<'dtb>,
+    unsupported: UnsupportedDevices<'dtb>,
 }
 
 impl<'dtb> PlatformDescription<'dtb> {
@@ -151,6 +159,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             ram: RamList::new(),
             reserved: ReservationList::new(),
             warnings: Warnings::new(),
+            unsupported: UnsupportedDevices::new(),
         };
         // `fdt` hands the entries out as pointer-sized values; `usize` is 64
         // bits on every target the kernel (and its host tests) builds for.
@@ -204,6 +213,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             ram: RamList::new(),
             reserved: ReservationList::new(),
             warnings: Warnings::new(),
+            unsupported: UnsupportedDevices::new(),
         };
         for range in x86.ram() {
             description
@@ -244,6 +254,14 @@ impl<'dtb> PlatformDescription<'dtb> {
     /// [`Problem`]), in the order found: empty from the PVH start info.
     pub fn warnings(&self) -> &Warnings<'dtb> {
         &self.warnings
+    }
+
+    /// What the kernel cannot drive, each with its node and why: an
+    /// interrupt controller that is not a GIC it knows, a timer whose
+    /// interrupts it cannot take, the UARTs `stdout-path` and the `serial`
+    /// aliases name that no driver serves. Empty from the PVH start info.
+    pub fn unsupported(&self) -> &UnsupportedDevices<'dtb> {
+        &self.unsupported
     }
 
     /// Reservations in the order found: `/memreserve/`, `/reserved-memory`
@@ -332,10 +350,29 @@ impl<'dtb> PlatformDescription<'dtb> {
             collector.initrd = initrd(&frame)?;
         }
         collector.serial0_target = alias("serial0")?;
+        if let Some(aliases) = aliases {
+            let serial = aliases.properties().filter(|property| {
+                property
+                    .name
+                    .strip_prefix("serial")
+                    .is_some_and(|number| number.bytes().all(|byte| byte.is_ascii_digit()))
+            });
+            for (slot, property) in collector.serial_targets.iter_mut().zip(serial) {
+                *slot = string_value(property.value);
+            }
+        }
         walk::walk(root, &mut |frame| {
             self.cpus.visit(frame);
             collector.visit(frame, &mut self.ram, &mut self.reserved, &mut self.warnings)
         })?;
+        // A chain that leads to a node the walk had passed: walk again.
+        while let ControllerSearch::Looking { phandle, .. } = collector.search {
+            walk::walk(root, &mut |frame| collector.search.visit(frame))?;
+            if matches!(collector.search, ControllerSearch::Looking { phandle: now, .. } if now == phandle)
+            {
+                collector.search = ControllerSearch::Broken(phandle);
+            }
+        }
         Ok(collector)
     }
 
@@ -372,13 +409,39 @@ impl<'dtb> PlatformDescription<'dtb> {
                 },
             );
         }
-        self.interrupt_controller = collector.interrupt_controller;
-        if let (Some(timer), Some(gic)) = (collector.timer, &self.interrupt_controller) {
-            self.timer = match timer.read(gic) {
-                Ok(timer) => timer,
-                Err(_) if !booting => None,
-                Err(error) => return Err(error),
+        let controller = match collector.search {
+            ControllerSearch::Found(probed) => Some(probed),
+            ControllerSearch::NoTree | ControllerSearch::Looking { .. } => {
+                collector.fallback_gic.transpose()?
+            }
+            ControllerSearch::Broken(phandle) => {
+                warning::warn(
+                    &mut self.warnings,
+                    NodePath::root(),
+                    Problem::BrokenInterruptTree { phandle },
+                );
+                collector.fallback_gic.transpose()?
+            }
+        };
+        match controller {
+            Some(Probed::Gic(gic)) => self.interrupt_controller = Some(gic),
+            Some(Probed::Unsupported(unsupported)) => self.unsupported.offer(unsupported),
+            None => {}
+        }
+        if let Some(timer) = collector.timer {
+            let read = match &self.interrupt_controller {
+                Some(gic) => timer.read(gic),
+                None => Ok(Err(timer.unsupported(UnsupportedReason::TimerWithoutGic))),
             };
+            match read {
+                Ok(Ok(timer)) => self.timer = Some(timer),
+                Ok(Err(unsupported)) => self.unsupported.offer(unsupported),
+                Err(_) if !booting => {}
+                Err(error) => return Err(error),
+            }
+        }
+        for uart in collector.uarts.kept() {
+            self.unsupported.offer(*uart);
         }
         if let Some(initrd) = collector.initrd {
             self.reserve(initrd, ReservationReason::Initrd)?;
@@ -411,9 +474,19 @@ struct Collector<'dtb> {
     stdout_console: Option<Device<'dtb>>,
     // Only used when `stdout-path` names nothing, so its error waits until then.
     serial0_console: Option<Result<Device<'dtb>, Error>>,
-    interrupt_controller: Option<InterruptController<'dtb>>,
+    /// What every `serial` alias names, as far as there are slots.
+    serial_targets: [Option<&'dtb str>; SERIAL_ALIASES],
+    /// The named UARTs without a driver, in tree order.
+    uarts: UnsupportedDevices<'dtb>,
+    search: ControllerSearch<'dtb>,
+    /// The first enabled GIC, for a tree whose interrupt tree is not rooted;
+    /// its error waits until it is needed.
+    fallback_gic: Option<Result<Probed<'dtb>, Error>>,
     timer: Option<TimerNode<'dtb>>,
 }
+
+/// How many `serial` aliases are followed to list the UARTs without a driver.
+const SERIAL_ALIASES: usize = 8;
 
 impl<'dtb> Collector<'dtb> {
     fn empty_regions(&self) -> translate::EmptyRegions {
@@ -474,8 +547,21 @@ impl<'dtb> Collector<'dtb> {
         {
             self.serial0_console = Some(Device::from_frame(frame));
         }
-        if self.interrupt_controller.is_none() {
-            self.interrupt_controller = InterruptController::probe(frame)?;
+        let named_uart = self
+            .stdout_target
+            .iter()
+            .chain(self.serial_targets.iter().flatten())
+            .any(|target| frame.matches_path(target));
+        if named_uart && frame.is_enabled() && !devices::has_uart_driver(frame) {
+            self.uarts
+                .offer(Unsupported::at(frame, UnsupportedReason::NoUartDriver)?);
+        }
+        match frame.parent {
+            None => self.search = ControllerSearch::start(frame.cell("interrupt-parent")?),
+            Some(_) => self.search.visit(frame)?,
+        }
+        if self.fallback_gic.is_none() && InterruptController::is_gic(frame) && frame.is_enabled() {
+            self.fallback_gic = Some(InterruptController::probe(frame));
         }
         if self.timer.is_none() {
             self.timer = TimerNode::probe(frame)?;

@@ -5,6 +5,7 @@ mod builder;
 mod damaged;
 mod fixtures;
 mod fuzz;
+mod interrupts;
 mod warnings;
 mod x86;
 
