@@ -253,6 +253,7 @@ pub(super) struct TimerNode<'dtb> {
     path: NodePath,
     compatible: &'dtb str,
     interrupts: Option<&'dtb [u8]>,
+    interrupts_extended: Option<&'dtb [u8]>,
     interrupt_parent: Option<u32>,
 }
 
@@ -268,6 +269,7 @@ impl<'dtb> TimerNode<'dtb> {
             path: frame.whole_path()?,
             compatible: frame.string("compatible")?.unwrap_or_default(),
             interrupts: frame.property("interrupts"),
+            interrupts_extended: frame.property("interrupts-extended"),
             interrupt_parent: frame.interrupt_parent()?,
         }))
     }
@@ -284,16 +286,20 @@ impl<'dtb> TimerNode<'dtb> {
     /// The timer, if its interrupts go to `gic`; if they go elsewhere, the
     /// [`UnsupportedReason::TimerInterruptsElsewhere`] entry to list instead.
     /// Each interrupt is `#interrupt-cells` cells (3, or 4 on a GICv3 whose
-    /// fourth cell names a PPI partition): type, number, flags and partition.
-    /// Fails when they are not four (or more) PPIs written that way.
+    /// fourth cell names a PPI partition): type, number, flags and partition;
+    /// in `interrupts-extended` (which wins over `interrupts` and
+    /// `interrupt-parent`, as in Linux) each is led by its controller's
+    /// phandle. Fails when they are not four (or more) PPIs written that way.
     pub(super) fn read(
         self,
         gic: &InterruptController<'_>,
     ) -> Result<Result<Timer, Unsupported<'dtb>>, Error> {
-        if self.interrupt_parent.is_some() && self.interrupt_parent != gic.phandle {
-            return Ok(Err(
-                self.unsupported(UnsupportedReason::TimerInterruptsElsewhere)
-            ));
+        let elsewhere = Ok(Err(
+            self.unsupported(UnsupportedReason::TimerInterruptsElsewhere)
+        ));
+        let extended = self.interrupts_extended.is_some();
+        if !extended && self.interrupt_parent.is_some() && self.interrupt_parent != gic.phandle {
+            return elsewhere;
         }
         let cells = gic.interrupt_cells.unwrap_or(0);
         if !(3..=4).contains(&cells) {
@@ -303,22 +309,35 @@ impl<'dtb> TimerNode<'dtb> {
             });
         }
         let path = self.path;
-        let interrupts = self.interrupts.ok_or(Error::MissingProperty {
-            path,
-            property: "interrupts",
-        })?;
-        let malformed = Error::MalformedProperty {
-            path,
-            property: "interrupts",
+        let (property, interrupts) = match (self.interrupts_extended, self.interrupts) {
+            (Some(extended), _) => ("interrupts-extended", extended),
+            (None, Some(interrupts)) => ("interrupts", interrupts),
+            (None, None) => {
+                return Err(Error::MissingProperty {
+                    path,
+                    property: "interrupts",
+                });
+            }
         };
-        let entry_bytes = cells as usize * 4;
+        let malformed = Error::MalformedProperty { path, property };
+        // An `interrupts-extended` entry is the phandle, then the cells.
+        let lead = if extended { 4 } else { 0 };
+        let entry_bytes = lead + cells as usize * 4;
         if !interrupts.len().is_multiple_of(entry_bytes) || interrupts.len() < 4 * entry_bytes {
             return Err(malformed);
+        }
+        let to_gic = |entry: &[u8]| {
+            let phandle = entry.get(..4).and_then(|bytes| bytes.try_into().ok());
+            phandle.map(u32::from_be_bytes) == gic.phandle
+        };
+        if extended && !interrupts.chunks_exact(entry_bytes).all(to_gic) {
+            return elsewhere;
         }
         let mut intids = [0u32; 4];
         for (intid, entry) in intids.iter_mut().zip(interrupts.chunks_exact(entry_bytes)) {
             let cell = |index: usize| {
-                let bytes: [u8; 4] = entry.get(index * 4..index * 4 + 4)?.try_into().ok()?;
+                let at = lead + index * 4;
+                let bytes: [u8; 4] = entry.get(at..at + 4)?.try_into().ok()?;
                 Some(u32::from_be_bytes(bytes))
             };
             let (kind, number) = cell(0).zip(cell(1)).ok_or(malformed)?;

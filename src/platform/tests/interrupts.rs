@@ -263,3 +263,33 @@ fn named_uarts_without_a_driver_are_listed_once() {
         [("/serial@ff1a0000", UnsupportedReason::NoUartDriver)]
     );
 }
+
+#[test]
+fn interrupts_extended_name_their_controller_per_interrupt() {
+    let timer = |phandle: u32| {
+        move |builder: &mut BlobBuilder| {
+            builder
+                .begin_node(b"timer")
+                .string("compatible", "arm,armv8-timer")
+                .cells(
+                    "interrupts-extended",
+                    &[
+                        phandle, 1, 13, 4, GIC, 1, 14, 4, GIC, 1, 11, 4, GIC, 1, 10, 4,
+                    ],
+                )
+                .end_node();
+        }
+    };
+    // `tree` adds a timer with plain `interrupts` after these nodes: the
+    // first timer in the tree is the one read.
+    let blob = tree(GIC, "arm,gic-400", &timer(GIC));
+    let description = parse(&blob);
+    assert_eq!(description.timer.map(|timer| timer.virtual_intid), Some(27));
+    let blob = tree(GIC, "arm,gic-400", &timer(OTHER));
+    let description = parse(&blob);
+    assert_eq!(description.timer, None);
+    assert_eq!(
+        unsupported(&description),
+        [("/timer", UnsupportedReason::TimerInterruptsElsewhere)]
+    );
+}
