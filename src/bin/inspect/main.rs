@@ -1,21 +1,31 @@
-//! `make inspect DTB=board.dtb [FORMAT=json]`: what the kernel would make of a
-//! device tree, computed on the host by the kernel's own platform description.
+//! `make inspect DTB=board.dtb [FORMAT=text|json|svg]`: what the kernel
+//! would make of a device tree, computed on the host by the kernel's own
+//! platform description.
 //!
-//! It shows what the tree says, so it leaves out what exists only at boot: the
-//! kernel image, the blob's own placement and the boot page tables. On a bad
-//! tree it prints the named error on stderr, nothing on stdout, and exits 1
-//! (`make inspect` then reports that as its own failure, status 2).
+//! It reads the tree as the kernel boots from it (`from_dtb`); when the
+//! kernel would refuse the tree as written (it leaves RAM to a bootloader,
+//! say), it says so and shows the tree as written instead. It leaves out
+//! what exists only at boot: the kernel image, the blob's own placement and
+//! the boot page tables. Text and JSON carry the same facts; SVG draws the
+//! physical memory map (`svg.rs`). On a bad tree it prints the named error
+//! on stderr, nothing on stdout, and exits 1 (`make inspect` then reports
+//! that as its own failure, status 2).
+
+mod svg;
+
+#[cfg(test)]
+mod corpus;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use kernel::addr::{PAGE_SIZE, PhysRange};
-use kernel::platform::{self, Device, PlatformDescription};
+use kernel::addr::{PhysAddr, PhysRange};
+use kernel::platform::{self, Device, Error, PlatformDescription};
 
 fn main() -> ExitCode {
     let mut arguments = std::env::args().skip(1);
     let (Some(path), format) = (arguments.next(), arguments.next()) else {
-        eprintln!("usage: inspect <file.dtb> [text|json]");
+        eprintln!("usage: inspect <file.dtb> [text|json|svg]");
         return ExitCode::from(2);
     };
     let mut blob = match std::fs::read(&path) {
@@ -25,72 +35,119 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // As the kernel does: NOPs out, then parse; but read the tree as written,
-    // leaving what a bootloader fills in later (memory) empty rather than
-    // refusing it. No blob address: inspect shows the tree, not its placement.
-    let parsed = platform::strip_nops(&mut blob)
-        .and_then(|_| PlatformDescription::from_dtb_as_written(&blob));
-    let platform = match parsed {
-        Ok(platform) => platform,
+    let inspected = match Inspected::read(&mut blob) {
+        Ok(inspected) => inspected,
         Err(error) => {
             eprintln!("{path}: {error}");
             return ExitCode::FAILURE;
         }
     };
     match format.as_deref() {
-        Some("json") => println!("{}", json(&platform)),
-        None | Some("text") => print!("{}", text(&platform)),
+        Some("json") => println!("{}", json(&inspected)),
+        Some("svg") => print!("{}", svg::memory_map(&inspected.platform)),
+        None | Some("text") => print!("{}", text(&inspected)),
         Some(other) => {
-            eprintln!("unknown format {other:?}: use text or json");
+            eprintln!("unknown format {other:?}: use text, json or svg");
             return ExitCode::from(2);
         }
     }
     ExitCode::SUCCESS
 }
 
-/// RAM minus reservations, shrunk to whole pages, sorted (as the kernel uses it).
-fn usable(platform: &PlatformDescription<'_>) -> Vec<PhysRange> {
-    let mut usable: Vec<PhysRange> = platform
-        .usable()
-        .filter(|range| range.size >= PAGE_SIZE as u64)
-        .collect();
-    usable.sort_by_key(|range| range.start);
-    usable
+/// A tree as the kernel would read it, or as written when the kernel would
+/// refuse it.
+struct Inspected<'dtb> {
+    platform: PlatformDescription<'dtb>,
+    /// Why the kernel would not boot from the tree as written, if it would not.
+    refusal: Option<Error>,
 }
 
-fn sorted_reservations<'p, 'dtb>(
-    platform: &'p PlatformDescription<'dtb>,
-) -> Vec<&'p platform::Reservation<'dtb>> {
-    let mut reserved: Vec<_> = platform.reserved().iter().collect();
-    reserved.sort_by_key(|reservation| (reservation.range.start, reservation.range.size));
-    reserved
+impl<'dtb> Inspected<'dtb> {
+    /// As the kernel does: NOPs out, then parse, with no blob address
+    /// (inspect shows the tree, not its placement). A tree the kernel would
+    /// refuse is read again as written, leaving what a bootloader fills in
+    /// (memory) empty; only a tree that even that cannot read is an error.
+    fn read(blob: &'dtb mut [u8]) -> Result<Self, Error> {
+        platform::strip_nops(blob)?;
+        let blob: &'dtb [u8] = blob;
+        match PlatformDescription::from_dtb(blob, None) {
+            Ok(platform) => Ok(Self {
+                platform,
+                refusal: None,
+            }),
+            Err(refusal) => Ok(Self {
+                platform: PlatformDescription::from_dtb_as_written(blob)?,
+                refusal: Some(refusal),
+            }),
+        }
+    }
 }
 
-fn text(platform: &PlatformDescription<'_>) -> String {
+/// The words for an empty RAM list: the tree leaves RAM to a bootloader.
+const RAM_LEFT_TO_BOOTLOADER: &str = "none in the tree: it leaves RAM to the bootloader (no /memory node, or only placeholder entries)";
+
+/// The words for the kernel's verdict on the tree as written.
+fn verdict(refusal: Option<&str>) -> String {
+    match refusal {
+        None => "boots from this tree as written".to_owned(),
+        Some(error) => format!("would refuse this tree as written ({error}); shown as written"),
+    }
+}
+
+/// The words for a timer: its path and the two INTIDs that matter.
+fn timer_words(timer: Option<&platform::Timer>) -> String {
+    match timer {
+        Some(timer) => format!(
+            "{} (virtual INTID {}, physical INTID {})",
+            timer.path, timer.virtual_intid, timer.physical_intid
+        ),
+        None => "(none the kernel can use)".to_owned(),
+    }
+}
+
+/// The words for a GIC's generation.
+fn version_words(version: platform::GicVersion) -> &'static str {
+    match version {
+        platform::GicVersion::V2 => "GICv2",
+        platform::GicVersion::V3 => "GICv3",
+    }
+}
+
+/// `and N more`, when a bounded list counted more than it kept.
+fn beyond(kept: usize, count: usize) -> Option<usize> {
+    count.checked_sub(kept).filter(|&more| more > 0)
+}
+
+fn text(inspected: &Inspected<'_>) -> String {
+    let platform = &inspected.platform;
     let mut out = String::new();
     let _ = writeln!(out, "model:      {}", platform.model.unwrap_or("(none)"));
+    let _ = writeln!(
+        out,
+        "kernel:     {}",
+        verdict(inspected.refusal.map(|error| error.to_string()).as_deref())
+    );
     let warnings = platform.warnings();
     for warning in warnings.kept() {
         let _ = writeln!(out, "warning:    {warning}");
     }
-    if warnings.count() > warnings.kept().len() {
-        let _ = writeln!(
-            out,
-            "warning:    and {} more",
-            warnings.count() - warnings.kept().len()
-        );
+    if let Some(more) = beyond(warnings.kept().len(), warnings.count()) {
+        let _ = writeln!(out, "warning:    and {more} more");
     }
     for range in platform.ram() {
         let _ = writeln!(out, "ram:        {range}");
     }
-    for reservation in sorted_reservations(platform) {
+    if platform.ram().is_empty() {
+        let _ = writeln!(out, "ram:        {RAM_LEFT_TO_BOOTLOADER}");
+    }
+    for reservation in platform.reserved() {
         let _ = writeln!(
             out,
             "reserved:   {} ({})",
             reservation.range, reservation.reason
         );
     }
-    for range in usable(platform) {
+    for range in platform.usable() {
         let _ = writeln!(out, "usable:     {range}");
     }
     let device = |out: &mut String, label: &str, device: &Device<'_>| {
@@ -104,8 +161,26 @@ fn text(platform: &PlatformDescription<'_>) -> String {
         None => out.push_str("console:    (none)\n"),
     }
     match &platform.interrupt_controller {
-        Some(gic) => device(&mut out, "interrupts:", gic.device()),
-        None => out.push_str("interrupts: (none supported)\n"),
+        Some(gic) => {
+            let _ = writeln!(
+                out,
+                "interrupts: {} ({}), {}",
+                gic.device().path,
+                gic.device().compatible,
+                version_words(gic.version())
+            );
+            for region in gic.device().regions.iter() {
+                let _ = writeln!(out, "            {region}");
+            }
+        }
+        None => out.push_str("interrupts: (none the kernel drives)\n"),
+    }
+    let unsupported = platform.unsupported();
+    for device in unsupported.kept() {
+        let _ = writeln!(out, "not driven: {device}");
+    }
+    if let Some(more) = beyond(unsupported.kept().len(), unsupported.count()) {
+        let _ = writeln!(out, "not driven: and {more} more");
     }
     let _ = writeln!(out, "cpus:       {}", platform.cpus.count());
     for cpu in platform.cpus.listed() {
@@ -118,20 +193,13 @@ fn text(platform: &PlatformDescription<'_>) -> String {
             cpu.enable_method.unwrap_or("(none)")
         );
     }
-    if let Some(timer) = &platform.timer {
-        let _ = writeln!(
-            out,
-            "timer:      {} (virtual INTID {}, physical INTID {})",
-            timer.path, timer.virtual_intid, timer.physical_intid
-        );
-    }
-    if let Some(bootargs) = platform.bootargs {
-        let _ = writeln!(out, "bootargs:   {bootargs}");
-    }
+    let _ = writeln!(out, "timer:      {}", timer_words(platform.timer.as_ref()));
+    let _ = writeln!(out, "bootargs:   {}", platform.bootargs.unwrap_or("(none)"));
     out
 }
 
-fn json(platform: &PlatformDescription<'_>) -> String {
+fn json(inspected: &Inspected<'_>) -> String {
+    let platform = &inspected.platform;
     let region = |range: &PhysRange| {
         format!(
             "{{\"base\": \"{:#x}\", \"size\": \"{:#x}\"}}",
@@ -139,9 +207,21 @@ fn json(platform: &PlatformDescription<'_>) -> String {
         )
     };
     let list = |items: Vec<String>| format!("[{}]", items.join(", "));
+    let optional = |text: Option<&str>| text.map_or("null".to_owned(), string);
+    let refusal = optional(inspected.refusal.map(|error| error.to_string()).as_deref());
+    let warnings = platform.warnings();
+    let warning_list = list(
+        warnings
+            .kept()
+            .iter()
+            .map(|warning| string(&warning.to_string()))
+            .collect(),
+    );
+    let more_warnings = beyond(warnings.kept().len(), warnings.count()).unwrap_or(0);
     let ram = list(platform.ram().iter().map(region).collect());
     let reserved = list(
-        sorted_reservations(platform)
+        platform
+            .reserved()
             .iter()
             .map(|reservation| {
                 format!(
@@ -153,7 +233,7 @@ fn json(platform: &PlatformDescription<'_>) -> String {
             })
             .collect(),
     );
-    let usable = list(usable(platform).iter().map(region).collect());
+    let usable = list(platform.usable().map(|range| region(&range)).collect());
     let console = platform
         .console
         .as_ref()
@@ -162,7 +242,7 @@ fn json(platform: &PlatformDescription<'_>) -> String {
                 .regions
                 .first()
                 .copied()
-                .unwrap_or(PhysRange::new(kernel::addr::PhysAddr(0), 0));
+                .unwrap_or(PhysRange::new(PhysAddr(0), 0));
             format!(
                 "{{\"path\": {}, \"compatible\": {}, \"base\": \"{:#x}\", \"size\": \"{:#x}\"}}",
                 string(console.path.as_str()),
@@ -177,12 +257,30 @@ fn json(platform: &PlatformDescription<'_>) -> String {
         .map_or("null".to_owned(), |gic| {
             let device = gic.device();
             format!(
-                "{{\"path\": {}, \"compatible\": {}, \"regions\": {}}}",
+                "{{\"path\": {}, \"compatible\": {}, \"version\": {}, \"regions\": {}}}",
                 string(device.path.as_str()),
                 string(device.compatible),
+                string(version_words(gic.version())),
                 list(device.regions.iter().map(region).collect())
             )
         });
+    let unsupported = platform.unsupported();
+    let not_driven = list(
+        unsupported
+            .kept()
+            .iter()
+            .map(|device| {
+                format!(
+                    "{{\"path\": {}, \"compatible\": {}, \"kind\": {}, \"reason\": {}}}",
+                    string(&device.path.to_string()),
+                    string(device.compatible),
+                    string(device.reason.device_kind()),
+                    string(&device.reason.to_string())
+                )
+            })
+            .collect(),
+    );
+    let more_not_driven = beyond(unsupported.kept().len(), unsupported.count()).unwrap_or(0);
     let cpus = list(
         platform
             .cpus
@@ -194,7 +292,7 @@ fn json(platform: &PlatformDescription<'_>) -> String {
                     string(cpu.path.as_str()),
                     cpu.id
                         .map_or("null".to_owned(), |mpidr| format!("\"{mpidr:#x}\"")),
-                    cpu.enable_method.map_or("null".to_owned(), string)
+                    optional(cpu.enable_method)
                 )
             })
             .collect(),
@@ -203,9 +301,19 @@ fn json(platform: &PlatformDescription<'_>) -> String {
         "{{\"count\": {}, \"listed\": {cpus}}}",
         platform.cpus.count()
     );
-    let model = platform.model.map_or("null".to_owned(), string);
+    let timer = platform.timer.as_ref().map_or("null".to_owned(), |timer| {
+        format!(
+            "{{\"path\": {}, \"virtual_intid\": {}, \"physical_intid\": {}}}",
+            string(timer.path.as_str()),
+            timer.virtual_intid,
+            timer.physical_intid
+        )
+    });
     format!(
-        "{{\"model\": {model},\n \"ram\": {ram},\n \"reserved\": {reserved},\n \"usable\": {usable},\n \"console\": {console},\n \"interrupt_controller\": {controller},\n \"cpus\": {cpus}}}"
+        "{{\"model\": {},\n \"refusal\": {refusal},\n \"warnings\": {warning_list},\n \"more_warnings\": {more_warnings},\n \"ram\": {ram},\n \"ram_left_to_bootloader\": {},\n \"reserved\": {reserved},\n \"usable\": {usable},\n \"console\": {console},\n \"interrupt_controller\": {controller},\n \"not_driven\": {not_driven},\n \"more_not_driven\": {more_not_driven},\n \"cpus\": {cpus},\n \"timer\": {timer},\n \"bootargs\": {}}}",
+        optional(platform.model),
+        platform.ram().is_empty(),
+        optional(platform.bootargs)
     )
 }
 
@@ -233,6 +341,7 @@ fn string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!(
@@ -242,39 +351,187 @@ mod tests {
         std::fs::read(path).expect("fixture")
     }
 
-    #[test]
-    fn json_has_the_documented_shape() {
-        let blob = fixture("virt-initrd");
-        let platform = PlatformDescription::from_dtb_as_written(&blob).unwrap();
-        assert_eq!(
-            json(&platform),
-            r#"{"model": "initrd and reserved-memory fixture",
- "ram": [{"base": "0x40000000", "size": "0x10000000"}],
- "reserved": [{"base": "0x48000000", "size": "0x201800", "reason": "initrd"}, {"base": "0x4f000000", "size": "0x100000", "reason": "reserved-memory:firmware@4f000000"}],
- "usable": [{"base": "0x40000000", "size": "0x8000000"}, {"base": "0x48202000", "size": "0x6dfe000"}, {"base": "0x4f100000", "size": "0xf00000"}],
- "console": {"path": "/pl011@9000000", "compatible": "arm,pl011", "base": "0x9000000", "size": "0x1000"},
- "interrupt_controller": {"path": "/intc@8000000", "compatible": "arm,cortex-a15-gic", "regions": [{"base": "0x8000000", "size": "0x10000"}, {"base": "0x8010000", "size": "0x10000"}]},
- "cpus": {"count": 0, "listed": []}}"#
-        );
-        let blob = fixture("virt-smp4");
-        let platform = PlatformDescription::from_dtb_as_written(&blob).unwrap();
-        assert!(json(&platform).ends_with(r#""cpus": {"count": 4, "listed": [{"path": "/cpus/cpu@0", "mpidr": "0x0", "enable_method": "psci"}, {"path": "/cpus/cpu@1", "mpidr": "0x1", "enable_method": "psci"}, {"path": "/cpus/cpu@2", "mpidr": "0x2", "enable_method": "psci"}, {"path": "/cpus/cpu@3", "mpidr": "0x3", "enable_method": "psci"}]}}"#));
+    fn inspect_json(blob: &mut [u8]) -> String {
+        json(&Inspected::read(blob).expect("readable fixture"))
     }
 
     #[test]
-    fn pi_addresses_are_translated_and_missing_memory_is_empty() {
-        let blob = fixture("rpi4");
-        let platform = PlatformDescription::from_dtb_as_written(&blob).unwrap();
-        let out = json(&platform);
+    fn json_has_the_documented_shape() {
+        let mut blob = fixture("virt-initrd");
+        assert_eq!(
+            inspect_json(&mut blob),
+            r#"{"model": "initrd and reserved-memory fixture",
+ "refusal": null,
+ "warnings": [],
+ "more_warnings": 0,
+ "ram": [{"base": "0x40000000", "size": "0x10000000"}],
+ "ram_left_to_bootloader": false,
+ "reserved": [{"base": "0x4f000000", "size": "0x100000", "reason": "reserved-memory:firmware@4f000000"}, {"base": "0x48000000", "size": "0x201800", "reason": "initrd"}],
+ "usable": [{"base": "0x40000000", "size": "0x8000000"}, {"base": "0x48202000", "size": "0x6dfe000"}, {"base": "0x4f100000", "size": "0xf00000"}],
+ "console": {"path": "/pl011@9000000", "compatible": "arm,pl011", "base": "0x9000000", "size": "0x1000"},
+ "interrupt_controller": {"path": "/intc@8000000", "compatible": "arm,cortex-a15-gic", "version": "GICv2", "regions": [{"base": "0x8000000", "size": "0x10000"}, {"base": "0x8010000", "size": "0x10000"}]},
+ "not_driven": [],
+ "more_not_driven": 0,
+ "cpus": {"count": 0, "listed": []},
+ "timer": {"path": "/timer", "virtual_intid": 27, "physical_intid": 30},
+ "bootargs": "console=ttyAMA0 root=/dev/ram0"}"#
+        );
+        let mut blob = fixture("virt-smp4");
+        assert!(inspect_json(&mut blob).contains(r#""cpus": {"count": 4, "listed": [{"path": "/cpus/cpu@0", "mpidr": "0x0", "enable_method": "psci"}, {"path": "/cpus/cpu@1", "mpidr": "0x1", "enable_method": "psci"}, {"path": "/cpus/cpu@2", "mpidr": "0x2", "enable_method": "psci"}, {"path": "/cpus/cpu@3", "mpidr": "0x3", "enable_method": "psci"}]}"#));
+    }
+
+    #[test]
+    fn pi_addresses_are_translated_and_missing_memory_is_left_to_the_bootloader() {
+        let mut blob = fixture("rpi4");
+        let out = inspect_json(&mut blob);
         assert!(out.contains(r#""console": {"path": "/soc/serial@7e201000", "compatible": "arm,pl011", "base": "0xfe201000""#));
         assert!(out.contains(r#""reason": "memreserve""#));
-        let blob = fixture("bad-no-memory");
-        let empty = PlatformDescription::from_dtb_as_written(&blob).unwrap();
-        assert!(json(&empty).contains(r#""ram": [],"#));
+        let mut blob = fixture("bad-no-memory");
+        let inspected = Inspected::read(&mut blob).unwrap();
+        assert_eq!(inspected.refusal, Some(Error::NoMemoryNode));
+        let out = json(&inspected);
+        assert!(out.contains(r#""ram": [],"#));
+        assert!(out.contains(r#""ram_left_to_bootloader": true,"#));
+        assert!(text(&inspected).contains(&format!("ram:        {RAM_LEFT_TO_BOOTLOADER}\n")));
     }
 
     #[test]
     fn strings_are_escaped() {
         assert_eq!(string("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
+    }
+
+    fn range_words(value: &Value) -> String {
+        let number = |key: &str| {
+            let text = value[key].as_str().expect("hex string");
+            u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("hex")
+        };
+        PhysRange::new(PhysAddr(number("base")), number("size")).to_string()
+    }
+
+    fn text_or<'v>(value: &'v Value, none: &'v str) -> &'v str {
+        value.as_str().unwrap_or(none)
+    }
+
+    /// The text inspect should print, rebuilt from nothing but its JSON.
+    fn text_from_json(facts: &Value) -> Vec<String> {
+        let list = |key: &str| facts[key].as_array().cloned().unwrap_or_default();
+        let mut lines = vec![
+            format!("model:      {}", text_or(&facts["model"], "(none)")),
+            format!("kernel:     {}", verdict(facts["refusal"].as_str())),
+        ];
+        for warning in list("warnings") {
+            lines.push(format!("warning:    {}", text_or(&warning, "?")));
+        }
+        if facts["more_warnings"] != 0 {
+            lines.push(format!("warning:    and {} more", facts["more_warnings"]));
+        }
+        for range in list("ram") {
+            lines.push(format!("ram:        {}", range_words(&range)));
+        }
+        if facts["ram_left_to_bootloader"] == true {
+            lines.push(format!("ram:        {RAM_LEFT_TO_BOOTLOADER}"));
+        }
+        for reservation in list("reserved") {
+            lines.push(format!(
+                "reserved:   {} ({})",
+                range_words(&reservation),
+                text_or(&reservation["reason"], "?")
+            ));
+        }
+        for range in list("usable") {
+            lines.push(format!("usable:     {}", range_words(&range)));
+        }
+        let console = &facts["console"];
+        if console.is_null() {
+            lines.push("console:    (none)".to_owned());
+        } else {
+            lines.push(format!(
+                "console:    {} ({})",
+                text_or(&console["path"], "?"),
+                text_or(&console["compatible"], "?")
+            ));
+            lines.push(format!("            {}", range_words(console)));
+        }
+        let gic = &facts["interrupt_controller"];
+        if gic.is_null() {
+            lines.push("interrupts: (none the kernel drives)".to_owned());
+        } else {
+            lines.push(format!(
+                "interrupts: {} ({}), {}",
+                text_or(&gic["path"], "?"),
+                text_or(&gic["compatible"], "?"),
+                text_or(&gic["version"], "?")
+            ));
+            for region in gic["regions"].as_array().cloned().unwrap_or_default() {
+                lines.push(format!("            {}", range_words(&region)));
+            }
+        }
+        for device in list("not_driven") {
+            let compatible = text_or(&device["compatible"], "");
+            lines.push(format!(
+                "not driven: {} ({}): {}",
+                text_or(&device["path"], "?"),
+                if compatible.is_empty() {
+                    "no compatible"
+                } else {
+                    compatible
+                },
+                text_or(&device["reason"], "?")
+            ));
+        }
+        if facts["more_not_driven"] != 0 {
+            lines.push(format!("not driven: and {} more", facts["more_not_driven"]));
+        }
+        lines.push(format!("cpus:       {}", facts["cpus"]["count"]));
+        for cpu in facts["cpus"]["listed"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            lines.push(format!(
+                "            {}: MPIDR {}, enable-method {}",
+                text_or(&cpu["path"], "?"),
+                text_or(&cpu["mpidr"], "unreadable"),
+                text_or(&cpu["enable_method"], "(none)")
+            ));
+        }
+        let timer = &facts["timer"];
+        lines.push(if timer.is_null() {
+            format!("timer:      {}", timer_words(None))
+        } else {
+            format!(
+                "timer:      {} (virtual INTID {}, physical INTID {})",
+                text_or(&timer["path"], "?"),
+                timer["virtual_intid"],
+                timer["physical_intid"]
+            )
+        });
+        lines.push(format!(
+            "bootargs:   {}",
+            text_or(&facts["bootargs"], "(none)")
+        ));
+        lines
+    }
+
+    #[test]
+    fn text_and_json_carry_the_same_facts_on_every_fixture() {
+        let directory = format!("{}/src/platform/testdata", env!("CARGO_MANIFEST_DIR"));
+        let mut checked = 0;
+        for entry in std::fs::read_dir(directory).expect("testdata") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|extension| extension != "dtb") {
+                continue;
+            }
+            let mut blob = std::fs::read(&path).expect("fixture");
+            let Ok(inspected) = Inspected::read(&mut blob) else {
+                continue;
+            };
+            let facts: Value = serde_json::from_str(&json(&inspected))
+                .unwrap_or_else(|error| panic!("{}: JSON does not parse: {error}", path.display()));
+            let printed: Vec<String> = text(&inspected).lines().map(str::to_owned).collect();
+            assert_eq!(printed, text_from_json(&facts), "{}", path.display());
+            checked += 1;
+        }
+        assert!(checked >= 10, "only {checked} fixtures read");
     }
 }
