@@ -373,7 +373,8 @@ pub(super) fn has_uart_driver(frame: &Frame<'_, '_, '_>) -> bool {
 }
 
 /// How many devices the kernel cannot drive a description keeps; beyond
-/// that they are only counted.
+/// that they are only counted (`and N more`). Small, because every copy of
+/// the description carries the list: the x86_64 boot stack overflowed at 16.
 pub const UNSUPPORTED_CAPACITY: usize = 8;
 
 /// The devices the kernel cannot drive: the first [`UNSUPPORTED_CAPACITY`]

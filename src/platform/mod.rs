@@ -363,7 +363,13 @@ impl<'dtb> PlatformDescription<'dtb> {
         }
         walk::walk(root, &mut |frame| {
             self.cpus.visit(frame);
-            collector.visit(frame, &mut self.ram, &mut self.reserved, &mut self.warnings)
+            collector.visit(
+                frame,
+                &mut self.ram,
+                &mut self.reserved,
+                &mut self.warnings,
+                &mut self.unsupported,
+            )
         })?;
         // A chain that leads to a node the walk had passed: walk again.
         while let ControllerSearch::Looking { phandle, .. } = collector.search {
@@ -440,9 +446,6 @@ impl<'dtb> PlatformDescription<'dtb> {
                 Err(error) => return Err(error),
             }
         }
-        for uart in collector.uarts.kept() {
-            self.unsupported.offer(*uart);
-        }
         if let Some(initrd) = collector.initrd {
             self.reserve(initrd, ReservationReason::Initrd)?;
         }
@@ -474,10 +477,8 @@ struct Collector<'dtb> {
     stdout_console: Option<Device<'dtb>>,
     // Only used when `stdout-path` names nothing, so its error waits until then.
     serial0_console: Option<Result<Device<'dtb>, Error>>,
-    /// What every `serial` alias names, as far as there are slots.
+    /// What the first [`SERIAL_ALIASES`] `serial` aliases name.
     serial_targets: [Option<&'dtb str>; SERIAL_ALIASES],
-    /// The named UARTs without a driver, in tree order.
-    uarts: UnsupportedDevices<'dtb>,
     search: ControllerSearch<'dtb>,
     /// The first enabled GIC, for a tree whose interrupt tree is not rooted;
     /// its error waits until it is needed.
@@ -485,8 +486,9 @@ struct Collector<'dtb> {
     timer: Option<TimerNode<'dtb>>,
 }
 
-/// How many `serial` aliases are followed to list the UARTs without a driver.
-const SERIAL_ALIASES: usize = 8;
+/// How many `serial` aliases are followed to list the UARTs without a
+/// driver: as many as the busiest of Debian's arm64 trees has (twelve).
+const SERIAL_ALIASES: usize = 12;
 
 impl<'dtb> Collector<'dtb> {
     fn empty_regions(&self) -> translate::EmptyRegions {
@@ -502,6 +504,7 @@ impl<'dtb> Collector<'dtb> {
         ram: &mut RamList,
         reserved: &mut ReservationList<'dtb>,
         warnings: &mut Warnings<'dtb>,
+        unsupported: &mut UnsupportedDevices<'dtb>,
     ) -> Result<(), Error> {
         if frame.has_string("device_type", "memory") {
             self.saw_memory_node = true;
@@ -553,8 +556,7 @@ impl<'dtb> Collector<'dtb> {
             .chain(self.serial_targets.iter().flatten())
             .any(|target| frame.matches_path(target));
         if named_uart && frame.is_enabled() && !devices::has_uart_driver(frame) {
-            self.uarts
-                .offer(Unsupported::at(frame, UnsupportedReason::NoUartDriver)?);
+            unsupported.offer(Unsupported::at(frame, UnsupportedReason::NoUartDriver)?);
         }
         match frame.parent {
             None => self.search = ControllerSearch::start(frame.cell("interrupt-parent")?),
