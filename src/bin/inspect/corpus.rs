@@ -2,7 +2,8 @@
 //! (Debian's arm64 kernel packages, fetched by `boards/fetch-debian`),
 //! inspect's JSON must agree with an independent reading of the tree on RAM,
 //! reservations, console and interrupt controller, in at least
-//! [`REQUIRED_PERCENT`] of the files.
+//! [`REQUIRED_PERCENT`] of the files; and on every file its text must carry
+//! the same facts as its JSON (the fixtures' test, on real boards).
 //!
 //! The independent reader shares no code with `src/platform`: it uses the
 //! `fdt` crate's own API (`all_nodes`-style descent, `reg`,
@@ -49,7 +50,8 @@ use fdt::Fdt;
 use fdt::node::FdtNode;
 use serde_json::Value;
 
-use super::{Inspected, json};
+use super::tests::text_from_json;
+use super::{Inspected, json, text};
 
 /// The share of files that must agree, in percent.
 const REQUIRED_PERCENT: f64 = 99.5;
@@ -490,6 +492,7 @@ fn inspect_agrees_with_an_independent_reading_of_the_corpus() {
         root.display()
     );
     let mut misses = Vec::new();
+    let mut text_differs = Vec::new();
     let mut without_interrupt_tree = 0;
     for file in &files {
         let name = file
@@ -504,6 +507,10 @@ fn inspect_agrees_with_an_independent_reading_of_the_corpus() {
             Ok(inspected) => {
                 let value: Value =
                     serde_json::from_str(&json(&inspected)).expect("inspect's JSON parses");
+                let printed: Vec<String> = text(&inspected).lines().map(str::to_owned).collect();
+                if printed != text_from_json(&value) {
+                    text_differs.push(name.clone());
+                }
                 match independent(&pristine) {
                     None => vec![String::from("the independent reader cannot read it")],
                     Some(facts) => {
@@ -529,5 +536,14 @@ fn inspect_agrees_with_an_independent_reading_of_the_corpus() {
     for miss in &misses {
         println!("  differs: {miss}");
     }
+    println!(
+        "corpus: text and JSON carry the same facts on {} of {} files",
+        files.len() - text_differs.len(),
+        files.len()
+    );
+    assert!(
+        text_differs.is_empty(),
+        "text and JSON carry different facts on {text_differs:?}"
+    );
     assert!(percent >= REQUIRED_PERCENT, "{percent:.2}% agree");
 }

@@ -413,7 +413,7 @@ mod tests {
     }
 
     /// The text inspect should print, rebuilt from nothing but its JSON.
-    fn text_from_json(facts: &Value) -> Vec<String> {
+    pub(super) fn text_from_json(facts: &Value) -> Vec<String> {
         let list = |key: &str| facts[key].as_array().cloned().unwrap_or_default();
         let mut lines = vec![
             format!("model:      {}", text_or(&facts["model"], "(none)")),
