@@ -76,8 +76,12 @@ pub enum GicVersion {
 /// GICv2-compatible CPU, control and virtual interfaces. What does differ is
 /// read where the node says it: a v2 GIC whose registers are not banked per
 /// CPU gives `cpu-offset` (and is not driven, see [`Unsupported`]), a v3 GIC
-/// whose redistributors are not packed gives `redistributor-stride`.
-const GIC_COMPATIBLES: &[(&str, GicVersion)] = &[
+/// whose redistributors are not packed gives `redistributor-stride`. Linux
+/// also probes a GIC-400 whose CPU interface region is 128 KiB (each 4 KiB
+/// page aliased over 64 KiB) to find GICC_DIR for split end-of-interrupt;
+/// the kernel ends interrupts through GICC_EOIR in the first page, so that
+/// layout needs nothing here.
+pub const GIC_COMPATIBLES: &[(&str, GicVersion)] = &[
     ("arm,gic-400", GicVersion::V2),
     ("arm,arm11mp-gic", GicVersion::V2),
     ("arm,arm1176jzf-devchip-gic", GicVersion::V2),

@@ -50,8 +50,8 @@ use fdt::node::FdtNode;
 pub use bounded::{Blank, BoundedList, CountedList, ListFull};
 pub use cpus::{CPU_CAPACITY, Cpu, CpuList};
 pub use devices::{
-    DEVICE_REGION_CAPACITY, Device, GicVersion, InterruptController, Timer, UART_DRIVERS,
-    UNSUPPORTED_CAPACITY, Unsupported, UnsupportedDevices, UnsupportedReason,
+    DEVICE_REGION_CAPACITY, Device, GIC_COMPATIBLES, GicVersion, InterruptController, Timer,
+    UART_DRIVERS, UNSUPPORTED_CAPACITY, Unsupported, UnsupportedDevices, UnsupportedReason,
 };
 pub use error::{Block, Error, FirmwareStructure, RegionList, StructureProblem};
 pub use memory::{RAM_CAPACITY, RESERVATION_CAPACITY, Reservation, ReservationReason};
