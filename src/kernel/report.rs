@@ -195,6 +195,13 @@ pub fn print(boot: &Boot, devices: &Devices) {
     for problem in &devices.problems {
         println!("problem:   {problem}");
     }
+    let unsupported = platform.unsupported();
+    for device in unsupported.kept() {
+        println!("not driven: {device}");
+    }
+    if let more @ 1.. = unsupported.count() - unsupported.kept().len() {
+        println!("not driven: and {more} more");
+    }
     match devices.interrupts {
         Some(interrupts) => println!(
             "timer:     interrupt {} on the {}, {} Hz, {} ticks taken (boot waits for {})",

@@ -55,6 +55,14 @@ pub struct UartNode<'dtb> {
     pub enabled: bool,
 }
 
+/// True when the kernel has a driver for some string of `frame`'s `compatible`.
+pub(super) fn has_driver(frame: &Frame<'_, '_, '_>) -> bool {
+    frame
+        .property("compatible")
+        .and_then(UartModel::from_compatible)
+        .is_some()
+}
+
 impl<'dtb> UartNode<'dtb> {
     /// Reads the node of `frame`: it must be a readable [`Device`].
     pub(super) fn from_frame(frame: &Frame<'_, '_, 'dtb>) -> Result<Self, Error> {

@@ -168,7 +168,8 @@ pub enum Error {
         /// Regions found.
         found: usize,
     },
-    /// The GIC's `#interrupt-cells` is not 3, so the timer's interrupts cannot be read.
+    /// The GIC's `#interrupt-cells` is neither 3 nor 4 (a GICv3 with PPI
+    /// partitions), so the timer's interrupts cannot be read.
     InterruptCells {
         /// The GIC node.
         path: NodePath,
@@ -502,7 +503,7 @@ impl fmt::Display for Error {
             ),
             Self::InterruptCells { path, cells } => write!(
                 f,
-                "{path}: #interrupt-cells = {cells}, expected 3 (type, number, flags)"
+                "{path}: #interrupt-cells = {cells}, expected 3 (type, number, flags) or 4 (and a PPI partition)"
             ),
             Self::UnsupportedTimerInterrupt { path, kind, number } => write!(
                 f,

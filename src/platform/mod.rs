@@ -6,7 +6,8 @@
 //! [`ReservationReason`]; the console UART (chosen in [`console`]), the GIC
 //! and the generic timer with
 //! CPU physical addresses (every `reg` translated through each ancestor's
-//! `ranges`); `/chosen` bootargs, seeds and the model. The kernel then adds its own
+//! `ranges`); what it cannot drive ([`PlatformDescription::unsupported`]);
+//! `/chosen` bootargs, seeds and the model. The kernel then adds its own
 //! image and boot page tables with [`PlatformDescription::reserve`] and takes
 //! [`PlatformDescription::usable`] as the frames to give the frame stack.
 //!
@@ -51,7 +52,10 @@ use fdt::node::FdtNode;
 pub use bounded::{Blank, BoundedList, CountedList, ListFull};
 pub use console::{ChosenUart, ConsoleChoice, NotUsed, UartModel, UartNode};
 pub use cpus::{CPU_CAPACITY, Cpu, CpuList, StartMethod};
-pub use devices::{DEVICE_REGION_CAPACITY, Device, GicVersion, InterruptController, Timer};
+pub use devices::{
+    DEVICE_REGION_CAPACITY, Device, GIC_COMPATIBLES, GicVersion, InterruptController, Timer,
+    UNSUPPORTED_CAPACITY, Unsupported, UnsupportedDevices, UnsupportedReason,
+};
 pub use error::{Block, Error, FirmwareStructure, RegionList, StructureProblem};
 pub use memory::{
     Merged, RAM_CAPACITY, RESERVATION_CAPACITY, REUSABLE_CAPACITY, Reservation, ReservationReason,
@@ -64,7 +68,7 @@ pub use validate::{MAX_DEPTH, strip_nops};
 pub use warning::{Problem, Subject, WARNING_CAPACITY, Warning, Warnings};
 
 use crate::addr::{PhysAddr, PhysRange};
-use devices::TimerNode;
+use devices::{ControllerSearch, Probed, TimerNode};
 use memory::{RamList, ReservationList};
 use walk::{Frame, string_value};
 
@@ -93,11 +97,14 @@ pub struct PlatformDescription<'dtb> {
     /// The `serial0` alias's node, if it could be read: where the console
     /// goes when [`Self::stdout`] cannot serve.
     pub serial0: Option<UartNode<'dtb>>,
-    /// The first enabled node compatible with `arm,cortex-a15-gic`,
-    /// `arm,gic-400` or `arm,gic-v3`.
+    /// The root of the interrupt tree (from the root node's
+    /// `interrupt-parent`, each controller's own in turn), when it is a GIC
+    /// that Linux's GIC drivers match; in a tree without `interrupt-parent`,
+    /// the first enabled such GIC. Otherwise it is in [`Self::unsupported`].
     pub interrupt_controller: Option<InterruptController<'dtb>>,
     /// The first enabled `arm,armv8-timer`/`arm,armv7-timer`, present only
-    /// when its interrupts go to [`Self::interrupt_controller`].
+    /// when its interrupts go to [`Self::interrupt_controller`] (otherwise
+    /// it is in [`Self::unsupported`]).
     pub timer: Option<Timer>,
     /// The enabled CPUs under `/cpus`, or the MADT's.
     pub cpus: CpuList<'dtb>,
@@ -108,6 +115,7 @@ pub struct PlatformDescription<'dtb> {
     reserved: ReservationList<'dtb>,
     reusable: ReusableList<'dtb>,
     warnings: Warnings<'dtb>,
+    unsupported: UnsupportedDevices<'dtb>,
 }
 
 /// The reusable `/reserved-memory` pools of a description.
@@ -173,6 +181,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             reserved: ReservationList::new(),
             reusable: ReusableList::new(),
             warnings: Warnings::new(),
+            unsupported: UnsupportedDevices::new(),
         };
         // `fdt` hands the entries out as pointer-sized values; `usize` is 64
         // bits on every target the kernel (and its host tests) builds for.
@@ -230,6 +239,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             reserved: ReservationList::new(),
             reusable: ReusableList::new(),
             warnings: Warnings::new(),
+            unsupported: UnsupportedDevices::new(),
         };
         for range in x86.ram() {
             description
@@ -279,6 +289,14 @@ impl<'dtb> PlatformDescription<'dtb> {
     /// [`Problem`]), in the order found: empty from the PVH start info.
     pub fn warnings(&self) -> &Warnings<'dtb> {
         &self.warnings
+    }
+
+    /// What the kernel cannot drive, each with its node and why: an
+    /// interrupt controller that is not a GIC it knows, a timer whose
+    /// interrupts it cannot take, the UARTs `stdout-path` and the `serial`
+    /// aliases name that no driver serves. Empty from the PVH start info.
+    pub fn unsupported(&self) -> &UnsupportedDevices<'dtb> {
+        &self.unsupported
     }
 
     /// Reservations in the order found: `/memreserve/`, then in tree order
@@ -396,6 +414,17 @@ impl<'dtb> PlatformDescription<'dtb> {
             collector.initrd = initrd(&frame)?;
         }
         collector.serial0_target = alias("serial0")?;
+        if let Some(aliases) = aliases {
+            let serial = aliases.properties().filter(|property| {
+                property
+                    .name
+                    .strip_prefix("serial")
+                    .is_some_and(|number| number.bytes().all(|byte| byte.is_ascii_digit()))
+            });
+            for (slot, property) in collector.serial_targets.iter_mut().zip(serial) {
+                *slot = string_value(property.value);
+            }
+        }
         walk::walk(root, &mut |frame| {
             let release = self
                 .cpus
@@ -411,8 +440,17 @@ impl<'dtb> PlatformDescription<'dtb> {
                 &mut self.reserved,
                 &mut self.reusable,
                 &mut self.warnings,
+                &mut self.unsupported,
             )
         })?;
+        // A chain that leads to a node the walk had passed: walk again.
+        while let ControllerSearch::Looking { phandle, .. } = collector.search {
+            walk::walk(root, &mut |frame| collector.search.visit(frame))?;
+            if matches!(collector.search, ControllerSearch::Looking { phandle: now, .. } if now == phandle)
+            {
+                collector.search = ControllerSearch::Broken(phandle);
+            }
+        }
         Ok(collector)
     }
 
@@ -447,13 +485,36 @@ impl<'dtb> PlatformDescription<'dtb> {
                 Problem::StdoutPathNamesNothing { target, serial0 },
             );
         }
-        self.interrupt_controller = collector.interrupt_controller;
-        if let (Some(timer), Some(gic)) = (collector.timer, &self.interrupt_controller) {
-            self.timer = match timer.read(gic) {
-                Ok(timer) => timer,
-                Err(_) if !booting => None,
-                Err(error) => return Err(error),
+        let controller = match collector.search {
+            ControllerSearch::Found(probed) => Some(probed),
+            ControllerSearch::NoTree | ControllerSearch::Looking { .. } => {
+                collector.fallback_gic.transpose()?
+            }
+            ControllerSearch::Broken(phandle) => {
+                warning::warn(
+                    &mut self.warnings,
+                    NodePath::root(),
+                    Problem::BrokenInterruptTree { phandle },
+                );
+                collector.fallback_gic.transpose()?
+            }
+        };
+        match controller {
+            Some(Probed::Gic(gic)) => self.interrupt_controller = Some(gic),
+            Some(Probed::Unsupported(unsupported)) => self.unsupported.offer(unsupported),
+            None => {}
+        }
+        if let Some(timer) = collector.timer {
+            let read = match &self.interrupt_controller {
+                Some(gic) => timer.read(gic),
+                None => Ok(Err(timer.unsupported(UnsupportedReason::TimerWithoutGic))),
             };
+            match read {
+                Ok(Ok(timer)) => self.timer = Some(timer),
+                Ok(Err(unsupported)) => self.unsupported.offer(unsupported),
+                Err(_) if !booting => {}
+                Err(error) => return Err(error),
+            }
         }
         if let Some(initrd) = collector.initrd {
             self.reserve(initrd, ReservationReason::Initrd)?;
@@ -487,9 +548,18 @@ struct Collector<'dtb> {
     stdout_console: Option<UartNode<'dtb>>,
     // Only used when `stdout-path`'s UART cannot serve, so its error waits until then.
     serial0_console: Option<Result<UartNode<'dtb>, Error>>,
-    interrupt_controller: Option<InterruptController<'dtb>>,
+    /// What the first [`SERIAL_ALIASES`] `serial` aliases name.
+    serial_targets: [Option<&'dtb str>; SERIAL_ALIASES],
+    search: ControllerSearch<'dtb>,
+    /// The first enabled GIC, for a tree whose interrupt tree is not rooted;
+    /// its error waits until it is needed.
+    fallback_gic: Option<Result<Probed<'dtb>, Error>>,
     timer: Option<TimerNode<'dtb>>,
 }
+
+/// How many `serial` aliases are followed to list the UARTs without a
+/// driver: as many as the busiest of Debian's arm64 trees has (twelve).
+const SERIAL_ALIASES: usize = 12;
 
 impl<'dtb> Collector<'dtb> {
     fn empty_regions(&self) -> translate::EmptyRegions {
@@ -506,6 +576,7 @@ impl<'dtb> Collector<'dtb> {
         reserved: &mut ReservationList<'dtb>,
         reusable: &mut ReusableList<'dtb>,
         warnings: &mut Warnings<'dtb>,
+        unsupported: &mut UnsupportedDevices<'dtb>,
     ) -> Result<(), Error> {
         if frame.has_string("device_type", "memory") {
             self.saw_memory_node = true;
@@ -567,8 +638,20 @@ impl<'dtb> Collector<'dtb> {
         {
             self.serial0_console = Some(UartNode::from_frame(frame));
         }
-        if self.interrupt_controller.is_none() {
-            self.interrupt_controller = InterruptController::probe(frame)?;
+        let named_uart = self
+            .stdout_target
+            .iter()
+            .chain(self.serial_targets.iter().flatten())
+            .any(|target| frame.matches_path(target));
+        if named_uart && frame.is_enabled() && !console::has_driver(frame) {
+            unsupported.offer(Unsupported::at(frame, UnsupportedReason::NoUartDriver)?);
+        }
+        match frame.parent {
+            None => self.search = ControllerSearch::start(frame.cell("interrupt-parent")?),
+            Some(_) => self.search.visit(frame)?,
+        }
+        if self.fallback_gic.is_none() && InterruptController::is_gic(frame) && frame.is_enabled() {
+            self.fallback_gic = Some(InterruptController::probe(frame));
         }
         if self.timer.is_none() {
             self.timer = TimerNode::probe(frame)?;

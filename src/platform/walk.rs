@@ -82,6 +82,14 @@ impl<'p, 'b, 'dtb> Frame<'p, 'b, 'dtb> {
         Ok(self.cell("#size-cells")?.unwrap_or(1))
     }
 
+    /// The node's own phandle: `phandle`, else the older `linux,phandle`.
+    pub fn phandle(&self) -> Result<Option<u32>, Error> {
+        match self.cell("phandle")? {
+            Some(phandle) => Ok(Some(phandle)),
+            None => self.cell("linux,phandle"),
+        }
+    }
+
     /// The nearest `interrupt-parent` phandle on this node or an ancestor.
     pub fn interrupt_parent(&self) -> Result<Option<u32>, Error> {
         let mut frame = Some(self);

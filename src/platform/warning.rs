@@ -70,6 +70,13 @@ pub enum Problem<'dtb> {
         /// The earlier one it overlaps.
         earlier: PhysRange,
     },
+    /// The chain of `interrupt-parent` links from the root node stops at
+    /// `phandle`, which names no node or leads round in a loop: the
+    /// interrupt controller is the first enabled GIC in the tree, if any.
+    BrokenInterruptTree {
+        /// Where the chain stopped.
+        phandle: u32,
+    },
     /// `/chosen` `stdout-path` names no node: the console is the `serial0`
     /// alias's node when `serial0` is true, else there is none.
     StdoutPathNamesNothing {
@@ -105,6 +112,10 @@ impl fmt::Display for Problem<'_> {
             Self::OverlappingReservation { range, earlier } => write!(
                 f,
                 "reservation {range} overlaps {earlier}, their union reserved"
+            ),
+            Self::BrokenInterruptTree { phandle } => write!(
+                f,
+                "interrupt-parent chain stops at phandle {phandle:#x}, which names no node or loops; the first GIC is used"
             ),
             Self::StdoutPathNamesNothing { target, serial0 } => write!(
                 f,

@@ -142,14 +142,18 @@ pub fn start_interrupts(
         GicVersion::V2 => gic.cpu_interface().ok_or_else(|| {
             alloc::format!("{} lacks its CPU interface region", gic.device().path)
         })?,
-        GicVersion::V3 => v3::this_cpu_redistributor(gic.redistributors(), read_register)
-            .ok_or_else(|| {
-                alloc::format!(
-                    "{}: no redistributor for this CPU in its {} redistributor region(s)",
-                    gic.device().path,
-                    gic.redistributors().len()
-                )
-            })?,
+        GicVersion::V3 => v3::this_cpu_redistributor(
+            gic.redistributors(),
+            gic.redistributor_stride(),
+            read_register,
+        )
+        .ok_or_else(|| {
+            alloc::format!(
+                "{}: no redistributor for this CPU in its {} redistributor region(s)",
+                gic.device().path,
+                gic.redistributors().len()
+            )
+        })?,
     };
     let mapping_failed = || String::from("the interrupt controller could not be mapped");
     let (name, mut controller): (_, Box<dyn InterruptController + Send>) = match gic.version() {

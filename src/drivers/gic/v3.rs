@@ -250,11 +250,14 @@ fn affinity(mpidr: u64) -> u64 {
 /// (GICR_TYPER.VLPIS, GICv4) takes two more 64 KiB frames. A region ends at
 /// the redistributor marked Last, at its end, or at a read that fails. So
 /// the kernel maps the frames of the CPU that runs, not the whole region
-/// (15.4 MiB on QEMU `virt`).
+/// (15.4 MiB on QEMU `virt`). When the tree gives a `stride` (its
+/// `redistributor-stride`), each redistributor is that far from the last,
+/// whatever GICR_TYPER says, as Linux does.
 ///
 /// Returns `None` when no redistributor belongs to this CPU.
 pub fn this_cpu_redistributor(
     regions: &[PhysRange],
+    stride: Option<u64>,
     read_register: &mut dyn FnMut(PhysAddr) -> Option<u64>,
 ) -> Option<PhysRange> {
     let affinity = affinity(MPIDR_EL1.get());
@@ -277,10 +280,10 @@ pub fn this_cpu_redistributor(
             if typer.is_set(GICR_TYPER::Last) {
                 break;
             }
-            offset += if typer.is_set(GICR_TYPER::VLPIS) {
-                REDISTRIBUTOR_SIZE_WITH_VLPIS as u64
-            } else {
-                size
+            offset += match stride {
+                Some(stride) if stride > 0 => stride,
+                _ if typer.is_set(GICR_TYPER::VLPIS) => REDISTRIBUTOR_SIZE_WITH_VLPIS as u64,
+                _ => size,
             };
         }
     }

@@ -6,6 +6,7 @@ mod console;
 mod damaged;
 mod fixtures;
 mod fuzz;
+mod interrupts;
 mod raspberry_pi;
 mod warnings;
 mod x86;
