@@ -20,7 +20,7 @@ include boards/qemu-virt/board.mk
 include boards/raspberry-pi-4/board.mk
 include boards/x86_64/board.mk
 
-QEMU_SUITES = $(VIRT_SUITES) raspi4b|$(subst $(space),+,$(raspi4b_machine))
+QEMU_SUITES = $(VIRT_SUITES) $(RASPI4B_SUITES)
 space := $(subst ,, )
 
 .PHONY: build all toolchain qemu qemu-virt qemu-raspi4b qemu-x86_64 test host-test qemu-test \
