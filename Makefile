@@ -96,7 +96,7 @@ gdb: build qemu
 
 ## Test ################################################################
 
-test: host-test qemu-test qemu-test-x86_64
+test: host-test sdcard-test qemu-test qemu-test-x86_64
 
 host-test: toolchain
 	cargo fmt --all -- --check

@@ -25,3 +25,42 @@ RASPI4B_SUITES = \
 $(DTBS)/%/PACKAGE:
 	@boards/fetch-debian dtbs $* $(DTBS)/$*
 
+## SD card #############################################################
+
+.PHONY: sdcard sdcard-tools sdcard-test
+
+# What `make sdcard` puts in the root of the card's FAT32 partition: the boot
+# firmware from Debian's raspi-firmware (non-free-firmware), the Linux 6.1
+# trees of the boards this image boots (the firmware picks the one for the
+# board it runs on), the firmware's configuration and the kernel.
+RPI_FIRMWARE := $(BUILD)/raspi-firmware
+SDCARD       := $(BUILD)/sdcard.img
+SDCARD_DTBS  := $(addprefix $(DTBS)/6.1/broadcom/bcm2711-,rpi-4-b.dtb rpi-400.dtb rpi-cm4-io.dtb)
+SDCARD_FILES := $(RPI_FIRMWARE)/start4.elf $(RPI_FIRMWARE)/fixup4.dat $(SDCARD_DTBS) \
+	boards/raspberry-pi-4/config.txt boards/raspberry-pi-4/cmdline.txt $(IMAGE)
+
+$(RPI_FIRMWARE)/start4.elf $(RPI_FIRMWARE)/fixup4.dat &:
+	@boards/fetch-debian raspi-firmware $(RPI_FIRMWARE)
+
+$(SDCARD_DTBS): $(DTBS)/6.1/PACKAGE ;
+
+# sfdisk (fdisk), mkfs.fat (dosfstools) and mtools, from Debian.
+sdcard-tools:
+	@PATH=$$PATH:/usr/sbin:/sbin command -v sfdisk mkfs.fat mcopy mdir mdel | grep -c / | grep -qx 5 || { \
+	  echo "installing fdisk, dosfstools and mtools"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO apt-get install -y -qq --no-install-recommends fdisk dosfstools mtools >/dev/null; }
+
+# 64 MiB: the files take under 3 MiB, but FAT32 needs at least 65,525
+# clusters (about 33 MiB of 512-byte ones); 64 MiB leaves room to grow and is
+# written in seconds. Rebuilt every time (well under a second): the kernel
+# comes from `make build`, which cargo decides.
+sdcard: build sdcard-tools $(SDCARD_FILES)
+	@boards/raspberry-pi-4/sdcard build $(SDCARD) 64 $(SDCARD_FILES)
+	@echo "built $(SDCARD) ($$(( $$(stat -c %s $(SDCARD)) >> 20 )) MiB): dd it to an SD card, see boards/raspberry-pi-4/README.md"
+
+# The card's FAT holds every file byte for byte (and the check catches a
+# missing and a truncated file).
+sdcard-test: sdcard
+	@boards/raspberry-pi-4/sdcard test $(SDCARD) $(SDCARD_FILES)
