@@ -53,7 +53,7 @@ sdcard-tools:
 	  $$SUDO apt-get install -y -qq --no-install-recommends fdisk dosfstools mtools >/dev/null; }
 
 # 64 MiB: the files take under 3 MiB, but FAT32 needs at least 65,525
-# clusters (about 33 MiB of 512-byte ones); 64 MiB leaves room to grow and is
+# clusters (32 MiB of 512-byte ones); 64 MiB leaves room to grow and is
 # written in seconds. Rebuilt every time (well under a second): the kernel
 # comes from `make build`, which cargo decides.
 sdcard: build sdcard-tools $(SDCARD_FILES)
