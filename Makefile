@@ -20,7 +20,7 @@ include boards/qemu-virt/board.mk
 include boards/raspberry-pi-4/board.mk
 include boards/x86_64/board.mk
 
-QEMU_SUITES = $(VIRT_SUITES) raspi4b|$(subst $(space),+,$(raspi4b_machine))
+QEMU_SUITES = $(VIRT_SUITES) $(RASPI4B_SUITES)
 space := $(subst ,, )
 
 .PHONY: build all toolchain qemu qemu-virt qemu-raspi4b qemu-x86_64 test host-test qemu-test \
@@ -30,6 +30,12 @@ space := $(subst ,, )
 all: build
 
 ## Installation (idempotent) ##########################################
+
+# Installs the Debian packages $(2) unless the command $(1) is there, as root
+# or with sudo; the package lists are refreshed first (a fresh Debian has none).
+apt_install = command -v $(1) >/dev/null || { echo "installing $(2)" >&2; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $(2) >/dev/null; }
 
 # The pinned nightly with rust-src and llvm-tools (rust-toolchain.toml).
 # Messages go to stderr so that `make inspect FORMAT=json` keeps stdout clean.
@@ -52,8 +58,7 @@ qemu:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-arm qemu-system-x86 >/dev/null; \
 	fi
-	@command -v gdb-multiarch >/dev/null || [ "$(MAKECMDGOALS)" != gdb ] || \
-	  { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq --no-install-recommends gdb-multiarch >/dev/null; }
+	@[ "$(MAKECMDGOALS)" != gdb ] || $(call apt_install,gdb-multiarch,gdb-multiarch)
 
 ## Build ###############################################################
 
@@ -109,7 +114,7 @@ kaslr_check = moved=0; \
 	  echo "qemu suite kaslr: ok: $(notdir $(1)) and $(notdir $(2)) place the heap, vmap and frame stack apart"; \
 	else failed=$$((failed+1)); echo "qemu suite kaslr: FAILED: $$moved of 3 windows moved between $(1) and $(2), or KASLR was off"; fi
 
-test: host-test corpus qemu-test qemu-test-pen qemu-test-x86_64
+test: host-test corpus sdcard-test qemu-test qemu-test-pen qemu-test-x86_64
 
 # The Raspberry Pi 4 tests read the fetched Debian DTBs ($(RPI4_DTBS)) and
 # make the 8 GB firmware-like tree from one of them with dtc.
@@ -119,9 +124,7 @@ host-test: toolchain dtc $(RPI4_DTBS)
 
 # dtc, from Debian's device-tree-compiler, when it is missing.
 dtc:
-	@command -v dtc >/dev/null || { echo "installing device-tree-compiler" >&2; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -qq --no-install-recommends device-tree-compiler >/dev/null; }
+	@$(call apt_install,dtc,device-tree-compiler)
 
 # Boots the one image under each suite's machine with `selftest exit=semihosting`;
 # the exit status is the result. A hang fails through the timeout.
@@ -174,8 +177,7 @@ qemu-test: build qemu $(RPI4_DTBS) $(RPI4_STDOUT_PL011_DTB) $(RPI4_STDOUT_NO_DRI
 # boot.s's boot-CPU election and holding pen when every core enters the image
 # at once (QEMU raspi4b given an ELF), checked through gdb.
 qemu-test-pen: build qemu
-	@command -v gdb-multiarch >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -qq --no-install-recommends gdb-multiarch >/dev/null; }
+	@$(call apt_install,gdb-multiarch,gdb-multiarch)
 	@boards/raspberry-pi-4/holding-pen-test $(IMAGE) $(ELF)
 
 # Boots the x86_64 ELF once per run of X86_64_RUNS (boards/x86_64/board.mk)
@@ -251,7 +253,7 @@ bench: toolchain
 # SECONDS seconds. libFuzzer needs a C++ compiler (g++ is on these machines).
 SECONDS ?= 60
 fuzz: toolchain
-	@command -v g++ >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq g++ >/dev/null; }
+	@$(call apt_install,g++,g++)
 	@bash src/fuzz/run.sh $(SECONDS)
 
 # The portable core's host tests under Miri (undefined behaviour, aliasing,

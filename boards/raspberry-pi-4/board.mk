@@ -12,9 +12,20 @@ RPI4_DTB  := $(DTBS)/6.1/broadcom/bcm2711-rpi-4-b.dtb
 # carries the monitor: Ctrl-A C), so that the boot report shows either way.
 raspi4b_serials = -chardev stdio,id=uarts,mux=on,signal=off \
 	-serial chardev:uarts -serial chardev:uarts -mon chardev=uarts
-raspi4b_machine = -M raspi4b -m 2G -dtb $(RPI4_DTB) $(raspi4b_serials)
-raspi4b_args = $(raspi4b_machine) -nographic -nic none \
+# The raspi4b machine booting the device tree $(1): the one place that says
+# how QEMU's raspi4b is started, for `make qemu-raspi4b` and the suites.
+raspi4b_machine = -M raspi4b -m 2G -dtb $(1) $(raspi4b_serials)
+raspi4b_args = $(call raspi4b_machine,$(RPI4_DTB)) -nographic -nic none \
 	-semihosting-config enable=on,target=native -kernel $(IMAGE)
+
+# The raspi4b suites `make test` runs, in the format of VIRT_SUITES: the Pi 4's
+# tree from both kernel packages, and the Pi 400's (QEMU has no machine of its
+# own for it; the board differs from a Pi 4 only in its tree).
+raspi4b_suite = $(1)|$(subst $(space),+,$(strip $(call raspi4b_machine,$(DTBS)/$(2))))
+RASPI4B_SUITES = \
+	$(call raspi4b_suite,raspi4b-6.1,6.1/broadcom/bcm2711-rpi-4-b.dtb) \
+	$(call raspi4b_suite,raspi4b-6.12,6.12/broadcom/bcm2711-rpi-4-b.dtb) \
+	$(call raspi4b_suite,raspi400-6.1,6.1/broadcom/bcm2711-rpi-400.dtb)
 
 # The console follows the tree: runs of `make test` with one UART on the log
 # and the other to null, "name|device tree|PL011's -serial|mini UART's
@@ -34,17 +45,48 @@ RPI4_CONSOLE_RUNS = \
 	raspi4b-console-pl011|$(RPI4_STDOUT_PL011_DTB)|mon:stdio|null||console:.../soc/serial@7e201000.\(arm,pl011\).*device:....console.\(PL011\).*timer:.*seed: \
 	raspi4b-console-fallback|$(RPI4_STDOUT_NO_DRIVER_DTB)|mon:stdio|null||console:.../soc/serial@7e201000.\(arm,pl011\).from.the.serial0.alias:.stdout-path.names./soc/serial@7e215040.\(snps,dw-apb-uart\),.which.has.no.driver.here.*device:....console.\(PL011\).*timer:.*seed:
 
-$(RPI4_STDOUT_PL011_DTB): $(DTBS)/6.1/PACKAGE | fdtput
+$(RPI4_STDOUT_PL011_DTB): $(DTBS)/6.1/PACKAGE | dtc
 	@cp $(RPI4_DTB) $@.part && fdtput -t s $@.part /chosen stdout-path serial0:115200n8 && mv $@.part $@
-$(RPI4_STDOUT_NO_DRIVER_DTB): $(DTBS)/6.1/PACKAGE | fdtput
+$(RPI4_STDOUT_NO_DRIVER_DTB): $(DTBS)/6.1/PACKAGE | dtc
 	@cp $(RPI4_DTB) $@.part && fdtput -t s $@.part /soc/serial@7e215040 compatible snps,dw-apb-uart && mv $@.part $@
-
-# fdtput comes with device-tree-compiler.
-.PHONY: fdtput
-fdtput:
-	@command -v fdtput >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -qq --no-install-recommends device-tree-compiler >/dev/null; }
 
 # The stamp names the kernel package the DTBs came from.
 $(DTBS)/%/PACKAGE:
 	@boards/fetch-debian dtbs $* $(DTBS)/$*
+
+## SD card #############################################################
+
+.PHONY: sdcard sdcard-tools sdcard-test
+
+# What `make sdcard` puts in the root of the card's FAT32 partition: the boot
+# firmware from Debian's raspi-firmware (non-free-firmware), the Linux 6.1
+# trees of the boards this image boots (the firmware picks the one for the
+# board it runs on), the firmware's configuration and the kernel.
+RPI_FIRMWARE := $(BUILD)/raspi-firmware
+SDCARD       := $(BUILD)/sdcard.img
+SDCARD_DTBS  := $(addprefix $(DTBS)/6.1/broadcom/bcm2711-,rpi-4-b.dtb rpi-400.dtb rpi-cm4-io.dtb)
+SDCARD_FILES := $(RPI_FIRMWARE)/start4.elf $(RPI_FIRMWARE)/fixup4.dat $(SDCARD_DTBS) \
+	boards/raspberry-pi-4/config.txt boards/raspberry-pi-4/cmdline.txt $(IMAGE)
+
+$(RPI_FIRMWARE)/start4.elf $(RPI_FIRMWARE)/fixup4.dat &:
+	@boards/fetch-debian raspi-firmware $(RPI_FIRMWARE)
+
+$(SDCARD_DTBS): $(DTBS)/6.1/PACKAGE ;
+
+# sfdisk (fdisk), mkfs.fat (dosfstools) and mtools, from Debian.
+sdcard-tools:
+	@PATH=$$PATH:/usr/sbin:/sbin; { $(call apt_install,sfdisk,fdisk); } && \
+	  { $(call apt_install,mkfs.fat,dosfstools); } && { $(call apt_install,mcopy,mtools); }
+
+# 64 MiB: the files take under 3 MiB, but FAT32 needs at least 65,525
+# clusters (32 MiB of 512-byte ones); 64 MiB leaves room to grow and is
+# written in seconds. Rebuilt every time (well under a second): the kernel
+# comes from `make build`, which cargo decides.
+sdcard: build sdcard-tools $(SDCARD_FILES)
+	@boards/raspberry-pi-4/sdcard build $(SDCARD) 64 $(SDCARD_FILES)
+	@echo "built $(SDCARD) ($$(( $$(stat -c %s $(SDCARD)) >> 20 )) MiB): dd it to an SD card, see boards/raspberry-pi-4/README.md"
+
+# The card's FAT holds every file byte for byte (and the check catches a
+# missing and a truncated file).
+sdcard-test: sdcard
+	@boards/raspberry-pi-4/sdcard test $(SDCARD) $(SDCARD_FILES)
