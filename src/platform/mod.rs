@@ -426,12 +426,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             }
         }
         walk::walk(root, &mut |frame| {
-            let release = self
-                .cpus
-                .visit(frame)
-                .filter(|cpu| cpu.enable_method == Some("spin-table"))
-                .and_then(|cpu| cpu.release_address);
-            if let Some(release) = release {
+            if let Some(release) = self.cpus.visit(frame) {
                 memory::reserve_spin_table(&mut self.reserved, release)?;
             }
             collector.visit(
