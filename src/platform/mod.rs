@@ -466,12 +466,17 @@ impl<'dtb> PlatformDescription<'dtb> {
         memory::normalize_ram(&mut self.ram, overlaps)?;
         self.stdout_path = collector.stdout_path;
         self.stdout = collector.stdout_console;
-        self.serial0 = match collector.serial0_console {
-            Some(Ok(serial0)) => Some(serial0),
-            // An unreadable serial0 matters only when the console falls back to it.
-            Some(Err(error)) if self.console().not_used().is_some() => return Err(error),
-            Some(Err(_)) | None => None,
-        };
+        self.serial0 = collector.serial0_console;
+        // An unreadable UART matters only when the console would be it:
+        // stdout-path's when the kernel drives that, serial0's on a fallback.
+        if let Some(error) = self.stdout.as_ref().and_then(UartNode::unreadable) {
+            return Err(error);
+        }
+        if self.console().not_used().is_some()
+            && let Some(error) = self.serial0.as_ref().and_then(UartNode::unreadable)
+        {
+            return Err(error);
+        }
         if let (Some(target), None) = (collector.stdout_path, collector.stdout_console) {
             let serial0 = self.console().uart().is_some();
             warning::warn(
@@ -541,8 +546,7 @@ struct Collector<'dtb> {
     initrd: Option<PhysRange>,
     saw_memory_node: bool,
     stdout_console: Option<UartNode<'dtb>>,
-    // Only used when `stdout-path`'s UART cannot serve, so its error waits until then.
-    serial0_console: Option<Result<UartNode<'dtb>, Error>>,
+    serial0_console: Option<UartNode<'dtb>>,
     /// What the first [`SERIAL_ALIASES`] `serial` aliases name.
     serial_targets: [Option<&'dtb str>; SERIAL_ALIASES],
     search: ControllerSearch<'dtb>,
@@ -624,7 +628,7 @@ impl<'dtb> Collector<'dtb> {
                 .stdout_target
                 .is_some_and(|target| frame.matches_path(target))
         {
-            self.stdout_console = Some(UartNode::from_frame(frame)?);
+            self.stdout_console = Some(UartNode::from_frame(frame));
         }
         if self.serial0_console.is_none()
             && self

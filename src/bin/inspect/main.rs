@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use kernel::addr::{PhysAddr, PhysRange};
-use kernel::platform::{self, Device, Error, NotUsed, PlatformDescription};
+use kernel::platform::{self, Error, NotUsed, PlatformDescription, UartNode};
 
 fn main() -> ExitCode {
     let mut arguments = std::env::args().skip(1);
@@ -357,18 +357,19 @@ fn not_used_json(not_used: &NotUsed<'_>, platform: &PlatformDescription<'_>) -> 
         NotUsed::Disabled { named } => ("disabled", Some(named)),
         NotUsed::NoDriver { named } => ("no driver", Some(named)),
     };
-    let node = |device: Option<&Device<'_>>| {
-        device.map_or("null".to_owned(), |device| {
-            let base = device
-                .regions
-                .first()
+    let node = |uart: Option<&UartNode<'_>>| {
+        uart.map_or("null".to_owned(), |uart| {
+            let base = uart
+                .device
+                .ok()
+                .and_then(|device| device.regions.first().copied())
                 .map_or("null".to_owned(), |registers| {
                     format!("\"{:#x}\"", registers.start.0)
                 });
             format!(
                 "{{\"path\": {}, \"compatible\": {}, \"base\": {base}}}",
-                string(device.path.as_str()),
-                string(device.compatible)
+                string(uart.path.as_str()),
+                string(uart.compatible)
             )
         })
     };
@@ -377,7 +378,7 @@ fn not_used_json(not_used: &NotUsed<'_>, platform: &PlatformDescription<'_>) -> 
         string(&not_used.to_string()),
         platform.stdout_path.map_or("null".to_owned(), string),
         node(named),
-        node(platform.serial0.as_ref().map(|uart| &uart.device))
+        node(platform.serial0.as_ref())
     )
 }
 
