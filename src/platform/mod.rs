@@ -435,7 +435,6 @@ impl<'dtb> PlatformDescription<'dtb> {
                 &mut self.reserved,
                 &mut self.reusable,
                 &mut self.warnings,
-                &mut self.unsupported,
             )
         })?;
         // A chain that leads to a node the walk had passed: walk again.
@@ -516,6 +515,7 @@ impl<'dtb> PlatformDescription<'dtb> {
                 Err(error) => return Err(error),
             }
         }
+        self.unsupported.append(&collector.undriven_uarts);
         if let Some(initrd) = collector.initrd {
             self.reserve(initrd, ReservationReason::Initrd)?;
         }
@@ -554,6 +554,10 @@ struct Collector<'dtb> {
     /// its error waits until it is needed.
     fallback_gic: Option<Result<Probed<'dtb>, Error>>,
     timer: Option<TimerNode<'dtb>>,
+    /// The UARTs `stdout-path` and the `serial` aliases name that no driver
+    /// serves: listed after the controller and the timer, so that many of
+    /// them cannot push those two out of the list.
+    undriven_uarts: UnsupportedDevices<'dtb>,
 }
 
 /// How many `serial` aliases are followed to list the UARTs without a
@@ -575,7 +579,6 @@ impl<'dtb> Collector<'dtb> {
         reserved: &mut ReservationList<'dtb>,
         reusable: &mut ReusableList<'dtb>,
         warnings: &mut Warnings<'dtb>,
-        unsupported: &mut UnsupportedDevices<'dtb>,
     ) -> Result<(), Error> {
         if frame.has_string("device_type", "memory") {
             self.saw_memory_node = true;
@@ -642,8 +645,10 @@ impl<'dtb> Collector<'dtb> {
             .iter()
             .chain(self.serial_targets.iter().flatten())
             .any(|target| frame.matches_path(target));
-        if named_uart && frame.is_enabled() && !console::has_driver(frame) {
-            unsupported.offer(Unsupported::at(frame, UnsupportedReason::NoUartDriver)?);
+        // Disabled or not, as the console decision puts a missing driver first.
+        if named_uart && !console::has_driver(frame) {
+            self.undriven_uarts
+                .offer(Unsupported::at(frame, UnsupportedReason::NoUartDriver)?);
         }
         match frame.parent {
             None => self.search = ControllerSearch::start(frame.cell("interrupt-parent")?),

@@ -258,10 +258,61 @@ fn named_uarts_without_a_driver_are_listed_once() {
     };
     let blob = tree(GIC, "arm,gic-400", &uarts);
     let description = parse(&blob);
+    // The disabled one too: the console decision names a missing driver first.
     assert_eq!(
         unsupported(&description),
-        [("/serial@ff1a0000", UnsupportedReason::NoUartDriver)]
+        [
+            ("/serial@ff1a0000", UnsupportedReason::NoUartDriver),
+            ("/serial@ff1b0000", UnsupportedReason::NoUartDriver),
+        ]
     );
+}
+
+#[test]
+fn many_undriven_uarts_cannot_push_out_the_controller_and_the_timer() {
+    // Ten named UARTs without a driver, more than the list keeps, before a
+    // root controller that is not a GIC and a timer.
+    let names: Vec<std::string::String> = (0..10)
+        .map(|index| std::format!("/serial@{:x}", 0xff00_0000u32 + index * 0x1000))
+        .collect();
+    let mut builder = BlobBuilder::new();
+    root(&mut builder, OTHER).begin_node(b"aliases");
+    for (index, name) in names.iter().enumerate() {
+        builder.string(&std::format!("serial{index}"), name);
+    }
+    builder.end_node();
+    for (index, name) in names.iter().enumerate() {
+        builder
+            .begin_node(name[1..].as_bytes())
+            .string("compatible", "snps,dw-apb-uart")
+            .cells("reg", &[0, 0xff00_0000 + index as u32 * 0x1000, 0, 0x100])
+            .end_node();
+    }
+    builder
+        .begin_node(b"intc@40000000")
+        .string("compatible", "brcm,bcm2836-l1-intc")
+        .property("interrupt-controller", &[])
+        .cells("phandle", &[OTHER])
+        .end_node()
+        .begin_node(b"timer")
+        .string("compatible", "arm,armv8-timer")
+        .cells("interrupts", &[1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4])
+        .end_node()
+        .end_node()
+        .end();
+    let blob = builder.finish();
+    let description = parse(&blob);
+    let listed = unsupported(&description);
+    assert_eq!(listed.len(), UNSUPPORTED_CAPACITY);
+    assert_eq!(
+        listed[..3],
+        [
+            ("/intc@40000000", UnsupportedReason::NotAGic),
+            ("/timer", UnsupportedReason::TimerWithoutGic),
+            ("/serial@ff000000", UnsupportedReason::NoUartDriver),
+        ]
+    );
+    assert_eq!(description.unsupported().count(), 12);
 }
 
 #[test]
