@@ -305,6 +305,15 @@ impl<'dtb> TimerNode<'dtb> {
         if !extended && self.interrupt_parent.is_some() && self.interrupt_parent != gic.phandle {
             return elsewhere;
         }
+        // Before any length check: the entries' size is the first
+        // controller's `#interrupt-cells`, which need not be the GIC's.
+        let first_phandle = self
+            .interrupts_extended
+            .and_then(|entries| entries.first_chunk::<4>())
+            .map(|bytes| u32::from_be_bytes(*bytes));
+        if extended && first_phandle != gic.phandle {
+            return elsewhere;
+        }
         let cells = gic.interrupt_cells.unwrap_or(0);
         if !(3..=4).contains(&cells) {
             return Err(Error::InterruptCells {

@@ -343,4 +343,29 @@ fn interrupts_extended_name_their_controller_per_interrupt() {
         unsupported(&description),
         [("/timer", UnsupportedReason::TimerInterruptsElsewhere)]
     );
+    // A controller of two cells (not the GIC's three) that the timer's
+    // entries go to: elsewhere, not a malformed property.
+    let two_cells = |builder: &mut BlobBuilder| {
+        builder
+            .begin_node(b"intc@1000")
+            .string("compatible", "vendor,local-intc")
+            .property("interrupt-controller", &[])
+            .cells("#interrupt-cells", &[2])
+            .cells("phandle", &[OTHER])
+            .end_node()
+            .begin_node(b"timer")
+            .string("compatible", "arm,armv8-timer")
+            .cells(
+                "interrupts-extended",
+                &[OTHER, 13, 4, OTHER, 14, 4, OTHER, 11, 4, OTHER, 10, 4],
+            )
+            .end_node();
+    };
+    let blob = tree(GIC, "arm,gic-400", &two_cells);
+    let description = parse(&blob);
+    assert_eq!(description.timer, None);
+    assert_eq!(
+        unsupported(&description),
+        [("/timer", UnsupportedReason::TimerInterruptsElsewhere)]
+    );
 }
