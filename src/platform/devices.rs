@@ -479,7 +479,7 @@ impl fmt::Display for Unsupported<'_> {
 
 /// The most `interrupt-parent` links followed from the root node before the
 /// chain counts as a loop.
-const MAX_INTERRUPT_HOPS: usize = 8;
+pub(super) const MAX_INTERRUPT_HOPS: usize = 8;
 
 /// The search for the root of the interrupt tree, the controller that every
 /// other one finally reports to (Devicetree Specification, "Interrupts"):

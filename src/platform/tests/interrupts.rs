@@ -4,6 +4,7 @@
 
 use super::builder::BlobBuilder;
 use super::*;
+use crate::platform::devices::MAX_INTERRUPT_HOPS;
 use std::vec::Vec;
 
 const GIC: u32 = 1;
@@ -23,7 +24,8 @@ fn root(builder: &mut BlobBuilder, parent: u32) -> &mut BlobBuilder {
 }
 
 /// A root whose interrupt parent is `root_parent`, with a GIC of `compatible`
-/// (phandle [`GIC`], three-cell interrupts) and a timer; `extra` adds nodes.
+/// (phandle [`GIC`], its own interrupt parent as in Linux's trees,
+/// three-cell interrupts) and a timer; `extra` adds nodes.
 fn tree(root_parent: u32, compatible: &str, extra: &dyn Fn(&mut BlobBuilder)) -> Vec<u8> {
     let mut builder = BlobBuilder::new();
     root(&mut builder, root_parent);
@@ -34,6 +36,7 @@ fn tree(root_parent: u32, compatible: &str, extra: &dyn Fn(&mut BlobBuilder)) ->
         .property("interrupt-controller", &[])
         .cells("#interrupt-cells", &[3])
         .cells("phandle", &[GIC])
+        .cells("interrupt-parent", &[GIC])
         .cells("reg", &[0, 0x800_0000, 0, 0x1000, 0, 0x801_0000, 0, 0x1000])
         .end_node()
         .begin_node(b"timer")
@@ -135,6 +138,7 @@ fn the_chain_is_followed_to_a_gic_behind_another_controller() {
     let blob = tree(OTHER, "arm,gic-400", &sysirq);
     let description = parse(&blob);
     assert!(description.interrupt_controller.is_some());
+    assert_eq!(description.warnings().kept(), &[]);
     // The timer inherits the root's parent, the sysirq: not the GIC.
     assert_eq!(
         unsupported(&description),
@@ -204,6 +208,60 @@ fn a_broken_chain_warns_and_falls_back_to_the_first_gic() {
         description.warnings().kept()[0].problem,
         Problem::BrokenInterruptTree { phandle: 0x99 }
     );
+}
+
+/// Interrupt controllers (not GICs) with phandles `from`, `from + 1`…,
+/// each the interrupt parent of the one before it; the last one's parent is
+/// `last_parent`.
+fn chain(from: u32, length: u32, last_parent: u32) -> impl Fn(&mut BlobBuilder) {
+    move |builder: &mut BlobBuilder| {
+        for phandle in from..from + length {
+            let parent = if phandle + 1 == from + length {
+                last_parent
+            } else {
+                phandle + 1
+            };
+            builder
+                .begin_node(std::format!("intc@{phandle:x}").as_bytes())
+                .string("compatible", "vendor,cascaded-intc")
+                .property("interrupt-controller", &[])
+                .cells("phandle", &[phandle])
+                .cells("interrupt-parent", &[parent])
+                .end_node();
+        }
+    }
+}
+
+#[test]
+fn a_looping_or_overlong_chain_warns_and_falls_back_to_the_first_gic() {
+    // A -> B -> A, and a chain of more links than MAX_INTERRUPT_HOPS that
+    // would end at the GIC.
+    let looping = tree(0x10, "arm,gic-400", &chain(0x10, 2, 0x10));
+    let overlong = tree(
+        0x20,
+        "arm,gic-400",
+        &chain(0x20, MAX_INTERRUPT_HOPS as u32 + 2, GIC),
+    );
+    for blob in [looping, overlong] {
+        let description = parse(&blob);
+        let gic = description
+            .interrupt_controller
+            .expect("the first GIC, as a fallback");
+        assert_eq!(gic.device().path.as_str(), "/intc@8000000");
+        assert!(matches!(
+            description.warnings().kept()[0].problem,
+            Problem::BrokenInterruptTree { .. }
+        ));
+    }
+    // One link fewer than the limit still reaches the GIC, with no warning.
+    let long = tree(
+        0x20,
+        "arm,gic-400",
+        &chain(0x20, MAX_INTERRUPT_HOPS as u32, GIC),
+    );
+    let description = parse(&long);
+    assert!(description.interrupt_controller.is_some());
+    assert_eq!(description.warnings().kept(), &[]);
 }
 
 #[test]
