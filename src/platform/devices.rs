@@ -186,7 +186,7 @@ impl<'dtb> InterruptController<'dtb> {
             device,
             redistributor_regions,
             redistributor_stride,
-            phandle: frame.phandle()?,
+            phandle: frame.phandle(),
             interrupt_cells: frame.cell("#interrupt-cells")?,
         }))
     }
@@ -522,7 +522,7 @@ impl<'dtb> ControllerSearch<'dtb> {
         let Self::Looking { phandle, hops } = *self else {
             return Ok(());
         };
-        if frame.phandle()? != Some(phandle) {
+        if frame.phandle() != Some(phandle) {
             return Ok(());
         }
         *self = match frame.interrupt_parent()? {

@@ -265,6 +265,24 @@ fn a_looping_or_overlong_chain_warns_and_falls_back_to_the_first_gic() {
 }
 
 #[test]
+fn a_malformed_phandle_elsewhere_is_no_phandle() {
+    // As in Linux: under four bytes is no phandle; more reads the first cell.
+    let odd = |builder: &mut BlobBuilder| {
+        builder
+            .begin_node(b"short")
+            .property("phandle", &[0, 1])
+            .end_node()
+            .begin_node(b"long")
+            .property("phandle", &[0, 0, 0, 9, 0, 0])
+            .end_node();
+    };
+    let blob = tree(GIC, "arm,gic-400", &odd);
+    let description = parse(&blob);
+    assert!(description.interrupt_controller.is_some());
+    assert_eq!(description.warnings().kept(), &[]);
+}
+
+#[test]
 fn a_gic_without_banked_registers_is_not_driven() {
     let blob = tree(GIC, "arm,cortex-a9-gic", &|_| {});
     // Rewrite as a tree whose GIC has `cpu-offset`: same tree, one property more.
