@@ -206,6 +206,8 @@ impl<'dtb> PlatformDescription<'dtb> {
                 ReservationReason::DeviceTree,
             )?;
         }
+        // Last, so that a fold the blob's own reservation caused is told too.
+        description.warn_if_merged();
         Ok(description)
     }
 
@@ -520,7 +522,6 @@ impl<'dtb> PlatformDescription<'dtb> {
             self.reserve(initrd, ReservationReason::Initrd)?;
         }
         memory::warn_about_reservations(&self.ram, &self.reserved, &mut self.warnings);
-        self.warn_if_merged();
         Ok(())
     }
 }
