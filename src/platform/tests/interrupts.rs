@@ -359,7 +359,7 @@ fn many_undriven_uarts_cannot_push_out_the_controller_and_the_timer() {
     builder.end_node();
     for (index, name) in names.iter().enumerate() {
         builder
-            .begin_node(name[1..].as_bytes())
+            .begin_node(&name.as_bytes()[1..])
             .string("compatible", "snps,dw-apb-uart")
             .cells("reg", &[0, 0xff00_0000 + index as u32 * 0x1000, 0, 0x100])
             .end_node();
