@@ -248,13 +248,14 @@ fn merged(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     ranges.sort();
     let mut out: Vec<(u64, u64)> = Vec::new();
     for (start, size) in ranges {
-        // Saturating: a region may end at 2^64.
+        // Ends in 128 bits: a region may end at 2^64.
+        let end_of = |start: u64, size: u64| u128::from(start) + u128::from(size);
         match out.last_mut() {
-            Some((last_start, last_size)) if start <= last_start.saturating_add(*last_size) => {
-                let end = start
-                    .saturating_add(size)
-                    .max(last_start.saturating_add(*last_size));
-                *last_size = end - *last_start;
+            Some((last_start, last_size))
+                if u128::from(start) <= end_of(*last_start, *last_size) =>
+            {
+                let end = end_of(start, size).max(end_of(*last_start, *last_size));
+                *last_size = u64::try_from(end - u128::from(*last_start)).unwrap_or(u64::MAX);
             }
             _ => out.push((start, size)),
         }
@@ -271,6 +272,15 @@ type UartFacts = (String, String, Option<u64>);
 /// `src/platform/console.rs`, so that this reader predicts the console
 /// decision on its own; a new driver must be added in both places.
 const DRIVEN_UARTS: [&str; 2] = ["arm,pl011", "brcm,bcm2835-aux-uart"];
+
+#[test]
+fn ram_ending_at_two_to_the_64_merges_without_overflow() {
+    let top = u64::MAX - 0xfff;
+    assert_eq!(
+        merged(vec![(top + 0x800, 0x800), (top, 0x1000), (0, 0x1000)]),
+        [(0, 0x1000), (top, 0x1000)]
+    );
+}
 
 fn looks_like_gic(compatible: &[&str]) -> bool {
     compatible.iter().any(|name| {
