@@ -60,8 +60,10 @@ $(DTBS)/%/PACKAGE:
 
 # What `make sdcard` puts in the root of the card's FAT32 partition: the boot
 # firmware from Debian's raspi-firmware (non-free-firmware), the Linux 6.1
-# trees of the boards this image boots (the firmware picks the one for the
-# board it runs on), the firmware's configuration and the kernel.
+# trees of the boards this image boots (the firmware picks the Pi 4's or the
+# Pi 400's by its board; on a CM4 config.txt names the CM4 IO board's tree,
+# as the firmware would look for bcm2711-rpi-cm4.dtb), the firmware's
+# configuration and the kernel.
 RPI_FIRMWARE := $(BUILD)/raspi-firmware
 SDCARD       := $(BUILD)/sdcard.img
 SDCARD_DTBS  := $(addprefix $(DTBS)/6.1/broadcom/bcm2711-,rpi-4-b.dtb rpi-400.dtb rpi-cm4-io.dtb)
@@ -86,7 +88,8 @@ sdcard: build sdcard-tools $(SDCARD_FILES)
 	@boards/raspberry-pi-4/sdcard build $(SDCARD) 64 $(SDCARD_FILES)
 	@echo "built $(SDCARD) ($$(( $$(stat -c %s $(SDCARD)) >> 20 )) MiB): dd it to an SD card, see boards/raspberry-pi-4/README.md"
 
-# The card's FAT holds every file byte for byte (and the check catches a
-# missing and a truncated file).
+# A second build from the same files gives the same bytes, and the card's FAT
+# holds every file byte for byte (and the check catches a missing and a
+# truncated file).
 sdcard-test: sdcard
-	@boards/raspberry-pi-4/sdcard test $(SDCARD) $(SDCARD_FILES)
+	@boards/raspberry-pi-4/sdcard test $(SDCARD) 64 $(SDCARD_FILES)

@@ -127,6 +127,19 @@ impl<T: Blank, const N: usize> CountedList<T, N> {
     pub fn count(&self) -> usize {
         self.offered
     }
+
+    /// Offers, in order, every item `other` was offered: those it kept, then
+    /// a count of those it could only count.
+    pub fn append<const M: usize>(&mut self, other: &CountedList<T, M>)
+    where
+        T: Copy,
+    {
+        for item in other.kept() {
+            self.offer(*item);
+        }
+        let counted_only = other.count().saturating_sub(other.kept().len());
+        self.offered = self.offered.saturating_add(counted_only);
+    }
 }
 
 impl<T: Blank, const N: usize> Default for CountedList<T, N> {

@@ -9,8 +9,8 @@
 
 use core::fmt;
 
-use super::walk::Frame;
-use super::{Device, Error};
+use super::walk::{Frame, string_value};
+use super::{Device, Error, NodePath};
 
 /// A UART the kernel has a driver for, told by its `compatible`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,11 +44,19 @@ impl UartModel {
 }
 
 /// A node that `stdout-path` or the `serial0` alias names, as the console
-/// decision needs it.
+/// decision needs it. Only the UART the console uses must be a readable
+/// [`Device`]; for any other (no driver, disabled) the path and `compatible`
+/// are enough to give the reason, so its register error waits in
+/// [`Self::device`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UartNode<'dtb> {
-    /// The node, its `compatible` and its registers.
-    pub device: Device<'dtb>,
+    /// The node's path (truncated, with `...`, if it is very long).
+    pub path: NodePath,
+    /// The first string of its `compatible`; empty when it has none or it
+    /// is not a string.
+    pub compatible: &'dtb str,
+    /// Its registers, or why they could not be read.
+    pub device: Result<Device<'dtb>, Error>,
     /// The driver the kernel has for it, or `None`.
     pub model: Option<UartModel>,
     /// False when its `status` says it is not there (`disabled`, say).
@@ -64,23 +72,38 @@ pub(super) fn has_driver(frame: &Frame<'_, '_, '_>) -> bool {
 }
 
 impl<'dtb> UartNode<'dtb> {
-    /// Reads the node of `frame`: it must be a readable [`Device`].
-    pub(super) fn from_frame(frame: &Frame<'_, '_, 'dtb>) -> Result<Self, Error> {
-        Ok(Self {
-            device: Device::from_frame(frame)?,
+    /// Reads the node of `frame`, keeping any error in its registers for
+    /// when it is needed.
+    pub(super) fn from_frame(frame: &Frame<'_, '_, 'dtb>) -> Self {
+        Self {
+            path: frame.path,
+            compatible: frame
+                .property("compatible")
+                .and_then(string_value)
+                .unwrap_or_default(),
+            device: Device::from_frame(frame),
             model: frame
                 .property("compatible")
                 .and_then(UartModel::from_compatible),
             enabled: frame.is_enabled(),
-        })
+        }
     }
 
-    /// The UART the kernel can drive, when it has a driver and the node is
-    /// enabled.
+    /// Why the kernel, which would drive this UART (it has a driver and
+    /// the node is enabled), cannot: its node is not a readable [`Device`].
+    pub(super) fn unreadable(&self) -> Option<Error> {
+        match self.device {
+            Err(error) if self.model.is_some() && self.enabled => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The UART the kernel can drive, when it has a driver, the node is
+    /// enabled and its registers could be read.
     fn usable(&self) -> Option<ChosenUart<'dtb>> {
         let model = self.model.filter(|_| self.enabled)?;
         Some(ChosenUart {
-            device: self.device,
+            device: self.device.ok()?,
             model,
         })
     }
@@ -109,12 +132,12 @@ pub enum NotUsed<'dtb> {
     /// not there.
     Disabled {
         /// The node named.
-        named: Device<'dtb>,
+        named: UartNode<'dtb>,
     },
     /// The kernel has no driver for the node named.
     NoDriver {
         /// The node named.
-        named: Device<'dtb>,
+        named: UartNode<'dtb>,
     },
 }
 
@@ -187,12 +210,10 @@ pub(super) fn choose<'dtb>(
     let reason = match (stdout_path, stdout) {
         (_, Some(named)) => match named.usable() {
             Some(uart) => return ConsoleChoice::Named(uart),
-            None if named.model.is_none() => NotUsed::NoDriver {
-                named: named.device,
-            },
-            None => NotUsed::Disabled {
-                named: named.device,
-            },
+            None if named.model.is_none() => NotUsed::NoDriver { named },
+            // The description refuses a tree whose named UART has a driver,
+            // is enabled and is unreadable, so this is a disabled one.
+            None => NotUsed::Disabled { named },
         },
         (Some(stdout_path), None) => NotUsed::NamesNothing { stdout_path },
         (None, None) => NotUsed::NoStdoutPath,

@@ -149,9 +149,14 @@ impl<'dtb> CpuList<'dtb> {
         }
     }
 
-    /// Records `frame` if it is an enabled CPU node directly under `/cpus`,
-    /// and returns it; notes the conduit if it is the PSCI node.
-    pub(super) fn visit(&mut self, frame: &Frame<'_, '_, 'dtb>) -> Option<Cpu<'dtb>> {
+    /// Takes one node of the walk: notes the conduit if it is the PSCI
+    /// node, and records it if it is an enabled CPU node directly under
+    /// `/cpus`. Returns the `cpu-release-addr` of every `spin-table` CPU
+    /// node there, enabled or not: the Devicetree Specification says a
+    /// disabled CPU is quiescent ("e.g. in a spin loop"), and the loader
+    /// parks every core whatever the tree says, so each release page must
+    /// survive.
+    pub(super) fn visit(&mut self, frame: &Frame<'_, '_, 'dtb>) -> Option<PhysAddr> {
         let parent = frame.parent?;
         let parent_is_root = parent.parent.is_none();
         if parent_is_root
@@ -163,25 +168,26 @@ impl<'dtb> CpuList<'dtb> {
         }
         let under_cpus =
             parent.name() == "cpus" && parent.parent.is_some_and(|root| root.parent.is_none());
-        if !under_cpus || !frame.has_string("device_type", "cpu") || !frame.is_enabled() {
+        if !under_cpus || !frame.has_string("device_type", "cpu") {
             return None;
         }
-        let id = parent
-            .address_cells()
-            .ok()
-            .and_then(|cells| read_cells(frame.property("reg")?.get(..cells as usize * 4)?, cells));
+        let enable_method = frame.property("enable-method").and_then(string_value);
         let release_address = frame
             .property("cpu-release-addr")
             .and_then(|value| read_cells(value, (value.len() / 4) as u32))
             .map(PhysAddr);
-        let cpu = Cpu {
-            path: frame.path,
-            id,
-            enable_method: frame.property("enable-method").and_then(string_value),
-            release_address,
-        };
-        self.push(cpu);
-        Some(cpu)
+        if frame.is_enabled() {
+            let id = parent.address_cells().ok().and_then(|cells| {
+                read_cells(frame.property("reg")?.get(..cells as usize * 4)?, cells)
+            });
+            self.push(Cpu {
+                path: frame.path,
+                id,
+                enable_method,
+                release_address,
+            });
+        }
+        release_address.filter(|_| enable_method == Some("spin-table"))
     }
 
     /// Counts `cpu`, and keeps it while there is room.

@@ -186,7 +186,7 @@ impl<'dtb> InterruptController<'dtb> {
             device,
             redistributor_regions,
             redistributor_stride,
-            phandle: frame.phandle()?,
+            phandle: frame.phandle(),
             interrupt_cells: frame.cell("#interrupt-cells")?,
         }))
     }
@@ -303,6 +303,15 @@ impl<'dtb> TimerNode<'dtb> {
         ));
         let extended = self.interrupts_extended.is_some();
         if !extended && self.interrupt_parent.is_some() && self.interrupt_parent != gic.phandle {
+            return elsewhere;
+        }
+        // Before any length check: the entries' size is the first
+        // controller's `#interrupt-cells`, which need not be the GIC's.
+        let first_phandle = self
+            .interrupts_extended
+            .and_then(|entries| entries.first_chunk::<4>())
+            .map(|bytes| u32::from_be_bytes(*bytes));
+        if extended && first_phandle != gic.phandle {
             return elsewhere;
         }
         let cells = gic.interrupt_cells.unwrap_or(0);
@@ -470,7 +479,7 @@ impl fmt::Display for Unsupported<'_> {
 
 /// The most `interrupt-parent` links followed from the root node before the
 /// chain counts as a loop.
-const MAX_INTERRUPT_HOPS: usize = 8;
+pub(super) const MAX_INTERRUPT_HOPS: usize = 8;
 
 /// The search for the root of the interrupt tree, the controller that every
 /// other one finally reports to (Devicetree Specification, "Interrupts"):
@@ -513,7 +522,7 @@ impl<'dtb> ControllerSearch<'dtb> {
         let Self::Looking { phandle, hops } = *self else {
             return Ok(());
         };
-        if frame.phandle()? != Some(phandle) {
+        if frame.phandle() != Some(phandle) {
             return Ok(());
         }
         *self = match frame.interrupt_parent()? {

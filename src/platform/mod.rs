@@ -206,6 +206,8 @@ impl<'dtb> PlatformDescription<'dtb> {
                 ReservationReason::DeviceTree,
             )?;
         }
+        // Last, so that a fold the blob's own reservation caused is told too.
+        description.warn_if_merged();
         Ok(description)
     }
 
@@ -426,12 +428,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             }
         }
         walk::walk(root, &mut |frame| {
-            let release = self
-                .cpus
-                .visit(frame)
-                .filter(|cpu| cpu.enable_method == Some("spin-table"))
-                .and_then(|cpu| cpu.release_address);
-            if let Some(release) = release {
+            if let Some(release) = self.cpus.visit(frame) {
                 memory::reserve_spin_table(&mut self.reserved, release)?;
             }
             collector.visit(
@@ -440,7 +437,6 @@ impl<'dtb> PlatformDescription<'dtb> {
                 &mut self.reserved,
                 &mut self.reusable,
                 &mut self.warnings,
-                &mut self.unsupported,
             )
         })?;
         // A chain that leads to a node the walk had passed: walk again.
@@ -471,12 +467,17 @@ impl<'dtb> PlatformDescription<'dtb> {
         memory::normalize_ram(&mut self.ram, overlaps)?;
         self.stdout_path = collector.stdout_path;
         self.stdout = collector.stdout_console;
-        self.serial0 = match collector.serial0_console {
-            Some(Ok(serial0)) => Some(serial0),
-            // An unreadable serial0 matters only when the console falls back to it.
-            Some(Err(error)) if self.console().not_used().is_some() => return Err(error),
-            Some(Err(_)) | None => None,
-        };
+        self.serial0 = collector.serial0_console;
+        // An unreadable UART matters only when the console would be it:
+        // stdout-path's when the kernel drives that, serial0's on a fallback.
+        if let Some(error) = self.stdout.as_ref().and_then(UartNode::unreadable) {
+            return Err(error);
+        }
+        if self.console().not_used().is_some()
+            && let Some(error) = self.serial0.as_ref().and_then(UartNode::unreadable)
+        {
+            return Err(error);
+        }
         if let (Some(target), None) = (collector.stdout_path, collector.stdout_console) {
             let serial0 = self.console().uart().is_some();
             warning::warn(
@@ -516,11 +517,11 @@ impl<'dtb> PlatformDescription<'dtb> {
                 Err(error) => return Err(error),
             }
         }
+        self.unsupported.append(&collector.undriven_uarts);
         if let Some(initrd) = collector.initrd {
             self.reserve(initrd, ReservationReason::Initrd)?;
         }
         memory::warn_about_reservations(&self.ram, &self.reserved, &mut self.warnings);
-        self.warn_if_merged();
         Ok(())
     }
 }
@@ -546,8 +547,7 @@ struct Collector<'dtb> {
     initrd: Option<PhysRange>,
     saw_memory_node: bool,
     stdout_console: Option<UartNode<'dtb>>,
-    // Only used when `stdout-path`'s UART cannot serve, so its error waits until then.
-    serial0_console: Option<Result<UartNode<'dtb>, Error>>,
+    serial0_console: Option<UartNode<'dtb>>,
     /// What the first [`SERIAL_ALIASES`] `serial` aliases name.
     serial_targets: [Option<&'dtb str>; SERIAL_ALIASES],
     search: ControllerSearch<'dtb>,
@@ -555,6 +555,10 @@ struct Collector<'dtb> {
     /// its error waits until it is needed.
     fallback_gic: Option<Result<Probed<'dtb>, Error>>,
     timer: Option<TimerNode<'dtb>>,
+    /// The UARTs `stdout-path` and the `serial` aliases name that no driver
+    /// serves: listed after the controller and the timer, so that many of
+    /// them cannot push those two out of the list.
+    undriven_uarts: UnsupportedDevices<'dtb>,
 }
 
 /// How many `serial` aliases are followed to list the UARTs without a
@@ -576,7 +580,6 @@ impl<'dtb> Collector<'dtb> {
         reserved: &mut ReservationList<'dtb>,
         reusable: &mut ReusableList<'dtb>,
         warnings: &mut Warnings<'dtb>,
-        unsupported: &mut UnsupportedDevices<'dtb>,
     ) -> Result<(), Error> {
         if frame.has_string("device_type", "memory") {
             self.saw_memory_node = true;
@@ -629,7 +632,7 @@ impl<'dtb> Collector<'dtb> {
                 .stdout_target
                 .is_some_and(|target| frame.matches_path(target))
         {
-            self.stdout_console = Some(UartNode::from_frame(frame)?);
+            self.stdout_console = Some(UartNode::from_frame(frame));
         }
         if self.serial0_console.is_none()
             && self
@@ -643,8 +646,10 @@ impl<'dtb> Collector<'dtb> {
             .iter()
             .chain(self.serial_targets.iter().flatten())
             .any(|target| frame.matches_path(target));
-        if named_uart && frame.is_enabled() && !console::has_driver(frame) {
-            unsupported.offer(Unsupported::at(frame, UnsupportedReason::NoUartDriver)?);
+        // Disabled or not, as the console decision puts a missing driver first.
+        if named_uart && !console::has_driver(frame) {
+            self.undriven_uarts
+                .offer(Unsupported::at(frame, UnsupportedReason::NoUartDriver)?);
         }
         match frame.parent {
             None => self.search = ControllerSearch::start(frame.cell("interrupt-parent")?),

@@ -82,12 +82,16 @@ impl<'p, 'b, 'dtb> Frame<'p, 'b, 'dtb> {
         Ok(self.cell("#size-cells")?.unwrap_or(1))
     }
 
-    /// The node's own phandle: `phandle`, else the older `linux,phandle`.
-    pub fn phandle(&self) -> Result<Option<u32>, Error> {
-        match self.cell("phandle")? {
-            Some(phandle) => Ok(Some(phandle)),
-            None => self.cell("linux,phandle"),
-        }
+    /// The node's own phandle: `phandle`, else the older `linux,phandle`,
+    /// read as Linux's `__of_attach_node` does: the first cell of a value of
+    /// four bytes or more; a shorter value is no phandle. A malformed
+    /// phandle on a node nobody refers to must not refuse the tree, and
+    /// every search for a controller meets every node.
+    pub fn phandle(&self) -> Option<u32> {
+        let value = self
+            .property("phandle")
+            .or_else(|| self.property("linux,phandle"))?;
+        be_u32(value, 0)
     }
 
     /// The nearest `interrupt-parent` phandle on this node or an ancestor.

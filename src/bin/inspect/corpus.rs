@@ -1,7 +1,7 @@
 //! The corpus test (`make corpus`): on every `.dtb` under `build/dtbs/`
 //! (Debian's arm64 kernel packages, fetched by `boards/fetch-debian`),
 //! inspect's JSON must agree with an independent reading of the tree on RAM,
-//! reservations, console and interrupt controller, in at least
+//! reservations, console (and its fallback) and interrupt controller, in at least
 //! [`REQUIRED_PERCENT`] of the files; and on every file its text must carry
 //! the same facts as its JSON (the fixtures' test, on real boards).
 //!
@@ -27,15 +27,19 @@
 //!   that a child marked `reusable` and not `no-map` must be in inspect's
 //!   `reusable` list instead (the kernel leaves it usable); reservations the
 //!   kernel adds by its own reasoning are not compared.
-//! - **Console**: the node `/chosen/stdout-path` names (through `/aliases`
-//!   when it does not start with `/`, options after `:` dropped, a path
-//!   component without unit address matching a node by its name before `@`),
-//!   or else the `serial0` alias's node. Inspect names the same node (same
-//!   path, first `compatible`, and CPU address of its first `reg` entry
-//!   translated through every `ranges`): as `console_fallback.named` when the
-//!   kernel falls back from it, else as `console`, else as
-//!   `console_fallback.serial0` when the kernel drives neither. No such
-//!   node: all three are null.
+//! - **Console**: the reader makes the console decision itself. The node
+//!   `/chosen/stdout-path` names (through `/aliases` when it does not start
+//!   with `/`, options after `:` dropped, a path component without unit
+//!   address matching a node by its name before `@`) is the console when it
+//!   is enabled and one of its `compatible` strings is a UART the kernel
+//!   drives ([`DRIVEN_UARTS`], listed here on their own). Otherwise the
+//!   console is the `serial0` alias's node under the same test, or none,
+//!   and the fallback's reason is `no stdout-path`, `names nothing`, `no
+//!   driver` or `disabled`, in that order. Inspect's `console` and
+//!   `console_fallback` (reason, `named` and `serial0`) must each equal
+//!   that prediction: same path, first `compatible`, and CPU address of the
+//!   first `reg` entry translated through every `ranges` (null when there
+//!   is none).
 //! - **Interrupt controller**: the root of the interrupt tree, followed from
 //!   the root node's `interrupt-parent` through each controller's own
 //!   (inherited from its ancestors when it has none) until one has none or is
@@ -207,7 +211,7 @@ impl<'a> Tree<'a> {
                         Some((be_number(child)?, be_number(parent)?, be_number(length)?))
                     })
                     .find(|&(child, _, length)| address >= child && address - child < length)?;
-                address = address - window.0 + window.1;
+                address = (address - window.0).checked_add(window.1)?;
             }
             bus = parent;
         }
@@ -231,7 +235,11 @@ impl<'a> Tree<'a> {
 struct Facts {
     ram: Vec<(u64, u64)>,
     reservations: Vec<(u64, u64, String)>,
-    console: Option<(String, String, u64)>,
+    /// The UART the kernel should write to.
+    console: Option<UartFacts>,
+    /// Why it is not stdout-path's, when it is not: the reason's code, the
+    /// node stdout-path named and the serial0 alias's node.
+    console_fallback: Option<(&'static str, Option<UartFacts>, Option<UartFacts>)>,
     /// The interrupt tree's root: path, first compatible, and whether it looks like a GIC.
     controller: Option<(String, String, bool)>,
 }
@@ -240,15 +248,38 @@ fn merged(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     ranges.sort();
     let mut out: Vec<(u64, u64)> = Vec::new();
     for (start, size) in ranges {
+        // Ends in 128 bits: a region may end at 2^64.
+        let end_of = |start: u64, size: u64| u128::from(start) + u128::from(size);
         match out.last_mut() {
-            Some((last_start, last_size)) if start <= *last_start + *last_size => {
-                let end = (start + size).max(*last_start + *last_size);
-                *last_size = end - *last_start;
+            Some((last_start, last_size))
+                if u128::from(start) <= end_of(*last_start, *last_size) =>
+            {
+                let end = end_of(start, size).max(end_of(*last_start, *last_size));
+                *last_size = u64::try_from(end - u128::from(*last_start)).unwrap_or(u64::MAX);
             }
             _ => out.push((start, size)),
         }
     }
     out
+}
+
+/// A UART node as inspect names it: path, first `compatible`, and the CPU
+/// address of its first `reg` entry (`None` when it cannot be read).
+type UartFacts = (String, String, Option<u64>);
+
+/// The UARTs the kernel has a driver for, by `compatible`: its PL011 and
+/// mini UART drivers (`src/drivers/`). Written out here, not taken from
+/// `src/platform/console.rs`, so that this reader predicts the console
+/// decision on its own; a new driver must be added in both places.
+const DRIVEN_UARTS: [&str; 2] = ["arm,pl011", "brcm,bcm2835-aux-uart"];
+
+#[test]
+fn ram_ending_at_two_to_the_64_merges_without_overflow() {
+    let top = u64::MAX - 0xfff;
+    assert_eq!(
+        merged(vec![(top + 0x800, 0x800), (top, 0x1000), (0, 0x1000)]),
+        [(0, 0x1000), (top, 0x1000)]
+    );
 }
 
 fn looks_like_gic(compatible: &[&str]) -> bool {
@@ -322,33 +353,51 @@ fn independent(blob: &[u8]) -> Option<Facts> {
     }
     reservations.sort();
     let alias = |name: &str| top_level("aliases").and_then(|aliases| tree.string(aliases, name));
-    let named = chosen
-        .and_then(|chosen| tree.string(chosen, "stdout-path"))
-        .and_then(|stdout| {
-            let target = stdout.split(':').next().unwrap_or(stdout);
-            let target = if target.starts_with('/') {
-                Some(target)
-            } else {
-                alias(target)
-            };
-            target.and_then(|target| tree.find(target))
-        });
-    let console_node = named.or_else(|| alias("serial0").and_then(|target| tree.find(target)));
-    let console = match console_node {
-        Some(index) => {
+    let stdout_path = chosen.and_then(|chosen| tree.string(chosen, "stdout-path"));
+    let named = stdout_path.and_then(|stdout| {
+        let target = stdout.split(':').next().unwrap_or(stdout);
+        let target = if target.starts_with('/') {
+            Some(target)
+        } else {
+            alias(target)
+        };
+        target.and_then(|target| tree.find(target))
+    });
+    let serial0 = alias("serial0").and_then(|target| tree.find(target));
+    let uart = |index: usize| -> UartFacts {
+        let compatible = tree.strings(index, "compatible");
+        let base = tree.nodes[index].parent.and_then(|parent| {
             let (bus_address, _) = *tree.reg(index).first()?;
-            let parent = tree.nodes[index].parent?;
-            Some((
-                tree.nodes[index].path.clone(),
-                tree.strings(index, "compatible")
-                    .first()
-                    .copied()
-                    .unwrap_or("")
-                    .to_owned(),
-                tree.to_cpu(parent, bus_address)?,
-            ))
+            tree.to_cpu(parent, bus_address)
+        });
+        (
+            tree.nodes[index].path.clone(),
+            compatible.first().copied().unwrap_or("").to_owned(),
+            base,
+        )
+    };
+    let has_driver = |index: usize| {
+        tree.strings(index, "compatible")
+            .iter()
+            .any(|name| DRIVEN_UARTS.contains(name))
+    };
+    let drives = |index: usize| has_driver(index) && tree.enabled(index);
+    // The console decision: stdout-path's UART when the kernel drives it,
+    // else serial0's, with the reason.
+    let (console, console_fallback) = match named {
+        Some(index) if drives(index) => (Some(uart(index)), None),
+        _ => {
+            let reason = match (stdout_path, named) {
+                (None, _) => "no stdout-path",
+                (Some(_), None) => "names nothing",
+                (Some(_), Some(index)) if !has_driver(index) => "no driver",
+                (Some(_), Some(_)) => "disabled",
+            };
+            (
+                serial0.filter(|&index| drives(index)).map(uart),
+                Some((reason, named.map(uart), serial0.map(uart))),
+            )
         }
-        None => None,
     };
     let describe = |index: usize| {
         let compatible = tree.strings(index, "compatible");
@@ -402,6 +451,7 @@ fn independent(blob: &[u8]) -> Option<Facts> {
         ram,
         reservations,
         console,
+        console_fallback,
         controller,
     })
 }
@@ -452,27 +502,28 @@ fn disagreements(inspect: &Value, facts: &Facts) -> Vec<&'static str> {
     if reservations != facts.reservations {
         differ.push("reservations");
     }
-    // The node the tree names for the console: stdout-path's when the
-    // kernel falls back from it, else the one it uses, else serial0's when
-    // the kernel cannot drive that either.
+    let uart = |node: &Value| {
+        (!node.is_null()).then(|| {
+            (
+                node["path"].as_str().unwrap_or("").to_owned(),
+                node["compatible"].as_str().unwrap_or("").to_owned(),
+                hex(&node["base"]),
+            )
+        })
+    };
+    if uart(&inspect["console"]) != facts.console {
+        differ.push("console");
+    }
     let fallback = &inspect["console_fallback"];
-    let console = [
-        &fallback["named"],
-        &inspect["console"],
-        &fallback["serial0"],
-    ]
-    .into_iter()
-    .find(|node| !node.is_null())
-    .unwrap_or(&Value::Null);
-    let console = (!console.is_null()).then(|| {
+    let fallback = (!fallback.is_null()).then(|| {
         (
-            console["path"].as_str().unwrap_or("").to_owned(),
-            console["compatible"].as_str().unwrap_or("").to_owned(),
-            hex(&console["base"]).unwrap_or(u64::MAX),
+            fallback["reason"].as_str().unwrap_or(""),
+            uart(&fallback["named"]),
+            uart(&fallback["serial0"]),
         )
     });
-    if console != facts.console {
-        differ.push("console");
+    if fallback != facts.console_fallback {
+        differ.push("console fallback");
     }
     if let Some((path, compatible, gic)) = &facts.controller {
         let same = |entry: &Value| {
@@ -560,7 +611,7 @@ fn inspect_agrees_with_an_independent_reading_of_the_corpus() {
     let agreeing = files.len() - misses.len();
     let percent = agreeing as f64 * 100.0 / files.len() as f64;
     println!(
-        "corpus: {agreeing} of {} files agree on RAM, reservations, console and interrupt controller ({percent:.2}%, at least {REQUIRED_PERCENT}% required; {without_interrupt_tree} without one root interrupt controller, not compared there)",
+        "corpus: {agreeing} of {} files agree on RAM, reservations, console, its fallback and interrupt controller ({percent:.2}%, at least {REQUIRED_PERCENT}% required; {without_interrupt_tree} without one root interrupt controller, not compared there)",
         files.len()
     );
     for miss in &misses {

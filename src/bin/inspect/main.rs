@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use kernel::addr::{PhysAddr, PhysRange};
-use kernel::platform::{self, Device, Error, NotUsed, PlatformDescription};
+use kernel::platform::{self, Error, NotUsed, PlatformDescription, UartNode};
 
 fn main() -> ExitCode {
     let mut arguments = std::env::args().skip(1);
@@ -265,6 +265,8 @@ fn json(inspected: &Inspected<'_>) -> String {
         not_used_json(&not_used, platform)
     });
     let console = console.uart().map_or("null".to_owned(), |uart| {
+        // The first region again as `base` and `size`: the register block
+        // the driver uses, kept for readers written before `regions`.
         let registers = uart
             .device
             .regions
@@ -272,11 +274,12 @@ fn json(inspected: &Inspected<'_>) -> String {
             .copied()
             .unwrap_or(PhysRange::new(PhysAddr(0), 0));
         format!(
-            "{{\"path\": {}, \"compatible\": {}, \"base\": \"{:#x}\", \"size\": \"{:#x}\", \"driver\": {}}}",
+            "{{\"path\": {}, \"compatible\": {}, \"base\": \"{:#x}\", \"size\": \"{:#x}\", \"regions\": {}, \"driver\": {}}}",
             string(uart.device.path.as_str()),
             string(uart.device.compatible),
             registers.start.0,
             registers.size,
+            list(uart.device.regions.iter().map(region).collect()),
             string(uart.model.name())
         )
     });
@@ -357,18 +360,19 @@ fn not_used_json(not_used: &NotUsed<'_>, platform: &PlatformDescription<'_>) -> 
         NotUsed::Disabled { named } => ("disabled", Some(named)),
         NotUsed::NoDriver { named } => ("no driver", Some(named)),
     };
-    let node = |device: Option<&Device<'_>>| {
-        device.map_or("null".to_owned(), |device| {
-            let base = device
-                .regions
-                .first()
+    let node = |uart: Option<&UartNode<'_>>| {
+        uart.map_or("null".to_owned(), |uart| {
+            let base = uart
+                .device
+                .ok()
+                .and_then(|device| device.regions.first().copied())
                 .map_or("null".to_owned(), |registers| {
                     format!("\"{:#x}\"", registers.start.0)
                 });
             format!(
                 "{{\"path\": {}, \"compatible\": {}, \"base\": {base}}}",
-                string(device.path.as_str()),
-                string(device.compatible)
+                string(uart.path.as_str()),
+                string(uart.compatible)
             )
         })
     };
@@ -377,7 +381,7 @@ fn not_used_json(not_used: &NotUsed<'_>, platform: &PlatformDescription<'_>) -> 
         string(&not_used.to_string()),
         platform.stdout_path.map_or("null".to_owned(), string),
         node(named),
-        node(platform.serial0.as_ref().map(|uart| &uart.device))
+        node(platform.serial0.as_ref())
     )
 }
 
@@ -434,7 +438,7 @@ mod tests {
  "reusable": [],
  "more_reusable": 0,
  "usable": [{"base": "0x40000000", "size": "0x8000000"}, {"base": "0x48202000", "size": "0x6dfe000"}, {"base": "0x4f100000", "size": "0xf00000"}],
- "console": {"path": "/pl011@9000000", "compatible": "arm,pl011", "base": "0x9000000", "size": "0x1000", "driver": "PL011"},
+ "console": {"path": "/pl011@9000000", "compatible": "arm,pl011", "base": "0x9000000", "size": "0x1000", "regions": [{"base": "0x9000000", "size": "0x1000"}], "driver": "PL011"},
  "console_fallback": null,
  "interrupt_controller": {"path": "/intc@8000000", "compatible": "arm,cortex-a15-gic", "version": "GICv2", "regions": [{"base": "0x8000000", "size": "0x10000"}, {"base": "0x8010000", "size": "0x10000"}]},
  "not_driven": [],
@@ -476,7 +480,7 @@ mod tests {
             "console:    /soc/serial@7e215040 (brcm,bcm2835-aux-uart)\n            [0xfe21_5040, 0xfe21_5080) 64 B\n"
         ));
         assert!(json(&inspected).contains(
-            r#""console": {"path": "/soc/serial@7e215040", "compatible": "brcm,bcm2835-aux-uart", "base": "0xfe215040", "size": "0x40", "driver": "mini UART"},
+            r#""console": {"path": "/soc/serial@7e215040", "compatible": "brcm,bcm2835-aux-uart", "base": "0xfe215040", "size": "0x40", "regions": [{"base": "0xfe215040", "size": "0x40"}], "driver": "mini UART"},
  "console_fallback": null,"#
         ));
         // No stdout-path: serial0's UART, and the reason, in both formats.
@@ -488,6 +492,37 @@ mod tests {
         assert!(json(&inspected).contains(
             r#""console_fallback": {"reason": "no stdout-path", "words": "the tree has no stdout-path", "stdout_path": null, "named": null, "serial0": {"path": "/uart@9000000", "compatible": "arm,pl011", "base": "0x9000000"}},"#
         ));
+    }
+
+    #[test]
+    fn every_console_region_is_in_both_formats() {
+        // A console UART with two `reg` regions, compiled by `dtc`.
+        let source = "/dts-v1/; / { #address-cells = <1>; #size-cells = <1>; \
+            memory@40000000 { device_type = \"memory\"; reg = <0x40000000 0x8000000>; }; \
+            chosen { stdout-path = \"/uart@9000000\"; }; \
+            uart@9000000 { compatible = \"arm,pl011\"; reg = <0x9000000 0x1000 0x9100000 0x100>; }; };";
+        let mut child = std::process::Command::new("dtc")
+            .args(["-I", "dts", "-O", "dtb"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("dtc (make host-test installs device-tree-compiler)");
+        if let Some(mut stdin) = child.stdin.take() {
+            std::io::Write::write_all(&mut stdin, source.as_bytes()).expect("dtc's stdin");
+        }
+        let output = child.wait_with_output().expect("dtc did not finish");
+        assert!(output.status.success(), "dtc failed");
+        let mut blob = output.stdout;
+        let inspected = Inspected::read(&mut blob).expect("the tree");
+        let printed = text(&inspected);
+        assert!(printed.contains(
+            "console:    /uart@9000000 (arm,pl011)\n            [0x900_0000, 0x900_1000) 4 KiB\n            [0x910_0000, 0x910_0100) 256 B\n"
+        ), "{printed}");
+        let facts: Value = serde_json::from_str(&json(&inspected)).expect("JSON");
+        assert_eq!(
+            printed.lines().map(str::to_owned).collect::<Vec<_>>(),
+            text_from_json(&facts)
+        );
     }
 
     #[test]
@@ -576,8 +611,8 @@ mod tests {
                 text_or(&fallback["words"], "?")
             ),
         });
-        if !console.is_null() {
-            lines.push(format!("            {}", range_words(console)));
+        for region in console["regions"].as_array().cloned().unwrap_or_default() {
+            lines.push(format!("            {}", range_words(&region)));
         }
         let gic = &facts["interrupt_controller"];
         if gic.is_null() {

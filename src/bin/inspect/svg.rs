@@ -141,7 +141,7 @@ fn items(
     let other = [platform.stdout, platform.serial0]
         .into_iter()
         .flatten()
-        .map(|uart| uart.device)
+        .filter_map(|uart| uart.device.ok())
         .find(|uart| Some(uart.path) != console.map(|console| console.path));
     if let Some(uart) = other {
         for region in uart.regions.iter() {

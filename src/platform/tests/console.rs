@@ -294,10 +294,65 @@ fn an_unreadable_serial0_matters_only_for_a_fallback() {
         builder.finish()
     };
     let drivable = blob("arm,pl011");
-    assert!(parse(&drivable).serial0.is_none());
+    assert!(
+        parse(&drivable)
+            .serial0
+            .is_some_and(|serial0| serial0.device.is_err())
+    );
     let without_driver = blob("snps,dw-apb-uart");
     assert_eq!(
         PlatformDescription::from_dtb(&without_driver, None).unwrap_err(),
+        Error::MissingProperty {
+            path: NodePath::root().child("broken"),
+            property: "reg"
+        }
+    );
+}
+
+#[test]
+fn an_unreadable_stdout_uart_matters_only_when_it_would_be_the_console() {
+    // stdout-path names a UART whose `reg` is missing; serial0 is a PL011.
+    let blob = |compatible: &str, status: &str| {
+        let mut builder = BlobBuilder::new();
+        builder
+            .minimal_root()
+            .begin_node(b"chosen")
+            .string("stdout-path", "/broken:115200n8")
+            .end_node()
+            .begin_node(b"aliases")
+            .string("serial0", "/pl011@9000000")
+            .end_node()
+            .begin_node(b"broken")
+            .string("compatible", compatible)
+            .string("status", status)
+            .end_node()
+            .begin_node(b"pl011@9000000")
+            .string("compatible", "arm,pl011")
+            .cells("reg", &[0, 0x900_0000, 0, 0x1000])
+            .end_node()
+            .end_node()
+            .end();
+        builder.finish()
+    };
+    let without_driver = blob("snps,dw-apb-uart", "okay");
+    let description = parse(&without_driver);
+    let choice = description.console();
+    assert_eq!(
+        used(&choice),
+        Some(("/pl011@9000000".into(), UartModel::Pl011))
+    );
+    assert_eq!(
+        choice.to_string(),
+        "/pl011@9000000 (arm,pl011) from the serial0 alias: stdout-path names /broken (snps,dw-apb-uart), which has no driver here"
+    );
+    let disabled = blob("arm,pl011", "disabled");
+    assert!(matches!(
+        parse(&disabled).console().not_used(),
+        Some(NotUsed::Disabled { .. })
+    ));
+    let console = blob("arm,pl011", "okay");
+    assert_eq!(
+        PlatformDescription::from_dtb(&console, None).unwrap_err(),
         Error::MissingProperty {
             path: NodePath::root().child("broken"),
             property: "reg"

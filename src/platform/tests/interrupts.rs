@@ -4,6 +4,7 @@
 
 use super::builder::BlobBuilder;
 use super::*;
+use crate::platform::devices::MAX_INTERRUPT_HOPS;
 use std::vec::Vec;
 
 const GIC: u32 = 1;
@@ -23,7 +24,8 @@ fn root(builder: &mut BlobBuilder, parent: u32) -> &mut BlobBuilder {
 }
 
 /// A root whose interrupt parent is `root_parent`, with a GIC of `compatible`
-/// (phandle [`GIC`], three-cell interrupts) and a timer; `extra` adds nodes.
+/// (phandle [`GIC`], its own interrupt parent as in Linux's trees,
+/// three-cell interrupts) and a timer; `extra` adds nodes.
 fn tree(root_parent: u32, compatible: &str, extra: &dyn Fn(&mut BlobBuilder)) -> Vec<u8> {
     let mut builder = BlobBuilder::new();
     root(&mut builder, root_parent);
@@ -34,6 +36,7 @@ fn tree(root_parent: u32, compatible: &str, extra: &dyn Fn(&mut BlobBuilder)) ->
         .property("interrupt-controller", &[])
         .cells("#interrupt-cells", &[3])
         .cells("phandle", &[GIC])
+        .cells("interrupt-parent", &[GIC])
         .cells("reg", &[0, 0x800_0000, 0, 0x1000, 0, 0x801_0000, 0, 0x1000])
         .end_node()
         .begin_node(b"timer")
@@ -135,6 +138,7 @@ fn the_chain_is_followed_to_a_gic_behind_another_controller() {
     let blob = tree(OTHER, "arm,gic-400", &sysirq);
     let description = parse(&blob);
     assert!(description.interrupt_controller.is_some());
+    assert_eq!(description.warnings().kept(), &[]);
     // The timer inherits the root's parent, the sysirq: not the GIC.
     assert_eq!(
         unsupported(&description),
@@ -206,6 +210,78 @@ fn a_broken_chain_warns_and_falls_back_to_the_first_gic() {
     );
 }
 
+/// Interrupt controllers (not GICs) with phandles `from`, `from + 1`…,
+/// each the interrupt parent of the one before it; the last one's parent is
+/// `last_parent`.
+fn chain(from: u32, length: u32, last_parent: u32) -> impl Fn(&mut BlobBuilder) {
+    move |builder: &mut BlobBuilder| {
+        for phandle in from..from + length {
+            let parent = if phandle + 1 == from + length {
+                last_parent
+            } else {
+                phandle + 1
+            };
+            builder
+                .begin_node(std::format!("intc@{phandle:x}").as_bytes())
+                .string("compatible", "vendor,cascaded-intc")
+                .property("interrupt-controller", &[])
+                .cells("phandle", &[phandle])
+                .cells("interrupt-parent", &[parent])
+                .end_node();
+        }
+    }
+}
+
+#[test]
+fn a_looping_or_overlong_chain_warns_and_falls_back_to_the_first_gic() {
+    // A -> B -> A, and a chain of more links than MAX_INTERRUPT_HOPS that
+    // would end at the GIC.
+    let looping = tree(0x10, "arm,gic-400", &chain(0x10, 2, 0x10));
+    let overlong = tree(
+        0x20,
+        "arm,gic-400",
+        &chain(0x20, MAX_INTERRUPT_HOPS as u32 + 2, GIC),
+    );
+    for blob in [looping, overlong] {
+        let description = parse(&blob);
+        let gic = description
+            .interrupt_controller
+            .expect("the first GIC, as a fallback");
+        assert_eq!(gic.device().path.as_str(), "/intc@8000000");
+        assert!(matches!(
+            description.warnings().kept()[0].problem,
+            Problem::BrokenInterruptTree { .. }
+        ));
+    }
+    // One link fewer than the limit still reaches the GIC, with no warning.
+    let long = tree(
+        0x20,
+        "arm,gic-400",
+        &chain(0x20, MAX_INTERRUPT_HOPS as u32, GIC),
+    );
+    let description = parse(&long);
+    assert!(description.interrupt_controller.is_some());
+    assert_eq!(description.warnings().kept(), &[]);
+}
+
+#[test]
+fn a_malformed_phandle_elsewhere_is_no_phandle() {
+    // As in Linux: under four bytes is no phandle; more reads the first cell.
+    let odd = |builder: &mut BlobBuilder| {
+        builder
+            .begin_node(b"short")
+            .property("phandle", &[0, 1])
+            .end_node()
+            .begin_node(b"long")
+            .property("phandle", &[0, 0, 0, 9, 0, 0])
+            .end_node();
+    };
+    let blob = tree(GIC, "arm,gic-400", &odd);
+    let description = parse(&blob);
+    assert!(description.interrupt_controller.is_some());
+    assert_eq!(description.warnings().kept(), &[]);
+}
+
 #[test]
 fn a_gic_without_banked_registers_is_not_driven() {
     let blob = tree(GIC, "arm,cortex-a9-gic", &|_| {});
@@ -258,10 +334,61 @@ fn named_uarts_without_a_driver_are_listed_once() {
     };
     let blob = tree(GIC, "arm,gic-400", &uarts);
     let description = parse(&blob);
+    // The disabled one too: the console decision names a missing driver first.
     assert_eq!(
         unsupported(&description),
-        [("/serial@ff1a0000", UnsupportedReason::NoUartDriver)]
+        [
+            ("/serial@ff1a0000", UnsupportedReason::NoUartDriver),
+            ("/serial@ff1b0000", UnsupportedReason::NoUartDriver),
+        ]
     );
+}
+
+#[test]
+fn many_undriven_uarts_cannot_push_out_the_controller_and_the_timer() {
+    // Ten named UARTs without a driver, more than the list keeps, before a
+    // root controller that is not a GIC and a timer.
+    let names: Vec<std::string::String> = (0..10)
+        .map(|index| std::format!("/serial@{:x}", 0xff00_0000u32 + index * 0x1000))
+        .collect();
+    let mut builder = BlobBuilder::new();
+    root(&mut builder, OTHER).begin_node(b"aliases");
+    for (index, name) in names.iter().enumerate() {
+        builder.string(&std::format!("serial{index}"), name);
+    }
+    builder.end_node();
+    for (index, name) in names.iter().enumerate() {
+        builder
+            .begin_node(&name.as_bytes()[1..])
+            .string("compatible", "snps,dw-apb-uart")
+            .cells("reg", &[0, 0xff00_0000 + index as u32 * 0x1000, 0, 0x100])
+            .end_node();
+    }
+    builder
+        .begin_node(b"intc@40000000")
+        .string("compatible", "brcm,bcm2836-l1-intc")
+        .property("interrupt-controller", &[])
+        .cells("phandle", &[OTHER])
+        .end_node()
+        .begin_node(b"timer")
+        .string("compatible", "arm,armv8-timer")
+        .cells("interrupts", &[1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4])
+        .end_node()
+        .end_node()
+        .end();
+    let blob = builder.finish();
+    let description = parse(&blob);
+    let listed = unsupported(&description);
+    assert_eq!(listed.len(), UNSUPPORTED_CAPACITY);
+    assert_eq!(
+        listed[..3],
+        [
+            ("/intc@40000000", UnsupportedReason::NotAGic),
+            ("/timer", UnsupportedReason::TimerWithoutGic),
+            ("/serial@ff000000", UnsupportedReason::NoUartDriver),
+        ]
+    );
+    assert_eq!(description.unsupported().count(), 12);
 }
 
 #[test]
@@ -286,6 +413,31 @@ fn interrupts_extended_name_their_controller_per_interrupt() {
     let description = parse(&blob);
     assert_eq!(description.timer.map(|timer| timer.virtual_intid), Some(27));
     let blob = tree(GIC, "arm,gic-400", &timer(OTHER));
+    let description = parse(&blob);
+    assert_eq!(description.timer, None);
+    assert_eq!(
+        unsupported(&description),
+        [("/timer", UnsupportedReason::TimerInterruptsElsewhere)]
+    );
+    // A controller of two cells (not the GIC's three) that the timer's
+    // entries go to: elsewhere, not a malformed property.
+    let two_cells = |builder: &mut BlobBuilder| {
+        builder
+            .begin_node(b"intc@1000")
+            .string("compatible", "vendor,local-intc")
+            .property("interrupt-controller", &[])
+            .cells("#interrupt-cells", &[2])
+            .cells("phandle", &[OTHER])
+            .end_node()
+            .begin_node(b"timer")
+            .string("compatible", "arm,armv8-timer")
+            .cells(
+                "interrupts-extended",
+                &[OTHER, 13, 4, OTHER, 14, 4, OTHER, 11, 4, OTHER, 10, 4],
+            )
+            .end_node();
+    };
+    let blob = tree(GIC, "arm,gic-400", &two_cells);
     let description = parse(&blob);
     assert_eq!(description.timer, None);
     assert_eq!(

@@ -135,14 +135,10 @@ fn assert_bcm2711(description: &PlatformDescription<'_>, board: &str) {
     let Some(stdout) = description.stdout else {
         panic!("{board}: no stdout UART")
     };
+    assert_eq!(stdout.path.as_str(), "/soc/serial@7e215040", "{board}");
+    assert_eq!(stdout.compatible, "brcm,bcm2835-aux-uart", "{board}");
     assert_eq!(
-        stdout.device.path.as_str(),
-        "/soc/serial@7e215040",
-        "{board}"
-    );
-    assert_eq!(stdout.device.compatible, "brcm,bcm2835-aux-uart", "{board}");
-    assert_eq!(
-        &*stdout.device.regions,
+        &*stdout.device.expect("readable").regions,
         &[range(0xfe21_5040, 0x40)],
         "{board}"
     );
@@ -153,14 +149,10 @@ fn assert_bcm2711(description: &PlatformDescription<'_>, board: &str) {
     let Some(serial0) = description.serial0 else {
         panic!("{board}: no serial0")
     };
+    assert_eq!(serial0.path.as_str(), "/soc/serial@7e201000", "{board}");
+    assert_eq!(serial0.compatible, "arm,pl011", "{board}");
     assert_eq!(
-        serial0.device.path.as_str(),
-        "/soc/serial@7e201000",
-        "{board}"
-    );
-    assert_eq!(serial0.device.compatible, "arm,pl011", "{board}");
-    assert_eq!(
-        &*serial0.device.regions,
+        &*serial0.device.expect("readable").regions,
         &[range(0xfe20_1000, 0x200)],
         "{board}"
     );
@@ -438,4 +430,42 @@ fn spin_table_pages_are_reserved_once_each_and_psci_names_its_conduit() {
         ]
         .map(ToOwned::to_owned)
     );
+}
+
+#[test]
+fn a_disabled_spin_table_cpu_keeps_its_release_page_but_is_not_listed() {
+    let mut tree = BlobBuilder::new();
+    tree.minimal_root()
+        .begin_node(b"cpus")
+        .cells("#address-cells", &[1])
+        .cells("#size-cells", &[0]);
+    for (name, reg, release, status) in [
+        ("cpu@0", 0, 0x4000_00d8, "okay"),
+        ("cpu@1", 1, 0x4000_20e0, "disabled"),
+    ] {
+        tree.begin_node(name.as_bytes())
+            .string("device_type", "cpu")
+            .cells("reg", &[reg])
+            .string("enable-method", "spin-table")
+            .cells("cpu-release-addr", &[0, release])
+            .string("status", status)
+            .end_node();
+    }
+    tree.end_node().end_node().end();
+    let blob = tree.finish();
+    let description = parse(&blob);
+    let pages: Vec<_> = description
+        .reserved()
+        .iter()
+        .map(|reservation| (reservation.range, reservation.reason))
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            (range(0x4000_0000, 0x1000), ReservationReason::SpinTable),
+            (range(0x4000_2000, 0x1000), ReservationReason::SpinTable),
+        ]
+    );
+    assert_eq!(description.cpus.count(), 1);
+    assert_eq!(description.cpus.listed()[0].path.as_str(), "/cpus/cpu@0");
 }

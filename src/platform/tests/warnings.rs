@@ -298,3 +298,28 @@ fn thousands_of_reservations_boot_and_every_one_stays_reserved() {
         assert!(description.usable().all(|piece| !piece.overlaps(&page)));
     }
 }
+
+#[test]
+fn a_fold_the_blobs_own_reservation_causes_is_warned_about() {
+    // Exactly as many reservations as the list holds: the blob's own is one more.
+    let starts: Vec<u64> = (0..RESERVATION_CAPACITY as u64)
+        .map(|index| 0x4010_0000 + index * 0x8000)
+        .collect();
+    let blob = many_children(starts.iter().map(|start| {
+        (
+            std::format!("page@{start:x}"),
+            [0, *start as u32, 0, 0x1000],
+        )
+    }));
+    assert_eq!(warnings(&parse(&blob)), Vec::<String>::new());
+    let description =
+        PlatformDescription::from_dtb(&blob, Some(PhysAddr(0x4700_0000))).expect("the tree boots");
+    assert_ne!(description.reserved.merged(), Merged::default());
+    assert!(
+        warnings(&description)
+            .iter()
+            .any(|warning| warning.starts_with("reservations: more than 128")),
+        "{:?}",
+        warnings(&description)
+    );
+}
