@@ -175,9 +175,9 @@ qemu-test: build qemu $(RPI4_DTBS) $(RPI4_STDOUT_PL011_DTB) $(RPI4_STDOUT_NO_DRI
 	[ $$failed = 0 ]
 
 # boot.s's boot-CPU election and holding pen when every core enters the image
-# at once (QEMU raspi4b given an ELF), checked through gdb.
+# at once (QEMU raspi4b given an ELF), checked through QEMU's monitor, with one
+# core released from the pen.
 qemu-test-pen: build qemu
-	@$(call apt_install,gdb-multiarch,gdb-multiarch)
 	@boards/raspberry-pi-4/holding-pen-test $(IMAGE) $(ELF)
 
 # Boots the x86_64 ELF once per run of X86_64_RUNS (boards/x86_64/board.mk)

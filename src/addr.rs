@@ -112,7 +112,7 @@ impl VirtAddr {
 /// the right and never zero-padded (the way Rust literals are written):
 /// `0x1000`, `0x4000_0000`, `0x1_4000_0000`, `0xffff_ffff_8000_2b14`. One rule
 /// for every address and size, physical or virtual, in every report.
-fn write_grouped_hex(f: &mut fmt::Formatter<'_>, value: u64) -> fmt::Result {
+pub(crate) fn write_grouped_hex(f: &mut fmt::Formatter<'_>, value: u64) -> fmt::Result {
     f.write_str("0x")?;
     let digits = (64 - value.leading_zeros()).div_ceil(4).max(1);
     for index in (0..digits).rev() {

@@ -66,27 +66,79 @@ use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::memory::placement::Placement;
 
 /// Where cores wait that entered the kernel image but are not its boot CPU
-/// (a loader that starts every core at the image's entry), polling a release
-/// word until it names them.
+/// (a loader that starts every core at the image's entry), and how to release
+/// one, as from a firmware spin table: write the entry address (physical) to
+/// `entry_word`, then the core's [`HoldingPen::release_value`] to
+/// `release_word`, both to memory (through a Device or Non-cacheable mapping,
+/// or each cleaned to the point of coherency), then `dsb sy` and `sev`. The
+/// core jumps to the entry in the state it entered the kernel in: at its entry
+/// exception level, MMU and caches off, interrupts masked, x0 = 0, no stack.
+/// It reads the entry word once, right after it sees its release value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HoldingPen {
     /// The physical address of the release word the waiting cores poll.
     pub release_word: PhysAddr,
+    /// The physical address of the word a released core takes its entry from.
+    pub entry_word: PhysAddr,
     /// The id (as `cpu::id` gives it) of the last core that went in, if any.
     pub last_entrant: Option<u64>,
 }
 
+impl HoldingPen {
+    /// The value that releases the core `id` (as `cpu::id` gives it): the id
+    /// with bit 63 set, so that the word's initial 0 releases no core.
+    pub const fn release_value(id: u64) -> u64 {
+        id | 1 << 63
+    }
+}
+
 impl fmt::Display for HoldingPen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "a core that enters the kernel but does not boot it waits for its id in the word at {}: ",
-            self.release_word
-        )?;
+        let (entry, release) = (self.entry_word, self.release_word);
         match self.last_entrant {
-            Some(id) => write!(f, "one is there (the last in: id {id:#x})"),
-            None => f.write_str("none is there"),
+            Some(id) => {
+                write!(
+                    f,
+                    "core {id:#x} waits (the last of the cores that entered the kernel and lost the boot); to release it, write its entry (physical) to {entry}, then "
+                )?;
+                crate::addr::write_grouped_hex(f, Self::release_value(id))?;
+                write!(f, " to {release}, each cleaned to PoC, sev")?;
+            }
+            None => write!(
+                f,
+                "no core waits; one that enters the kernel and loses the boot waits here: to release core ID, write its entry (physical) to {entry}, then ID | 1 << 63 to {release}, each cleaned to PoC, sev"
+            )?,
         }
+        f.write_str("; it jumps there with x0 = 0, MMU off, at the level it entered at")
+    }
+}
+
+#[cfg(test)]
+mod holding_pen_tests {
+    use super::*;
+
+    #[test]
+    fn the_report_says_what_to_write() {
+        let pen = HoldingPen {
+            release_word: PhysAddr(0x4024_9010),
+            entry_word: PhysAddr(0x4024_9018),
+            last_entrant: Some(3),
+        };
+        let text = pen.to_string();
+        assert!(text.contains("core 0x3 waits"), "{text}");
+        assert!(
+            text.contains("to 0x4024_9018, then 0x8000_0000_0000_0003 to 0x4024_9010"),
+            "{text}"
+        );
+        let empty = HoldingPen {
+            last_entrant: None,
+            ..pen
+        }
+        .to_string();
+        assert!(
+            empty.contains("then ID | 1 << 63 to 0x4024_9010"),
+            "{empty}"
+        );
     }
 }
 

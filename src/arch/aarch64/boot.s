@@ -9,26 +9,65 @@
 // primary CPU only; the others wait in the loader (a spin table or PSCI) until
 // the kernel starts them. Some loaders start every core at the image's first
 // byte (a JTAG load, QEMU raspi4b given an ELF), and the primary need not have
-// affinity 0, so no affinity value is assumed. The boot CPU is the first core
-// to claim `boot_cpu_claim`; every other core that enters the image waits in
-// the kernel's holding pen, from where it can be released (below).
+// affinity 0, so no affinity value is assumed. The cores that enter hold an
+// election (`elect_boot_cpu`, below): one wins and boots, every other core
+// waits in the kernel's holding pen, from where it can be released.
 //
-// The claim cannot use an atomic instruction: with the MMU off every data
-// access is Device-nGnRnE, and whether load/store-exclusive (or LSE atomics)
-// work on Device memory is IMPLEMENTATION DEFINED (they may always fail, never
-// be exclusive, or abort). So the claim uses plain 64-bit stores, which are
-// single-copy atomic, and a settling delay: a core reads the word, and if it
-// is free writes its own affinity, waits SETTLE_LOOPS iterations and reads it
-// back; the core whose value is there at the end boots. A core that read the
-// word free writes it a few instructions later (interrupts are masked first
-// thing, and with the MMU off there are no translation faults), so every such
-// write lands within that window after the first one became visible; after
-// the much longer delay all contenders read the same, last, value: exactly
-// one boots. A core entering later finds the word taken. (A hypervisor could
-// stop a virtual CPU inside the window; such loaders follow booting.rst and
-// start one core.)
+// The election. Its safety (never two winners) must not depend on timing: a
+// virtual CPU (QEMU's threads, a hypervisor) can be stopped between any two
+// instructions for any time. It cannot use an atomic instruction either: with
+// the MMU off every data access is Device-nGnRnE, and whether
+// load/store-exclusive (or LSE atomics) work on Device memory is
+// IMPLEMENTATION DEFINED (they may always fail, never be exclusive, or
+// abort). So it uses plain 64-bit loads and stores, each followed by
+// `dsb sy`: a core's next access starts only once the previous one is
+// complete, so the memory sees the accesses of all cores one at a time, each
+// core's in program order (sequential consistency, which the two classic
+// arguments below assume). That holds for Device memory and at EL2 or EL3; it
+// does not if a hypervisor entered us at EL1 with HCR_EL2.DC set (data
+// accesses are then Normal Non-shareable memory). A core's identity is its
+// affinity (MPIDR_EL1 Aff3..Aff0) with bit 63 set, so that 0 means "none".
 //
-// Caches. The words that cores write with the MMU off (the claim, the pen, the
+// Phase 1 gives some cores a small name, with a chain of SPLITTER_LEVELS
+// splitters (Moir and Anderson, 1995). Level L has two words, X (the last
+// core to enter) and Y (a door, 0 while open). A core at level L:
+//     X = me; if Y != 0: lose (to the pen); Y = 1;
+//     if X == me: stop, its name is L; else: go to level L + 1.
+// (a) At most one core stops at a level. If P stops, no core wrote X between
+//     P's write and P's read of X. Another core Q that stops did the same, so
+//     their two windows do not overlap: say P's ends first. Then P closed the
+//     door before Q read it, and Q lost instead.
+// (b) Not every entrant goes down. The last core to write X finds its own
+//     value if it reads X again, so it stops or loses; of k cores entering a
+//     level at most k - 1 go down.
+// (c) Someone ahead of a loser stops. The first core to read Y at a level
+//     finds it open (no core closes it before reading it), so while any core
+//     enters a level, one passes its door and stops or goes down; by (b) the
+//     count going down shrinks at each level and, with at most
+//     SPLITTER_LEVELS cores entering, reaches a level where one stops.
+// A splitter chain alone elects nobody: P can stop at level 0 while Q, which
+// read the door open before P closed it, goes down and stops at level 1.
+//
+// Phase 2 elects one of the named cores with Lamport's bakery (1974) over
+// their names: a core announces it is choosing, takes a ticket one above
+// every ticket it sees, stops choosing, then for every other name waits
+// until that core has finished choosing and until it holds no ticket or a
+// later one (ties go to the lower name). Mutual exclusion: of two cores with
+// tickets, the later one cannot pass the earlier (Lamport's proof). No
+// deadlock: the earliest ticket waits for nobody. The winner stores its
+// identity in `boot_cpu_claim`; the winner never gives its ticket back, so a
+// named core still waiting loses once it sees the claim. A core arriving
+// after the election finds level 0's door closed and loses.
+//
+// Beyond SPLITTER_LEVELS: with more cores entering at once, a core may go
+// down past the last level; it loses, which is safe but can leave no winner
+// (every core in the pen, no boot). A Raspberry Pi has four cores, and a
+// QEMU virt machine starts its others through PSCI, so one enters.
+//
+// After the MMU is on, the kernel reads `boot_cpu_claim` once and stops with
+// a boot failure if it does not name the running core (cpu::check_elected).
+//
+// Caches. The words that cores write with the MMU off (the election, the pen, the
 // EL2 trap record) live alone in one page, `.data.uncached`, which the kernel
 // never writes through its cacheable mapping: a dirty line there could be
 // written back over what a core stored to memory. The kernel reads them after
@@ -65,9 +104,9 @@ _start:
 
 .section .text.boot, "ax"
 primary_entry:
-    msr     daifset, #0xf               // booting.rst asks the loader to; the claim relies on it
+    msr     daifset, #0xf               // booting.rst asks the loader to
     mov     x19, x0                     // x19 = device tree (physical)
-    bl      claim_boot_cpu
+    bl      elect_boot_cpu
     cbnz    x0, enter_holding_pen       // another core boots the kernel
 
     mov     x22, #0                     // x22 = 1 once E2H is found RES1
@@ -315,47 +354,111 @@ park:
     b       park
     .cfi_endproc
 
-.equ CLAIMED,       1 << 63             // set in every claim: affinity 0 is a value
-.equ SETTLE_LOOPS,  0x10000             // far longer than a load-to-store window
+.equ CLAIMED,         1 << 63           // set in every identity: affinity 0 is a value
+.equ SPLITTER_LEVELS, 16
 
-// claim_boot_cpu() -> x0 = 0 if this core is the boot CPU, x1 = this core's
-// claim (MPIDR_EL1's affinity fields, Aff3 included, | CLAIMED). MMU off.
-// See the head of this file for why a settling delay and no atomics.
-claim_boot_cpu:
+// The election's accesses (see the head of this file): each one is complete
+// before the core's next access starts.
+.macro store_in_order value, address:vararg
+    str     \value, \address
+    dsb     sy
+.endm
+.macro load_in_order register, address:vararg
+    ldr     \register, \address
+    dsb     sy
+.endm
+
+// elect_boot_cpu() -> x0 = 0 if this core is the boot CPU, 1 if it lost;
+// x1 = this core's identity (MPIDR_EL1's affinity fields, Aff3 included,
+// | CLAIMED). MMU off. The argument is at the head of this file.
+elect_boot_cpu:
     mrs     x1, mpidr_el1
     ldr     x2, =0xff00ffffff           // Aff3 (bits 39:32), Aff2..Aff0
     and     x1, x1, x2
     orr     x1, x1, #CLAIMED
-    adr_l   x2, boot_cpu_claim
-    ldr     x3, [x2]
-    cbnz    x3, 2f                      // taken: the boot CPU is known
-    str     x1, [x2]
-    dsb     sy                          // the store has reached memory
-    mov     x4, #SETTLE_LOOPS
-1:  subs    x4, x4, #1
-    b.ne    1b
-    ldr     x3, [x2]
-2:  eor     x0, x3, x1
+    mov     x5, #1
+    // Phase 1: x2 = this level's X (Y follows it), x3 = the level.
+    adr_l   x2, election_splitters
+    mov     x3, #0
+1:  store_in_order x1, [x2]             // X = me
+    load_in_order x4, [x2, #8]
+    cbnz    x4, 9f                      // the door is closed: lose
+    store_in_order x5, [x2, #8]         // close it
+    load_in_order x4, [x2]
+    cmp     x4, x1
+    b.eq    2f                          // stop: this core's name is x3
+    add     x2, x2, #16
+    add     x3, x3, #1
+    cmp     x3, #SPLITTER_LEVELS
+    b.lo    1b
+    b       9f                          // past the last level: lose
+    // Phase 2, the bakery: x6 = choosing[name], x7 = ticket[name], x8 = our ticket.
+2:  adr_l   x6, election_choosing
+    adr_l   x7, election_tickets
+    adr_l   x10, boot_cpu_claim
+    store_in_order x5, [x6, x3, lsl #3]
+    mov     x8, #0
+    mov     x9, #0                      // x9 = the other core's name
+3:  load_in_order x4, [x7, x9, lsl #3]
+    cmp     x4, x8
+    csel    x8, x4, x8, hi
+    add     x9, x9, #1
+    cmp     x9, #SPLITTER_LEVELS
+    b.lo    3b
+    add     x8, x8, #1                  // one above every ticket seen
+    store_in_order x8, [x7, x3, lsl #3]
+    store_in_order xzr, [x6, x3, lsl #3]
+    mov     x9, #0
+4:  cmp     x9, x3
+    b.eq    7f
+5:  load_in_order x4, [x6, x9, lsl #3]
+    cbnz    x4, 5b                      // it is still choosing
+6:  load_in_order x4, [x10]
+    cbnz    x4, 9f                      // a core has won: lose
+    load_in_order x4, [x7, x9, lsl #3]
+    cbz     x4, 7f                      // no ticket
+    cmp     x4, x8
+    b.lo    6b                          // an earlier ticket goes first
+    b.hi    7f
+    cmp     x9, x3
+    b.lo    6b                          // the same ticket: the lower name goes first
+7:  add     x9, x9, #1
+    cmp     x9, #SPLITTER_LEVELS
+    b.lo    4b
+    store_in_order x1, [x10]            // won
+    mov     x0, #0
+    ret
+9:  mov     x0, #1
     ret
 
-// A core that entered the image but is not the boot CPU (x1 = its claim)
-// waits here, at the exception level it came in at, with the MMU off, as a
-// spin-table CPU waits in its loader (booting.rst): it polls
-// `holding_pen_release` after each event, and once that word holds its
-// claim value it jumps to `holding_pen_entry` (physical) with x0 = 0. To
-// release it: write the entry, then the word (each through a device mapping,
-// or cleaned to the point of coherency), `dsb`, `sev`. It also leaves its
-// claim in `holding_pen_last`, so the boot report can say a core is there.
+// The holding pen. A core that entered the image but lost the election
+// (x1 = its identity) waits here, as a spin-table CPU waits in its loader
+// (booting.rst). The release contract, which the boot report prints with
+// these words' physical addresses:
+//   1. write the entry address (physical) to `holding_pen_entry`;
+//   2. then write the core's identity, its affinity | 1 << 63, to
+//      `holding_pen_release`;
+//   both so that memory holds them (through a Device or Non-cacheable
+//   mapping, or each cleaned to the point of coherency), then `dsb sy; sev`.
+// The core then jumps to the entry in the state it entered the image in: at
+// its entry exception level, MMU and caches off, DAIF masked, x0 = 0, no
+// stack. It reads the entry once, right after it sees its identity: change
+// the entry for another core only after the released one has started.
+// Every core that comes in also stores its identity in `holding_pen_last`,
+// so the boot report can say a core is there.
 enter_holding_pen:
     adr_l   x2, holding_pen_last
     str     x1, [x2]
     dsb     sy
     adr_l   x2, holding_pen_release
-3:  wfe
-    ldr     x3, [x2]
+    adr_l   x5, holding_pen_entry
+3:  ldr     x3, [x2]
     cmp     x3, x1
-    b.ne    3b
-    ldr     x4, [x2, #8]                // holding_pen_entry
+    b.eq    4f
+    wfe                                 // a release's sev, or any event, wakes us
+    b       3b
+4:  dmb     ld                          // the entry is read after the release it follows
+    ldr     x4, [x5]
     mov     x0, #0
     br      x4
 
@@ -442,12 +545,15 @@ invalidate_dcache_range:
 // page. Read by the kernel only after invalidating their cache line.
 .section .data.uncached, "aw"
 .balign 4096
-.global boot_cpu_claim, holding_pen_last, holding_pen_release, el2_trap_record
-boot_cpu_claim:         .quad 0         // the boot CPU's claim; 0 until one is made
-holding_pen_last:       .quad 0         // the claim of the last core into the pen
-holding_pen_release:    .quad 0         // the claim of the core to release
+.global boot_cpu_claim, holding_pen_last, holding_pen_release, holding_pen_entry, el2_trap_record
+boot_cpu_claim:         .quad 0         // the winner's identity; 0 until the election ends
+holding_pen_last:       .quad 0         // the identity of the last core into the pen
+holding_pen_release:    .quad 0         // the identity of the core to release
 holding_pen_entry:      .quad 0         // where the released core jumps (physical)
 el2_trap_record:        .quad 0, 0, 0, 0, 0     // ESR, ELR, FAR, SPSR_EL2, vector
+election_splitters:     .fill SPLITTER_LEVELS * 2, 8, 0 // X, Y of each level
+election_choosing:      .fill SPLITTER_LEVELS, 8, 0     // per name: choosing a ticket
+election_tickets:       .fill SPLITTER_LEVELS, 8, 0     // per name: its ticket, 0 = none
 .balign 4096
 
 .section .boot_tables, "aw", @nobits

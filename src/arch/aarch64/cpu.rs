@@ -1,5 +1,8 @@
 //! Small CPU operations.
 
+use core::cell::UnsafeCell;
+use core::fmt;
+
 use aarch64_cpu::asm;
 use aarch64_cpu::registers::{DAIF, MPIDR_EL1, Readable, Writeable};
 
@@ -51,20 +54,30 @@ pub fn id() -> u64 {
     MPIDR_EL1.get() & 0xff_00ff_ffff
 }
 
-/// The claim bit boot.s sets in every word of its holding pen and boot
-/// claim, beside the affinity fields.
+/// The bit boot.s sets in every identity it stores (the election's claim,
+/// the pen's words) beside the affinity fields, so that 0 means "none".
 const CLAIMED: u64 = 1 << 63;
 
+/// The core (as [`id`] gives it) that one of those words names, if any.
+fn named_core(word: u64) -> Option<u64> {
+    (word & CLAIMED != 0).then_some(word & !CLAIMED)
+}
+
+// Words of boot.s's `.data.uncached` page. Other cores (and whoever releases
+// a core from the pen) write them with the MMU off, behind this kernel's
+// back: hence `UnsafeCell`, and they are read only through `read_uncached`.
 unsafe extern "C" {
-    static holding_pen_last: u64;
-    static holding_pen_release: u64;
+    static boot_cpu_claim: UnsafeCell<u64>;
+    static holding_pen_last: UnsafeCell<u64>;
+    static holding_pen_release: UnsafeCell<u64>;
+    static holding_pen_entry: UnsafeCell<u64>;
     static __kernel_start: u8;
 }
 
 /// Reads a word of boot.s's `.data.uncached` page, which cores write with
 /// the MMU off: its cache line is invalidated first, so that a stale line
 /// cannot answer for what is in memory.
-fn read_uncached(word: *const u64) -> u64 {
+fn read_uncached(word: *const UnsafeCell<u64>) -> u64 {
     let value;
     // SAFETY: `word` is an aligned word of the image's data, mapped
     // read-write (DC IVAC needs write permission). The page holds only words
@@ -76,17 +89,54 @@ fn read_uncached(word: *const u64) -> u64 {
     value
 }
 
-/// boot.s's holding pen, for the image loaded at `image_base`: the release
-/// word and the last core that went in.
+/// boot.s's holding pen, for the image loaded at `image_base`: its release
+/// and entry words and the last core that went in.
 pub fn holding_pen(image_base: PhysAddr) -> Option<HoldingPen> {
-    let offset = |symbol: *const u64| {
-        VirtAddr::from_ptr(symbol).0 - VirtAddr::from_ptr(&raw const __kernel_start).0
+    let physical = |symbol: *const UnsafeCell<u64>| {
+        let offset = VirtAddr::from_ptr(symbol).0 - VirtAddr::from_ptr(&raw const __kernel_start).0;
+        PhysAddr(image_base.0 + offset)
     };
-    let last = read_uncached(&raw const holding_pen_last);
     Some(HoldingPen {
-        release_word: PhysAddr(image_base.0 + offset(&raw const holding_pen_release)),
-        last_entrant: (last & CLAIMED != 0).then_some(last & !CLAIMED),
+        release_word: physical(&raw const holding_pen_release),
+        entry_word: physical(&raw const holding_pen_entry),
+        last_entrant: named_core(read_uncached(&raw const holding_pen_last)),
     })
+}
+
+/// boot.s's election did not name the core that runs the kernel: its claim
+/// was lost or overwritten, or two cores won. Either way its argument (the
+/// head of boot.s) does not hold on this machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotElected {
+    /// The identity the claim holds (as [`id`] gives it), `None` for none.
+    pub claim: Option<u64>,
+    /// This core.
+    pub running: u64,
+}
+
+impl fmt::Display for NotElected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "core {:#x} runs the kernel, but the boot-CPU election's claim names ",
+            self.running
+        )?;
+        match self.claim {
+            Some(id) => write!(f, "core {id:#x}: two cores may be running it")?,
+            None => f.write_str("no core: it was lost")?,
+        }
+        f.write_str(" (see src/arch/aarch64/boot.s)")
+    }
+}
+
+/// Checks, once the MMU is on, that boot.s's election named this core.
+pub fn check_elected() -> Result<(), NotElected> {
+    let claim = named_core(read_uncached(&raw const boot_cpu_claim));
+    let running = id();
+    match claim == Some(running) {
+        true => Ok(()),
+        false => Err(NotElected { claim, running }),
+    }
 }
 
 /// Makes a hypervisor call (`hvc #0x4b32`), which nothing at EL2 expects:

@@ -10,7 +10,7 @@
 use core::fmt;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
-use crate::arch::aarch64::{exceptions, fixmap, layout, semihosting};
+use crate::arch::aarch64::{cpu, exceptions, fixmap, layout, semihosting};
 use crate::kernel::{self, BootRecord, console, report};
 use crate::memory::paging::Attributes;
 use crate::memory::placement;
@@ -80,6 +80,11 @@ extern "C" fn kernel_entry(
 
     match describe(PhysAddr(device_tree)) {
         Ok((platform, removed_nops)) => {
+            // Once the console can say so: a core that lost the election
+            // must not run the kernel beside the winner.
+            if let Err(error) = cpu::check_elected() {
+                kernel::boot_failed(format_args!("{error}"));
+            }
             milestones.platform_described();
             kernel::start(BootRecord {
                 entered: match (entry_level, vhe_only) {
