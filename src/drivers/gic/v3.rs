@@ -251,8 +251,11 @@ fn affinity(mpidr: u64) -> u64 {
 /// the redistributor marked Last, at its end, or at a read that fails. So
 /// the kernel maps the frames of the CPU that runs, not the whole region
 /// (15.4 MiB on QEMU `virt`). When the tree gives a `stride` (its
-/// `redistributor-stride`), each redistributor is that far from the last,
-/// whatever GICR_TYPER says, as Linux does.
+/// `redistributor-stride`, already checked to be 64 KiB frames, at least
+/// two), each redistributor is that far from the last, as Linux does; a
+/// region is given up when its stride is shorter than the four frames a
+/// redistributor with GICR_TYPER.VLPIS takes, or the next step would
+/// overflow.
 ///
 /// Returns `None` when no redistributor belongs to this CPU.
 pub fn this_cpu_redistributor(
@@ -280,11 +283,24 @@ pub fn this_cpu_redistributor(
             if typer.is_set(GICR_TYPER::Last) {
                 break;
             }
-            offset += match stride {
-                Some(stride) if stride > 0 => stride,
-                _ if typer.is_set(GICR_TYPER::VLPIS) => REDISTRIBUTOR_SIZE_WITH_VLPIS as u64,
-                _ => size,
+            let frames = if typer.is_set(GICR_TYPER::VLPIS) {
+                REDISTRIBUTOR_SIZE_WITH_VLPIS as u64
+            } else {
+                size
             };
+            // The device tree checked that a stride is whole 64 KiB frames
+            // covering RD_base and SGI_base; only GICR_TYPER says whether it
+            // also covers the VLPI frames. One that does not would land the
+            // next step inside this redistributor: give up on the region.
+            let step = match stride {
+                Some(stride) if stride >= frames => stride,
+                Some(_) => break,
+                None => frames,
+            };
+            let Some(next) = offset.checked_add(step) else {
+                break;
+            };
+            offset = next;
         }
     }
     None
