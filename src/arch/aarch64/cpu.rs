@@ -58,6 +58,7 @@ const CLAIMED: u64 = 1 << 63;
 unsafe extern "C" {
     static holding_pen_last: u64;
     static holding_pen_release: u64;
+    static el2_icc_sre: u64;
     static __kernel_start: u8;
 }
 
@@ -87,6 +88,17 @@ pub fn holding_pen(image_base: PhysAddr) -> Option<HoldingPen> {
         release_word: PhysAddr(image_base.0 + offset(&raw const holding_pen_release)),
         last_entrant: (last & CLAIMED != 0).then_some(last & !CLAIMED),
     })
+}
+
+/// ICC_SRE_EL2 as boot.s read it back after setting its Enable and SRE bits
+/// on the way from EL2 to EL1; `None` when boot.s did not set it (the kernel
+/// was entered at EL1, or the CPU has no GIC system register interface).
+pub fn icc_sre_el2_at_boot() -> Option<u64> {
+    // boot.s sets bit 63 (RES0 in ICC_SRE_EL2) in what it records, so that a
+    // read-back of 0 differs from no record.
+    const RECORDED: u64 = 1 << 63;
+    let recorded = read_uncached(&raw const el2_icc_sre);
+    (recorded & RECORDED != 0).then_some(recorded & !RECORDED)
 }
 
 /// Makes a hypervisor call (`hvc #0x4b32`), which nothing at EL2 expects:
