@@ -41,7 +41,8 @@
 //!   one access whose fault is expected and returned, found through an
 //!   exception table (faulting instruction → where to continue, [`probe`]),
 //!   so it works whatever the instruction length;
-//! - `timer`: `counter`, `frequency`, `arm(hz)`;
+//! - `timer`: `counter`, `frequency`, `arm(hz)`, `interrupt_pending` (the
+//!   tick has fired and waits for the CPU to unmask IRQs);
 //! - `devices`: `describe_console` (the report's line), `start_console` and
 //!   `release_early_console`,
 //!   `start_interrupts` (maps through a kernel callback, reads a register
