@@ -128,8 +128,20 @@ impl<'a> Rules<'a> {
     /// How many bits of entropy each window (heap, vmap, frame stack) gets
     /// when it chooses first, rounded down: see the module documentation.
     pub fn entropy_bits(&self) -> [u32; 3] {
-        let entries = self.free_entries(&[]);
-        self.sizes.map(|size| (entries * self.slots(size)).ilog2())
+        let entries = self.free_entry_count();
+        self.slot_counts().map(|slots| (entries * slots).ilog2())
+    }
+
+    /// How many top-level entries of the area are clear of the fixed
+    /// windows: the choices of the window that chooses first.
+    pub const fn free_entry_count(&self) -> u64 {
+        self.free_entries(&[])
+    }
+
+    /// How many 2 MiB-aligned starts each window (heap, vmap, frame stack)
+    /// has inside its entry.
+    pub fn slot_counts(&self) -> [u64; 3] {
+        self.sizes.map(|size| self.slots(size))
     }
 
     /// The placement for `seed`: every seed gives a valid one, always the
