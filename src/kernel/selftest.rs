@@ -40,6 +40,10 @@ const TESTS: &[(&str, Test)] = &[
         platform_found,
     ),
     (
+        "platform: the device tree's seeds read as zeros once taken",
+        seeds_wiped,
+    ),
+    (
         "frames: a 2 MiB-aligned contiguous run from fresh RAM, written and freed",
         frames_contiguous_run,
     ),
@@ -129,6 +133,21 @@ pub fn run(boot: &Boot, devices: &Devices) -> bool {
     }
     println!("selftest: {} passed, {failed} failed", total - failed);
     failed == 0
+}
+
+/// The description is read after the entry took the seeds (on x86_64 there
+/// is no tree, so nothing to check).
+fn seeds_wiped(boot: &Boot, _: &Devices) -> Outcome {
+    for (name, value) in [
+        ("kaslr-seed", boot.platform.kaslr_seed),
+        ("rng-seed", boot.platform.rng_seed),
+    ] {
+        ensure!(
+            value.is_none_or(|bytes| bytes.iter().all(|&byte| byte == 0)),
+            "/chosen/{name} still holds its value: {value:x?}"
+        );
+    }
+    Ok(())
 }
 
 fn platform_found(boot: &Boot, devices: &Devices) -> Outcome {
