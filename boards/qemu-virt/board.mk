@@ -22,7 +22,8 @@ qemu_virt_args = -M $(VIRT_MACHINE) -cpu $(CPU) -m $(MEM) -smp $(SMP) -nographic
 # The in-QEMU suites `make test` runs: "name|QEMU arguments" ('+' for a space).
 # QEMU's -seed makes the kaslr-seed it writes into its tree reproducible: the
 # first two suites must place the heap, vmap and frame stack apart
-# (KASLR_PAIRS in the Makefile).
+# (`kaslr_check` in the Makefile compares their logs, by name:
+# selftest-virt-gicv2-el1-128m.log and selftest-virt-gicv3-el2-1g.log).
 VIRT_SUITES = \
 	virt-gicv2-el1-128m|-M+virt,gic-version=2+-cpu+cortex-a72+-m+128M+-seed+1 \
 	virt-gicv3-el2-1g|-M+virt,gic-version=3,virtualization=on+-cpu+cortex-a72+-m+1G+-seed+2 \

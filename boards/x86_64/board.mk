@@ -22,8 +22,9 @@ qemu_x86_64_args = -M $(MACHINE) -m $(MEM) -smp $(SMP) $(qemu_x86_64_machine)
 # arguments; in the regex `.` stands for one; machine and RAM default to q35
 # and 128M). QEMU's default CPU has no RDRAND, so those runs keep the fixed
 # layout; `-cpu max` has it, and -seed makes it reproducible: the two
-# 4 GiB runs must place the heap, vmap and frame stack apart (KASLR_PAIRS in
-# the Makefile). The exit status is
+# 4 GiB runs must place the heap, vmap and frame stack apart (`kaslr_check`
+# in the Makefile compares their logs, by name: x86_64-selftest-q35-4G.log
+# and x86_64-selftest-pc-4G.log). The exit status is
 # (value << 1) | 1 of what the kernel wrote to isa-debug-exit: 33 = done,
 # 3 = a self-test failed, 5 = panic, 7 = fatal exception, 9 = boot failed
 # (src/arch/x86_64/host.rs). No memory map QEMU builds leaves a PC without
