@@ -103,10 +103,12 @@ pub fn icc_sre_el2_at_boot() -> Option<u64> {
 
 /// Makes a hypervisor call (`hvc #0x4b32`), which nothing at EL2 expects:
 /// boot.s's EL2 vectors must report it. Without EL2 the instruction is
-/// undefined and faults at EL1.
+/// undefined and faults at EL1. x0 is 0, not a PSCI function ID (those have
+/// bit 31 set), so an emulator that answers PSCI calls made with `hvc`
+/// itself (QEMU `virt` without `virtualization=on`) cannot take it for one.
 pub fn unexpected_hypervisor_call() {
     // SAFETY: not safe at all when EL2 exists: the trap stops the kernel.
-    unsafe { core::arch::asm!("hvc #0x4b32", options(nostack)) };
+    unsafe { core::arch::asm!("hvc #0x4b32", in("x0") 0_u64, options(nostack)) };
 }
 
 /// Stops this core for good.

@@ -114,7 +114,16 @@ impl fmt::Display for Fault {
             (status, Some(level)) => write!(f, " ({status}, level {level})")?,
             (status, None) => write!(f, " ({status})")?,
         }
-        write!(f, " at pc {} (esr {:#x})", self.pc, self.esr)
+        match self.class() {
+            // The preferred return address of an exception-generating
+            // instruction is the one after it, not the call.
+            0x15 | 0x16 => write!(
+                f,
+                " returning to {}, the instruction after the call (esr {:#x})",
+                self.pc, self.esr
+            ),
+            _ => write!(f, " at pc {} (esr {:#x})", self.pc, self.esr),
+        }
     }
 }
 
@@ -133,6 +142,17 @@ mod tests {
             fault.to_string(),
             "data abort: write to 0xffff_8000_1234_5000 (translation fault, level 3) \
              at pc 0xffff_ffff_8000_2b14 (esr 0x96000047)"
+        );
+    }
+
+    #[test]
+    fn a_call_names_its_return_address_as_the_instruction_after() {
+        // EC 0x16 (HVC), IL, immediate 0x4b32: ELR is past the HVC.
+        let fault = Fault::decode(0x5a00_4b32, 0, 0xffff_ffff_8000_2b18);
+        assert_eq!(
+            fault.to_string(),
+            "hypervisor call (hvc) returning to 0xffff_ffff_8000_2b18, \
+             the instruction after the call (esr 0x5a004b32)"
         );
     }
 
