@@ -166,7 +166,7 @@ mod tests {
         assert_eq!(not_abort.address, None);
         assert_eq!(
             not_abort.to_string(),
-            "system call (svc) at pc 0x2000 (esr 0x54000000)"
+            "system call (svc) returning to 0x2000, the instruction after the call (esr 0x54000000)"
         );
     }
 }

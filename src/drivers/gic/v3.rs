@@ -74,8 +74,8 @@ pub enum Error {
         sre: u64,
     },
     /// boot.s set ICC_SRE_EL2.Enable and SRE before dropping to EL1, and one
-    /// did not stick (EL3 holds ICC_SRE_EL3.SRE or Enable at 0): EL1's ICC
-    /// accesses would trap to EL2 or the interface stays memory-mapped.
+    /// did not stick (SRE is RAZ/WI while ICC_SRE_EL3.SRE is 0): EL1's ICC
+    /// accesses would trap to EL2, or the interface stays memory-mapped.
     El2KeepsSystemRegistersOff {
         /// ICC_SRE_EL2 as boot.s read it back.
         icc_sre_el2: u64,
