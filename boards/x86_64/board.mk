@@ -31,10 +31,10 @@ qemu_x86_64_args = -M $(MACHINE) -m $(MEM) -smp $(SMP) $(qemu_x86_64_machine)
 # usable RAM (the MiB below the image at 2 MiB is always free), so the boot
 # failure is provoked by `withhold-ram-test`: the frame stack gets nothing.
 X86_64_RUNS = \
-	selftest|33|kaslr:.*off,.fixed.layout:.the.CPU.has.no.RDRAND.*selftest:.23.passed,.0.failed|q35|128M \
-	selftest|33|kaslr:.*on,.seed.from.RDRAND.*selftest:.23.passed,.0.failed|q35|4G|-cpu+max+-seed+1 \
-	selftest|33|selftest:.23.passed,.0.failed|pc|128M \
-	selftest|33|kaslr:.*on,.seed.from.RDRAND.*selftest:.23.passed,.0.failed|pc|4G|-cpu+max+-seed+2 \
+	selftest|33|kaslr:.*off,.fixed.layout:.the.CPU.has.no.RDRAND.*selftest:.24.passed,.0.failed|q35|128M \
+	selftest|33|kaslr:.*on,.seed.from.RDRAND.*selftest:.24.passed,.0.failed|q35|4G|-cpu+max+-seed+1 \
+	selftest|33|selftest:.24.passed,.0.failed|pc|128M \
+	selftest|33|kaslr:.*on,.seed.from.RDRAND.*selftest:.24.passed,.0.failed|pc|4G|-cpu+max+-seed+2 \
 	fault-test|7|FATAL.page.fault:.write.to.0xffff_80c0_0000_0000.\(page.not.present,.kernel.mode\).*kernel.stacks,.guard.page \
 	fault-in-fault-test|7|FATAL.page.fault:.write.to.0xffff_80c0_0000_0000.*FATAL.fault.inside.the.fault.handler:.page.fault:.write \
 	nokaslr+unmapped-test|7|kaslr:.*off,.fixed.layout:.nokaslr.on.the.command.line.*FATAL.page.fault:.read.from.0xffff_80bf_ffff_f000.\(page.not.present,.kernel.mode\).*in.vmap.window.\(not.mapped\)|q35|128M|-cpu+max \
