@@ -22,18 +22,19 @@ qemu_x86_64_args = -M $(MACHINE) -m $(MEM) -smp $(SMP) $(qemu_x86_64_machine)
 # arguments; in the regex `.` stands for one; machine and RAM default to q35
 # and 128M). QEMU's default CPU has no RDRAND, so those runs keep the fixed
 # layout; `-cpu max` has it, and -seed makes it reproducible: the two
-# 4 GiB runs must place the heap, vmap and frame stack apart (KASLR_PAIRS in
-# the Makefile). The exit status is
+# 4 GiB runs must place the heap, vmap and frame stack apart (`kaslr_check`
+# in the Makefile compares their logs, by name: x86_64-selftest-q35-4G.log
+# and x86_64-selftest-pc-4G.log). The exit status is
 # (value << 1) | 1 of what the kernel wrote to isa-debug-exit: 33 = done,
 # 3 = a self-test failed, 5 = panic, 7 = fatal exception, 9 = boot failed
 # (src/arch/x86_64/host.rs). No memory map QEMU builds leaves a PC without
 # usable RAM (the MiB below the image at 2 MiB is always free), so the boot
 # failure is provoked by `withhold-ram-test`: the frame stack gets nothing.
 X86_64_RUNS = \
-	selftest|33|kaslr:.*off,.fixed.layout:.the.CPU.has.no.RDRAND.*selftest:.23.passed,.0.failed|q35|128M \
-	selftest|33|kaslr:.*on,.seed.from.RDRAND.*selftest:.23.passed,.0.failed|q35|4G|-cpu+max+-seed+1 \
-	selftest|33|selftest:.23.passed,.0.failed|pc|128M \
-	selftest|33|kaslr:.*on,.seed.from.RDRAND.*selftest:.23.passed,.0.failed|pc|4G|-cpu+max+-seed+2 \
+	selftest|33|kaslr:.*off,.fixed.layout:.the.CPU.has.no.RDRAND.*selftest:.24.passed,.0.failed|q35|128M \
+	selftest|33|kaslr:.*on,.seed.from.RDRAND.*selftest:.24.passed,.0.failed|q35|4G|-cpu+max+-seed+1 \
+	selftest|33|selftest:.24.passed,.0.failed|pc|128M \
+	selftest|33|kaslr:.*on,.seed.from.RDRAND.*selftest:.24.passed,.0.failed|pc|4G|-cpu+max+-seed+2 \
 	fault-test|7|FATAL.page.fault:.write.to.0xffff_80c0_0000_0000.\(page.not.present,.kernel.mode\).*kernel.stacks,.guard.page \
 	fault-in-fault-test|7|FATAL.page.fault:.write.to.0xffff_80c0_0000_0000.*FATAL.fault.inside.the.fault.handler:.page.fault:.write \
 	nokaslr+unmapped-test|7|kaslr:.*off,.fixed.layout:.nokaslr.on.the.command.line.*FATAL.page.fault:.read.from.0xffff_80bf_ffff_f000.\(page.not.present,.kernel.mode\).*in.vmap.window.\(not.mapped\)|q35|128M|-cpu+max \

@@ -41,7 +41,8 @@
 //!   one access whose fault is expected and returned, found through an
 //!   exception table (faulting instruction → where to continue, [`probe`]),
 //!   so it works whatever the instruction length;
-//! - `timer`: `counter`, `frequency`, `arm(hz)`;
+//! - `timer`: `counter`, `frequency`, `arm(hz)`, `interrupt_pending` (the
+//!   tick has fired and waits for the CPU to unmask IRQs);
 //! - `devices`: `describe_console` (the report's line), `start_console` and
 //!   `release_early_console`,
 //!   `start_interrupts` (maps through a kernel callback, reads a register
@@ -277,13 +278,19 @@ mod tests {
     }
 
     #[test]
-    fn each_placed_window_gets_24_bits_or_more_on_both_cpus() {
-        // log2(127 × 131073) for a 256 GiB window, log2(127 × 253953) for
-        // 16 GiB, rounded down.
+    fn placed_windows_get_just_under_24_and_25_bits_on_both_cpus() {
         for rules in [
             aarch64::layout::PLACEMENT_RULES,
             x86_64::layout::PLACEMENT_RULES,
         ] {
+            // The 128 entries of the area, less the one of the stacks and
+            // the free-frame map.
+            assert_eq!(rules.free_entry_count(), 127);
+            // (512 GiB - 256 GiB) / 2 MiB + 1 for the heap and vmap,
+            // (512 GiB - 16 GiB) / 2 MiB + 1 for the frame stack.
+            assert_eq!(rules.slot_counts(), [131_073, 131_073, 253_953]);
+            // log2(127 × 131073) = 23.99 and log2(127 × 253953) = 24.94,
+            // rounded down.
             assert_eq!(rules.entropy_bits(), [23, 23, 24]);
         }
     }

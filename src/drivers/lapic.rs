@@ -133,6 +133,12 @@ register_structs! {
         (0x0b4 => _reserved4),
         (0x0f0 => svr: ReadWrite<u32, SVR::Register>),
         (0x0f4 => _reserved5),
+        /// Interrupt Request Register: 256 bits, one per vector, in eight
+        /// 32-bit registers 16 bytes apart (the words between are reserved).
+        /// A set bit is an interrupt the APIC accepted and has not yet
+        /// delivered to the CPU.
+        (0x200 => irr: [ReadOnly<u32>; 32]),
+        (0x280 => _reserved_after_irr),
         (0x320 => lvt_timer: ReadWrite<u32, LVT_TIMER::Register>),
         (0x324 => _reserved6),
         (0x350 => lvt_lint0: ReadWrite<u32, LVT_LINT::Register>),
@@ -252,6 +258,16 @@ impl LocalApic {
         self.start_one_shot(0, None);
     }
 
+    /// Whether `vector` is requested (its IRR bit is set): the APIC holds it
+    /// for the CPU, which has not taken it yet (IF clear, or a higher
+    /// priority in service).
+    pub fn is_requested(&self, vector: u8) -> bool {
+        let vector = usize::from(vector);
+        // Register n (vectors 32n..32n+32) is the first word of its 16 bytes.
+        let word = register!(self.registers, irr[vector / 32 * 4]).get();
+        word & (1 << (vector % 32)) != 0
+    }
+
     /// The timer's count now: 0 once a one-shot count has run out.
     pub fn timer_count(&self) -> u32 {
         register!(self.registers, current_count).get()
@@ -261,6 +277,7 @@ impl LocalApic {
 #[cfg(test)]
 mod tests {
     use core::mem::offset_of;
+    use std::vec::Vec;
 
     use super::*;
 
@@ -281,6 +298,7 @@ mod tests {
         assert_eq!(offset_of!(LocalApicRegisters, tpr), 0x080);
         assert_eq!(offset_of!(LocalApicRegisters, eoi), 0x0b0);
         assert_eq!(offset_of!(LocalApicRegisters, svr), 0x0f0);
+        assert_eq!(offset_of!(LocalApicRegisters, irr), 0x200);
         assert_eq!(offset_of!(LocalApicRegisters, lvt_timer), 0x320);
         assert_eq!(offset_of!(LocalApicRegisters, lvt_lint0), 0x350);
         assert_eq!(offset_of!(LocalApicRegisters, initial_count), 0x380);
@@ -328,6 +346,23 @@ mod tests {
         assert_eq!(page.register(0x3e0), 0b0011);
         assert_eq!(page.register(0x320), 0x30);
         assert_eq!(page.register(0x380), 625_000);
+    }
+
+    #[test]
+    fn requested_vectors_are_read_from_their_irr_register() {
+        let mut page = Box::new(Page([0; 1024]));
+        // Vector 0x30 is bit 16 of IRR register 1 (0x210); 0xff is bit 31 of
+        // register 7 (0x270). The reserved words between hold noise.
+        page.0[0x210 / 4] = 1 << 16;
+        page.0[0x270 / 4] = 1 << 31;
+        page.0[0x204 / 4] = u32::MAX;
+        page.0[0x214 / 4] = u32::MAX;
+        let base = VirtAddr::from_ptr(&raw mut *page);
+        // SAFETY: the page is a page-aligned, page-sized block of plain
+        // memory that only this driver touches, within this block.
+        let apic = unsafe { LocalApic::new(base) }.unwrap();
+        let requested: Vec<u8> = (0..=255).filter(|&v| apic.is_requested(v)).collect();
+        assert_eq!(requested, [0x30, 0xff]);
     }
 
     #[test]

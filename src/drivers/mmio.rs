@@ -150,10 +150,6 @@ impl<'block, F, const N: usize> Register<'block, [F; N]> {
     /// # Panics
     ///
     /// When `index` is not below `N`, like indexing an array.
-    #[cfg_attr(
-        not(target_arch = "aarch64"),
-        expect(dead_code, reason = "only the GIC drivers have register arrays")
-    )]
     pub(crate) fn at(&self, index: usize) -> Register<'block, F> {
         assert!(index < N, "register index {index} out of 0..{N}");
         Register {

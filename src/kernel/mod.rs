@@ -335,7 +335,7 @@ pub fn fatal_fault(fault: &Fault, cause: Cause) -> ! {
             fault_address,
             saved_status,
         } => console::print_emergency(format_args!(
-            "\nFATAL unexpected trap to EL2 (EL2 vector {vector}): {fault} (pc: ELR_EL2, esr: ESR_EL2); FAR_EL2 {fault_address:#x}, SPSR_EL2 {saved_status:#x}"
+            "\nFATAL unexpected trap to EL2 (EL2 vector {vector}): {fault} (the address from ELR_EL2, esr ESR_EL2); FAR_EL2 {fault_address:#x}, SPSR_EL2 {saved_status:#x}"
         )),
         Cause::UnhandledVector(kind) => {
             console::print_emergency(format_args!(

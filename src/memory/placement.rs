@@ -128,8 +128,20 @@ impl<'a> Rules<'a> {
     /// How many bits of entropy each window (heap, vmap, frame stack) gets
     /// when it chooses first, rounded down: see the module documentation.
     pub fn entropy_bits(&self) -> [u32; 3] {
-        let entries = self.free_entries(&[]);
-        self.sizes.map(|size| (entries * self.slots(size)).ilog2())
+        let entries = self.free_entry_count();
+        self.slot_counts().map(|slots| (entries * slots).ilog2())
+    }
+
+    /// How many top-level entries of the area are clear of the fixed
+    /// windows: the choices of the window that chooses first.
+    pub const fn free_entry_count(&self) -> u64 {
+        self.free_entries(&[])
+    }
+
+    /// How many 2 MiB-aligned starts each window (heap, vmap, frame stack)
+    /// has inside its entry.
+    pub fn slot_counts(&self) -> [u64; 3] {
+        self.sizes.map(|size| self.slots(size))
     }
 
     /// The placement for `seed`: every seed gives a valid one, always the
@@ -245,7 +257,8 @@ pub struct Seed {
 /// Why a boot has no seed, so the windows keep the fixed layout.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum NoSeed {
-    /// The device tree's `/chosen` has neither `kaslr-seed` nor `rng-seed`.
+    /// The device tree's `/chosen` has neither `kaslr-seed` nor an
+    /// `rng-seed` with a byte that is not 0.
     NotInTree,
     /// `/chosen` `kaslr-seed` is not 8 bytes, and there is no `rng-seed`.
     BadKaslrSeed {
@@ -267,7 +280,10 @@ pub enum NoSeed {
 impl fmt::Display for NoSeed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NotInTree => write!(f, "no /chosen/kaslr-seed or rng-seed in the device tree"),
+            Self::NotInTree => write!(
+                f,
+                "no /chosen/kaslr-seed or rng-seed (other than zeros) in the device tree"
+            ),
             Self::BadKaslrSeed { bytes } => write!(
                 f,
                 "/chosen/kaslr-seed is {bytes} bytes, not 8, and there is no rng-seed"
@@ -281,15 +297,20 @@ impl fmt::Display for NoSeed {
 
 /// The seed a device tree's `/chosen` offers: `kaslr-seed` when it is a
 /// non-zero 64-bit number (big-endian, as Linux reads it), else `rng-seed`
-/// folded to 64 bits when it has any bytes. An empty `rng-seed` counts as
-/// none.
+/// folded to 64 bits when it has a byte that is not 0. An empty or all-zero
+/// `rng-seed` counts as none: it is what [`take_seeds`] leaves behind.
+///
+/// [`take_seeds`]: crate::platform::take_seeds
 pub fn seed_from_tree(kaslr_seed: Option<&[u8]>, rng_seed: Option<&[u8]>) -> Result<Seed, NoSeed> {
     let kaslr = kaslr_seed.map(|bytes| match <[u8; 8]>::try_from(bytes) {
         Ok(bytes) if u64::from_be_bytes(bytes) != 0 => Ok(u64::from_be_bytes(bytes)),
         Ok(_) => Err(NoSeed::ZeroKaslrSeed),
         Err(_) => Err(NoSeed::BadKaslrSeed { bytes: bytes.len() }),
     });
-    match (kaslr, rng_seed.filter(|bytes| !bytes.is_empty())) {
+    match (
+        kaslr,
+        rng_seed.filter(|bytes| bytes.iter().any(|&byte| byte != 0)),
+    ) {
         (Some(Ok(value)), _) => Ok(Seed {
             value,
             source: SeedSource::KaslrSeed,
@@ -403,6 +424,11 @@ mod tests {
         assert_eq!(seed(Some(&[1; 4]), Some(&rng)), Ok(from_rng));
         assert_eq!(seed(None, None), Err(NoSeed::NotInTree));
         assert_eq!(seed(None, Some(&[])), Err(NoSeed::NotInTree));
+        assert_eq!(seed(None, Some(&[0; 32])), Err(NoSeed::NotInTree));
+        assert_eq!(
+            seed(Some(&[0; 8]), Some(&[0; 32])),
+            Err(NoSeed::ZeroKaslrSeed)
+        );
         assert_eq!(seed(Some(&[0; 8]), None), Err(NoSeed::ZeroKaslrSeed));
         assert_eq!(
             seed(Some(&[1; 4]), None),

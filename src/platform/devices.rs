@@ -107,6 +107,43 @@ impl GicVersion {
     }
 }
 
+/// The smallest `redistributor-stride` the kernel accepts: one redistributor's
+/// RD_base and SGI_base frames of 64 KiB each. A GICv4 redistributor with
+/// virtual LPIs needs twice this, which only its GICR_TYPER tells, so the
+/// driver checks that case when it walks the frames.
+const MIN_REDISTRIBUTOR_STRIDE: u64 = 0x2_0000;
+
+/// The granule of a `redistributor-stride`: redistributor frames are 64 KiB,
+/// and the binding requires a multiple of it.
+const REDISTRIBUTOR_FRAME_SIZE: u64 = 0x1_0000;
+
+/// The node's `redistributor-stride`: a 64-bit value, as Linux reads it.
+/// Absent, or 0 (which Linux treats as absent), means packed redistributors
+/// that are as large as their GICR_TYPER says. Fails if the value is not 8
+/// bytes, or if it is under [`MIN_REDISTRIBUTOR_STRIDE`] or not a multiple
+/// of [`REDISTRIBUTOR_FRAME_SIZE`]: stepping by it would read GICR_TYPER
+/// from the middle of a frame.
+fn redistributor_stride(frame: &Frame<'_, '_, '_>) -> Result<Option<u64>, Error> {
+    let Some(value) = frame.property("redistributor-stride") else {
+        return Ok(None);
+    };
+    let stride = <[u8; 8]>::try_from(value)
+        .map(u64::from_be_bytes)
+        .map_err(|_| frame.malformed("redistributor-stride"))?;
+    match stride {
+        0 => Ok(None),
+        _ if stride < MIN_REDISTRIBUTOR_STRIDE
+            || !stride.is_multiple_of(REDISTRIBUTOR_FRAME_SIZE) =>
+        {
+            Err(Error::BadRedistributorStride {
+                path: frame.path,
+                stride,
+            })
+        }
+        _ => Ok(Some(stride)),
+    }
+}
+
 /// The interrupt controller, with its register regions sorted out by role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InterruptController<'dtb> {
@@ -172,15 +209,7 @@ impl<'dtb> InterruptController<'dtb> {
                 found,
             });
         }
-        // A 64-bit value, as Linux reads it; absent means packed redistributors.
-        let redistributor_stride = match frame.property("redistributor-stride") {
-            None => None,
-            Some(value) => Some(
-                <[u8; 8]>::try_from(value)
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| frame.malformed("redistributor-stride"))?,
-            ),
-        };
+        let redistributor_stride = redistributor_stride(frame)?;
         Ok(Probed::Gic(Self {
             version,
             device,

@@ -168,6 +168,15 @@ pub enum Error {
         /// Regions found.
         found: usize,
     },
+    /// A GICv3's `redistributor-stride` is under two 64 KiB frames or not a
+    /// multiple of 64 KiB, so stepping by it would not land on a
+    /// redistributor's first frame.
+    BadRedistributorStride {
+        /// The GIC node.
+        path: NodePath,
+        /// The stride the node gives, in bytes.
+        stride: u64,
+    },
     /// The GIC's `#interrupt-cells` is neither 3 nor 4 (a GICv3 with PPI
     /// partitions), so the timer's interrupts cannot be read.
     InterruptCells {
@@ -500,6 +509,10 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "{path}: interrupt controller has {found} reg regions, needs {needed}"
+            ),
+            Self::BadRedistributorStride { path, stride } => write!(
+                f,
+                "{path}: redistributor-stride {stride:#x} is not a multiple of 64 KiB of at least 128 KiB (RD_base and SGI_base)"
             ),
             Self::InterruptCells { path, cells } => write!(
                 f,

@@ -38,6 +38,7 @@ mod memory;
 mod path;
 mod physical;
 pub mod pvh;
+mod seeds;
 mod translate;
 mod validate;
 mod walk;
@@ -64,6 +65,7 @@ pub use memory::{
 pub use path::NodePath;
 pub use physical::PhysicalMemory;
 pub use pvh::{COMMAND_LINE_LIMIT, LOW_MEMORY, X86Platform, describe_pvh};
+pub use seeds::take_seeds;
 pub use validate::{MAX_DEPTH, strip_nops};
 pub use warning::{Problem, Subject, WARNING_CAPACITY, Warning, Warnings};
 
@@ -84,7 +86,8 @@ pub struct PlatformDescription<'dtb> {
     pub bootargs: Option<&'dtb str>,
     /// `/chosen` `kaslr-seed` as written (a bootloader's seed for the
     /// kernel's address-space randomisation, a 64-bit number when well
-    /// formed; the kernel judges it).
+    /// formed; the kernel judges it). The kernel reads both seeds through
+    /// [`take_seeds`], which zeroes them in the blob afterwards.
     pub kaslr_seed: Option<&'dtb [u8]>,
     /// `/chosen` `rng-seed` as written: random bytes from the bootloader.
     pub rng_seed: Option<&'dtb [u8]>,

@@ -177,6 +177,10 @@ leave_el2:
     orr     x0, x0, x1
     msr     S3_4_C12_C9_5, x0
     isb
+    mrs     x0, S3_4_C12_C9_5           // EL3 can keep either bit at 0: the GIC
+    orr     x0, x0, #(1 << 63)          // driver checks the read-back (cpu.rs)
+    adr_l   x1, el2_icc_sre
+    str     x0, [x1]
     // CPTR_EL2: RES1 bits, TFP clear (FP/SIMD do not trap); TZ set, so SVE
     // traps to EL2, which this soft-float kernel never uses. With E2H set it
     // has CPACR_EL1's layout: FPEN = 0b11, ZEN and SMEN 0 (they trap).
@@ -546,11 +550,13 @@ invalidate_dcache_range:
 .section .data.uncached, "aw"
 .balign 4096
 .global boot_cpu_claim, holding_pen_last, holding_pen_release, holding_pen_entry, el2_trap_record
+.global el2_icc_sre
 boot_cpu_claim:         .quad 0         // the winner's identity; 0 until the election ends
 holding_pen_last:       .quad 0         // the identity of the last core into the pen
 holding_pen_release:    .quad 0         // the identity of the core to release
 holding_pen_entry:      .quad 0         // where the released core jumps (physical)
 el2_trap_record:        .quad 0, 0, 0, 0, 0     // ESR, ELR, FAR, SPSR_EL2, vector
+el2_icc_sre:            .quad 0         // ICC_SRE_EL2 read back | 1 << 63; 0 if not set
 election_splitters:     .fill SPLITTER_LEVELS * 2, 8, 0 // X, Y of each level
 election_choosing:      .fill SPLITTER_LEVELS, 8, 0     // per name: choosing a ticket
 election_tickets:       .fill SPLITTER_LEVELS, 8, 0     // per name: its ticket, 0 = none

@@ -71,6 +71,7 @@ unsafe extern "C" {
     static holding_pen_last: UnsafeCell<u64>;
     static holding_pen_release: UnsafeCell<u64>;
     static holding_pen_entry: UnsafeCell<u64>;
+    static el2_icc_sre: UnsafeCell<u64>;
     static __kernel_start: u8;
 }
 
@@ -139,12 +140,25 @@ pub fn check_elected() -> Result<(), NotElected> {
     }
 }
 
+/// ICC_SRE_EL2 as boot.s read it back after setting its Enable and SRE bits
+/// on the way from EL2 to EL1; `None` when boot.s did not set it (the kernel
+/// was entered at EL1, or the CPU has no GIC system register interface).
+pub fn icc_sre_el2_at_boot() -> Option<u64> {
+    // boot.s sets bit 63 (RES0 in ICC_SRE_EL2) in what it records, so that a
+    // read-back of 0 differs from no record.
+    const RECORDED: u64 = 1 << 63;
+    let recorded = read_uncached(&raw const el2_icc_sre);
+    (recorded & RECORDED != 0).then_some(recorded & !RECORDED)
+}
+
 /// Makes a hypervisor call (`hvc #0x4b32`), which nothing at EL2 expects:
 /// boot.s's EL2 vectors must report it. Without EL2 the instruction is
-/// undefined and faults at EL1.
+/// undefined and faults at EL1. x0 is 0, not a PSCI function ID (those have
+/// bit 31 set), so an emulator that answers PSCI calls made with `hvc`
+/// itself (QEMU `virt` without `virtualization=on`) cannot take it for one.
 pub fn unexpected_hypervisor_call() {
     // SAFETY: not safe at all when EL2 exists: the trap stops the kernel.
-    unsafe { core::arch::asm!("hvc #0x4b32", options(nostack)) };
+    unsafe { core::arch::asm!("hvc #0x4b32", in("x0") 0_u64, options(nostack)) };
 }
 
 /// Stops this core for good.

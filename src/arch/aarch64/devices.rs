@@ -13,7 +13,7 @@ use alloc::string::String;
 use core::fmt;
 
 use crate::addr::VirtAddr;
-use crate::arch::aarch64::{exceptions, fixmap};
+use crate::arch::aarch64::{cpu, exceptions, fixmap};
 use crate::arch::irq_lock::IrqSafeMutex;
 use crate::drivers::ConsoleUart;
 use crate::drivers::Misaligned;
@@ -169,6 +169,10 @@ pub fn start_interrupts(
         GicVersion::V3 => {
             let distributor = map("GICv3 distributor", first).ok_or_else(mapping_failed)?;
             let redistributor = map("GICv3 redistributor", second).ok_or_else(mapping_failed)?;
+            if let Some(icc_sre_el2) = cpu::icc_sre_el2_at_boot() {
+                v3::check_el2_enable(icc_sre_el2)
+                    .map_err(|error| alloc::format!("GICv3: {error}"))?;
+            }
             // SAFETY: both blocks are mapped for good and used only by this
             // driver; `second` is one redistributor's two frames.
             let mut gic = unsafe { GicV3::new(distributor, redistributor) }

@@ -13,7 +13,7 @@ use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
 use crate::arch::aarch64::{cpu, exceptions, fixmap, layout, semihosting};
 use crate::kernel::{self, BootRecord, console, report};
 use crate::memory::paging::Attributes;
-use crate::memory::placement;
+use crate::memory::placement::{self, NoSeed, Seed};
 use crate::platform::{self, PlatformDescription};
 
 /// Why the boot stopped before the kernel could run.
@@ -79,7 +79,7 @@ extern "C" fn kernel_entry(
     let kernel_root = PhysAddr(image_base + image_offset(&raw const boot_l0_kernel));
 
     match describe(PhysAddr(device_tree)) {
-        Ok((platform, removed_nops)) => {
+        Ok((platform, removed_nops, seed)) => {
             // Once the console can say so: a core that lost the election
             // must not run the kernel beside the winner.
             if let Err(error) = cpu::check_elected() {
@@ -97,7 +97,7 @@ extern "C" fn kernel_entry(
                 platform,
                 removed_nops,
                 milestones,
-                seed: placement::seed_from_tree(platform.kaslr_seed, platform.rng_seed),
+                seed,
             })
         }
         // Without a description there is no command line to allow an exit.
@@ -109,10 +109,13 @@ extern "C" fn kernel_entry(
 const ENTRY_LEVELS: [&str; 4] = ["EL0", "EL1", "EL2", "EL3"];
 
 /// Maps and describes the device tree and starts the early console. Also the
-/// number of NOPs stripped.
-fn describe(device_tree: PhysAddr) -> Result<(PlatformDescription<'static>, usize), BootError> {
+/// number of NOPs stripped, and the placement seed its `/chosen` gives,
+/// which is zeroed in the blob once read.
+fn describe(device_tree: PhysAddr) -> Result<Described, BootError> {
     let blob = map_device_tree(device_tree)?;
     let removed_nops = platform::strip_nops(blob).map_err(BootError::Platform)?;
+    let seed =
+        platform::take_seeds(blob, placement::seed_from_tree).map_err(BootError::Platform)?;
     let blob: &'static [u8] = blob;
     let platform =
         PlatformDescription::from_dtb(blob, Some(device_tree)).map_err(BootError::Platform)?;
@@ -120,8 +123,11 @@ fn describe(device_tree: PhysAddr) -> Result<(PlatformDescription<'static>, usiz
         semihosting::allow_exit();
     }
     start_early_console(&platform);
-    Ok((platform, removed_nops))
+    Ok((platform, removed_nops, seed))
 }
+
+/// What [`describe`] found: the description, the NOPs stripped, the seed.
+type Described = (PlatformDescription<'static>, usize, Result<Seed, NoSeed>);
 
 /// Size of the flattened device tree header.
 const DTB_HEADER_SIZE: usize = 40;

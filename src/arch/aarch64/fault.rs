@@ -114,7 +114,16 @@ impl fmt::Display for Fault {
             (status, Some(level)) => write!(f, " ({status}, level {level})")?,
             (status, None) => write!(f, " ({status})")?,
         }
-        write!(f, " at pc {} (esr {:#x})", self.pc, self.esr)
+        match self.class() {
+            // The preferred return address of an exception-generating
+            // instruction is the one after it, not the call.
+            0x15 | 0x16 => write!(
+                f,
+                " returning to {}, the instruction after the call (esr {:#x})",
+                self.pc, self.esr
+            ),
+            _ => write!(f, " at pc {} (esr {:#x})", self.pc, self.esr),
+        }
     }
 }
 
@@ -137,6 +146,17 @@ mod tests {
     }
 
     #[test]
+    fn a_call_names_its_return_address_as_the_instruction_after() {
+        // EC 0x16 (HVC), IL, immediate 0x4b32: ELR is past the HVC.
+        let fault = Fault::decode(0x5a00_4b32, 0, 0xffff_ffff_8000_2b18);
+        assert_eq!(
+            fault.to_string(),
+            "hypervisor call (hvc) returning to 0xffff_ffff_8000_2b18, \
+             the instruction after the call (esr 0x5a004b32)"
+        );
+    }
+
+    #[test]
     fn decodes_permission_faults_and_fetches() {
         let esr = (0x21 << 26) | 0b001111;
         let fault = Fault::decode(esr, 0x1000, 0x1000);
@@ -146,7 +166,7 @@ mod tests {
         assert_eq!(not_abort.address, None);
         assert_eq!(
             not_abort.to_string(),
-            "system call (svc) at pc 0x2000 (esr 0x54000000)"
+            "system call (svc) returning to 0x2000, the instruction after the call (esr 0x54000000)"
         );
     }
 }

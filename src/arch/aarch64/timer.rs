@@ -20,3 +20,13 @@ pub fn arm(hz: u64) {
     CNTV_TVAL_EL0.set(frequency() / hz.max(1));
     CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
 }
+
+/// Whether the timer's interrupt has fired and waits for the CPU to take it
+/// (IRQs masked): CNTV_CTL_EL0.ISTATUS, the timer condition met while it is
+/// enabled and unmasked, so it asserts its interrupt until the handler
+/// re-arms it.
+pub fn interrupt_pending() -> bool {
+    CNTV_CTL_EL0.matches_all(
+        CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR + CNTV_CTL_EL0::ISTATUS::SET,
+    )
+}

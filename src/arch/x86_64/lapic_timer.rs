@@ -77,6 +77,13 @@ pub fn arm(hz: u64) {
     }
 }
 
+/// Whether the timer's interrupt has fired and waits for the CPU to take it
+/// (IRQs masked): [`TIMER_VECTOR`] is requested in the local APIC. False
+/// before the interrupts are started.
+pub fn interrupt_pending() -> bool {
+    with_local_apic(|apic| apic.is_requested(TIMER_VECTOR)).unwrap_or(false)
+}
+
 /// Counts the timer down while the PIT counts [`pit::PIT_TICKS`]; `None`
 /// without a PIT, or when the timer runs out first.
 fn measure_against_pit(apic: &mut LocalApic) -> Option<u64> {

@@ -13,7 +13,7 @@
 
 use core::arch::x86_64::{__cpuid, _rdtsc};
 
-pub use super::lapic_timer::arm;
+pub use super::lapic_timer::{arm, interrupt_pending};
 
 use spin::Once;
 

@@ -22,7 +22,8 @@ use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use self::icc::{
     BinaryPoint1, EndOfInterrupt1, Group1Enable, ICC_BPR1_EL1, ICC_IAR1_EL1, ICC_IGRPEN1_EL1,
-    ICC_PMR_EL1, ICC_SRE_EL1, InterruptAcknowledge1, PriorityMask, SystemRegisterEnable,
+    ICC_PMR_EL1, ICC_SRE_EL1, ICC_SRE_EL2, InterruptAcknowledge1, PriorityMask,
+    SystemRegisterEnable,
 };
 use self::registers::{
     DistributorRegisters, GICD_CTLR, GICD_IROUTER, GICD_TYPER, GICR_CTLR, GICR_TYPER, GICR_WAKER,
@@ -61,14 +62,23 @@ pub enum Error {
     },
     /// The distributor or the redistributor region is not page-aligned.
     Misaligned(Misaligned),
-    /// ICC_SRE_EL1.SRE reads 0 after the kernel set it: a higher level
-    /// (ICC_SRE_EL2/EL3.SRE clear, or Enable clear when the kernel was not
-    /// the one to leave EL2) keeps the CPU interface on its memory-mapped
-    /// registers, which this driver does not use, so every ICC_* access
-    /// would be undefined.
+    /// ICC_SRE_EL1.SRE reads 0 after the kernel set it: it is RAZ/WI
+    /// because a higher level (ICC_SRE_EL2.SRE or ICC_SRE_EL3.SRE clear)
+    /// keeps the CPU interface on its memory-mapped registers, which this
+    /// driver does not use, so every other ICC_* access would be undefined.
+    /// (With ICC_SRE_EL2.Enable clear the EL1 access itself traps to EL2
+    /// instead, so that case never gets here: see
+    /// [`Error::El2KeepsSystemRegistersOff`].)
     SystemRegistersDisabled {
         /// ICC_SRE_EL1 as read back.
         sre: u64,
+    },
+    /// boot.s set ICC_SRE_EL2.Enable and SRE before dropping to EL1, and one
+    /// did not stick (SRE is RAZ/WI while ICC_SRE_EL3.SRE is 0): EL1's ICC
+    /// accesses would trap to EL2, or the interface stays memory-mapped.
+    El2KeepsSystemRegistersOff {
+        /// ICC_SRE_EL2 as boot.s read it back.
+        icc_sre_el2: u64,
     },
 }
 
@@ -88,6 +98,10 @@ impl fmt::Display for Error {
                 )
             }
             Self::Misaligned(error) => write!(f, "{error}"),
+            Self::El2KeepsSystemRegistersOff { icc_sre_el2 } => write!(
+                f,
+                "ICC_SRE_EL2 read back {icc_sre_el2:#x} after the boot set Enable and SRE: EL3 keeps the GICv3 system register interface from EL1"
+            ),
             Self::SystemRegistersDisabled { sre } => write!(
                 f,
                 "the GICv3 system register interface stays disabled (ICC_SRE_EL1 {sre:#x} after setting SRE): a higher exception level keeps it off"
@@ -228,6 +242,22 @@ fn enable_system_registers() -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks `icc_sre_el2`, ICC_SRE_EL2 as boot.s read it back after setting
+/// its Enable and SRE bits on the way from EL2 to EL1. Call it before
+/// [`GicV3::new`] when the kernel left EL2 itself.
+///
+/// # Errors
+///
+/// [`Error::El2KeepsSystemRegistersOff`] when Enable or SRE reads 0.
+pub fn check_el2_enable(icc_sre_el2: u64) -> Result<(), Error> {
+    let value = LocalRegisterCopy::<u64, ICC_SRE_EL2::Register>::new(icc_sre_el2);
+    if value.is_set(ICC_SRE_EL2::Enable) && value.is_set(ICC_SRE_EL2::SRE) {
+        Ok(())
+    } else {
+        Err(Error::El2KeepsSystemRegistersOff { icc_sre_el2 })
+    }
+}
+
 /// The affinity fields of `mpidr` (MPIDR_EL1) as GICR_TYPER.Affinity_Value
 /// packs them.
 fn affinity(mpidr: u64) -> u64 {
@@ -251,8 +281,11 @@ fn affinity(mpidr: u64) -> u64 {
 /// the redistributor marked Last, at its end, or at a read that fails. So
 /// the kernel maps the frames of the CPU that runs, not the whole region
 /// (15.4 MiB on QEMU `virt`). When the tree gives a `stride` (its
-/// `redistributor-stride`), each redistributor is that far from the last,
-/// whatever GICR_TYPER says, as Linux does.
+/// `redistributor-stride`, already checked to be 64 KiB frames, at least
+/// two), each redistributor is that far from the last, as Linux does; a
+/// region is given up when its stride is shorter than the four frames a
+/// redistributor with GICR_TYPER.VLPIS takes, or the next step would
+/// overflow.
 ///
 /// Returns `None` when no redistributor belongs to this CPU.
 pub fn this_cpu_redistributor(
@@ -280,11 +313,24 @@ pub fn this_cpu_redistributor(
             if typer.is_set(GICR_TYPER::Last) {
                 break;
             }
-            offset += match stride {
-                Some(stride) if stride > 0 => stride,
-                _ if typer.is_set(GICR_TYPER::VLPIS) => REDISTRIBUTOR_SIZE_WITH_VLPIS as u64,
-                _ => size,
+            let frames = if typer.is_set(GICR_TYPER::VLPIS) {
+                REDISTRIBUTOR_SIZE_WITH_VLPIS as u64
+            } else {
+                size
             };
+            // The device tree checked that a stride is whole 64 KiB frames
+            // covering RD_base and SGI_base; only GICR_TYPER says whether it
+            // also covers the VLPI frames. One that does not would land the
+            // next step inside this redistributor: give up on the region.
+            let step = match stride {
+                Some(stride) if stride >= frames => stride,
+                Some(_) => break,
+                None => frames,
+            };
+            let Some(next) = offset.checked_add(step) else {
+                break;
+            };
+            offset = next;
         }
     }
     None

@@ -390,6 +390,52 @@ fn a_gic_with_one_region_is_refused() {
     );
 }
 
+/// A GICv3 whose `redistributor-stride` is `stride`, with one redistributor
+/// region.
+fn gic_v3_with_stride(stride: u64) -> Vec<u8> {
+    let mut builder = BlobBuilder::new();
+    builder
+        .minimal_root()
+        .begin_node(b"intc@8000000")
+        .string("compatible", "arm,gic-v3")
+        .property("redistributor-stride", &stride.to_be_bytes())
+        .cells(
+            "reg",
+            &[0, 0x800_0000, 0, 0x1_0000, 0, 0x80a_0000, 0, 0x4_0000],
+        )
+        .end_node()
+        .end_node()
+        .end();
+    builder.finish()
+}
+
+#[test]
+fn a_redistributor_stride_that_splits_a_frame_is_refused() {
+    // One 64 KiB frame, half of one, a frame and a half, and the largest
+    // value, whose step would also overflow an offset.
+    for stride in [0x1_0000, 0x8000, 0x1_8000, 0x2_8000, u64::MAX] {
+        assert_eq!(
+            refuse(&gic_v3_with_stride(stride)),
+            Error::BadRedistributorStride {
+                path: path("/intc@8000000"),
+                stride
+            },
+            "stride {stride:#x}"
+        );
+    }
+    // Two and three whole frames are strides; 0 means none, as in Linux.
+    for (stride, expected) in [
+        (0x2_0000, Some(0x2_0000)),
+        (0x3_0000, Some(0x3_0000)),
+        (0, None),
+    ] {
+        let blob = gic_v3_with_stride(stride);
+        let description = PlatformDescription::from_dtb(&blob, None).expect("a good stride");
+        let gic = description.interrupt_controller.expect("the GIC");
+        assert_eq!(gic.redistributor_stride(), expected, "stride {stride:#x}");
+    }
+}
+
 #[test]
 fn fdt_alone_panics_where_validation_refuses() {
     // Why `validate` exists: on this blob `fdt` 0.1.5 slices past its buffer.

@@ -51,6 +51,35 @@ fn assert_qemu_console_and_timer(description: &PlatformDescription<'_>) {
 }
 
 #[test]
+fn the_seeds_are_read_once_then_zeroed_in_place() {
+    let original = fixture!("virt-128m");
+    let mut blob = original.to_vec();
+    let read = take_seeds(&mut blob, |kaslr, rng| {
+        (kaslr.map(<[u8]>::to_vec), rng.map(<[u8]>::to_vec))
+    })
+    .expect("a good tree");
+    let before = parse(original);
+    assert_eq!(read.0.as_deref(), before.kaslr_seed);
+    assert_eq!(read.1.as_deref(), before.rng_seed);
+    let after = parse(&blob);
+    assert_eq!(after.kaslr_seed, Some(&[0; 8][..]));
+    assert_eq!(after.rng_seed, Some(&[0; 32][..]));
+    // Only the two values changed.
+    let changed = original.iter().zip(&blob).filter(|(a, b)| a != b).count();
+    let nonzero = |value: Option<&[u8]>| value.unwrap().iter().filter(|&&b| b != 0).count();
+    assert_eq!(
+        changed,
+        nonzero(before.kaslr_seed) + nonzero(before.rng_seed)
+    );
+    assert_eq!(blob.len(), original.len());
+    // A tree that fails to parse is left as it was.
+    let mut bad = original.to_vec();
+    bad[0] ^= 0xff;
+    assert!(take_seeds(&mut bad, |_, _| ()).is_err());
+    assert_eq!(bad[1..], original[1..]);
+}
+
+#[test]
 fn qemu_virt_128m() {
     let description = parse(fixture!("virt-128m"));
     assert_eq!(description.model, Some("linux,dummy-virt"));

@@ -1,4 +1,5 @@
-//! The GICv3 CPU interface system registers (ICC_*_EL1) used by the driver.
+//! The GICv3 CPU interface system registers (ICC_*_EL1) used by the driver,
+//! and the fields of ICC_SRE_EL2 that boot.s sets.
 //!
 //! Each register is a unit value implementing `tock-registers`' `Readable`
 //! and/or `Writeable` with one `mrs`/`msr`, so the driver uses the same typed
@@ -18,6 +19,17 @@ register_bitfields! [
         /// System Register Enable: 1 means the System register interface for the
         /// current Security state is enabled.
         SRE OFFSET(0) NUMBITS(1) []
+    ],
+
+    /// ICC_SRE_EL2, Interrupt Controller System Register Enable register
+    /// (EL2). Only EL2 accesses it (boot.s); the driver reads the value boot.s
+    /// recorded.
+    pub ICC_SRE_EL2 [
+        /// System Register Enable: 1 means the System register interface for
+        /// EL2 is enabled; RAZ/WI while ICC_SRE_EL3.SRE is 0.
+        SRE OFFSET(0) NUMBITS(1) [],
+        /// Enable: 1 means EL1 accesses to ICC_SRE_EL1 do not trap to EL2.
+        Enable OFFSET(3) NUMBITS(1) []
     ],
 
     /// ICC_PMR_EL1, Interrupt Controller Interrupt Priority Mask Register.
