@@ -32,10 +32,11 @@ all: build
 ## Installation (idempotent) ##########################################
 
 # Installs the Debian packages $(2) unless the command $(1) is there, as root
-# or with sudo; the package lists are refreshed first (a fresh Debian has none).
+# or with sudo, with the apt-get options $(3); the package lists are refreshed
+# first (a fresh Debian has none).
 apt_install = command -v $(1) >/dev/null || { echo "installing $(2)" >&2; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $(2) >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $(3) $(2) >/dev/null; }
 
 # The pinned nightly with rust-src and llvm-tools (rust-toolchain.toml).
 # Messages go to stderr so that `make inspect FORMAT=json` keeps stdout clean.
@@ -58,7 +59,9 @@ qemu:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-arm qemu-system-x86 >/dev/null; \
 	fi
-	@[ "$(MAKECMDGOALS)" != gdb ] || $(call apt_install,gdb-multiarch,gdb-multiarch)
+	@# From backports too: the backports QEMU brings libelf1 0.192, which
+	@# bookworm's own libdw1 and libdebuginfod1 (gdb's) refuse.
+	@[ "$(MAKECMDGOALS)" != gdb ] || $(call apt_install,gdb-multiarch,gdb-multiarch,-t bookworm-backports)
 
 ## Build ###############################################################
 
