@@ -64,6 +64,13 @@ fn used(choice: &ConsoleChoice<'_>) -> Option<(std::string::String, UartModel)> 
         .map(|uart| (uart.device.path.as_str().to_string(), uart.model))
 }
 
+/// Checks that `choice` writes to the UART at `path` with the `model`
+/// driver, and that the report's console line for it is `line`.
+fn assert_uses(choice: &ConsoleChoice<'_>, path: &str, model: UartModel, line: &str) {
+    assert_eq!(used(choice), Some((path.into(), model)));
+    assert_eq!(choice.to_string(), line);
+}
+
 /// Linux's `bcm2711-rpi-4-b.dtb` of one Debian kernel package, fetched by
 /// `make test` (`boards/fetch-debian`; GPL, so not committed).
 fn debian_pi4(version: &str) -> Vec<u8> {
@@ -113,11 +120,12 @@ fn committed_fixtures_name_their_pl011() {
     for virt in [fixture!("virt-128m"), fixture!("virt-gicv3")] {
         let virt = parse(virt);
         let choice = virt.console();
-        assert_eq!(
-            used(&choice),
-            Some(("/pl011@9000000".into(), UartModel::Pl011))
+        assert_uses(
+            &choice,
+            "/pl011@9000000",
+            UartModel::Pl011,
+            "/pl011@9000000 (arm,pl011)",
         );
-        assert_eq!(choice.to_string(), "/pl011@9000000 (arm,pl011)");
     }
 }
 
@@ -210,11 +218,12 @@ fn any_compatible_string_can_name_the_driver() {
         }],
     );
     let choice = parse(&blob).console();
-    assert_eq!(
-        used(&choice),
-        Some(("/serial@9000000".into(), UartModel::MiniUart))
+    assert_uses(
+        &choice,
+        "/serial@9000000",
+        UartModel::MiniUart,
+        "/serial@9000000 (acme,uart-v2)",
     );
-    assert_eq!(choice.to_string(), "/serial@9000000 (acme,uart-v2)");
 }
 
 #[test]
@@ -337,13 +346,11 @@ fn an_unreadable_stdout_uart_matters_only_when_it_would_be_the_console() {
     let without_driver = blob("snps,dw-apb-uart", "okay");
     let description = parse(&without_driver);
     let choice = description.console();
-    assert_eq!(
-        used(&choice),
-        Some(("/pl011@9000000".into(), UartModel::Pl011))
-    );
-    assert_eq!(
-        choice.to_string(),
-        "/pl011@9000000 (arm,pl011) from the serial0 alias: stdout-path names /broken (snps,dw-apb-uart), which has no driver here"
+    assert_uses(
+        &choice,
+        "/pl011@9000000",
+        UartModel::Pl011,
+        "/pl011@9000000 (arm,pl011) from the serial0 alias: stdout-path names /broken (snps,dw-apb-uart), which has no driver here",
     );
     let disabled = blob("arm,pl011", "disabled");
     assert!(matches!(

@@ -23,6 +23,15 @@ fn root(builder: &mut BlobBuilder, parent: u32) -> &mut BlobBuilder {
         .end_node()
 }
 
+/// Adds the generic timer, its four PPIs in three cells each.
+fn armv8_timer(builder: &mut BlobBuilder) -> &mut BlobBuilder {
+    builder
+        .begin_node(b"timer")
+        .string("compatible", "arm,armv8-timer")
+        .cells("interrupts", &[1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4])
+        .end_node()
+}
+
 /// A root whose interrupt parent is `root_parent`, with a GIC of `compatible`
 /// (phandle [`GIC`], its own interrupt parent as in Linux's trees,
 /// three-cell interrupts) and a timer; `extra` adds nodes.
@@ -38,13 +47,8 @@ fn tree(root_parent: u32, compatible: &str, extra: &dyn Fn(&mut BlobBuilder)) ->
         .cells("phandle", &[GIC])
         .cells("interrupt-parent", &[GIC])
         .cells("reg", &[0, 0x800_0000, 0, 0x1000, 0, 0x801_0000, 0, 0x1000])
-        .end_node()
-        .begin_node(b"timer")
-        .string("compatible", "arm,armv8-timer")
-        .cells("interrupts", &[1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4])
-        .end_node()
-        .end_node()
-        .end();
+        .end_node();
+    armv8_timer(&mut builder).end_node().end();
     builder.finish()
 }
 
@@ -369,13 +373,8 @@ fn many_undriven_uarts_cannot_push_out_the_controller_and_the_timer() {
         .string("compatible", "brcm,bcm2836-l1-intc")
         .property("interrupt-controller", &[])
         .cells("phandle", &[OTHER])
-        .end_node()
-        .begin_node(b"timer")
-        .string("compatible", "arm,armv8-timer")
-        .cells("interrupts", &[1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4])
-        .end_node()
-        .end_node()
-        .end();
+        .end_node();
+    armv8_timer(&mut builder).end_node().end();
     let blob = builder.finish();
     let description = parse(&blob);
     let listed = unsupported(&description);
