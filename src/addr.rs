@@ -173,6 +173,15 @@ macro_rules! range_type {
                     _ => false,
                 }
             }
+
+            /// The bytes the two ranges share, or `None` when they share none.
+            /// Exact up to the top of the address space: it compares last
+            /// bytes, never exclusive ends.
+            pub fn intersection(&self, other: &Self) -> Option<Self> {
+                let (a_last, b_last) = (self.last()?, other.last()?);
+                let (start, last) = (self.start.max(other.start), a_last.min(b_last));
+                (start <= last).then(|| Self::new(start, last.0 - start.0 + 1))
+            }
         }
 
         impl fmt::Debug for $name {
@@ -248,6 +257,31 @@ mod tests {
             PhysRange::new(PhysAddr(0x4000_0000), 0x1_0000_0000).to_string(),
             "[0x4000_0000, 0x1_4000_0000) 4 GiB"
         );
+    }
+
+    #[test]
+    fn intersections_are_exact_to_the_top_of_the_address_space() {
+        let range = |start: u64, size: u64| PhysRange::new(PhysAddr(start), size);
+        assert_eq!(
+            range(0x1000, 0x3000).intersection(&range(0x2000, 0x4000)),
+            Some(range(0x2000, 0x2000))
+        );
+        assert_eq!(
+            range(0x1000, 0x1000).intersection(&range(0x2000, 0x1000)),
+            None,
+            "touching ranges share nothing"
+        );
+        assert_eq!(range(0x1000, 0).intersection(&range(0, 0x4000)), None);
+        assert_eq!(
+            range(0, 0x4000).intersection(&range(0x1000, 0x1000)),
+            Some(range(0x1000, 0x1000))
+        );
+        let top = range(u64::MAX - 0xfff, 0x1000);
+        assert_eq!(
+            top.intersection(&range(u64::MAX - 0x1fff, 0x1800)),
+            Some(range(u64::MAX - 0xfff, 0x800))
+        );
+        assert_eq!(top.intersection(&top), Some(top));
     }
 
     #[test]

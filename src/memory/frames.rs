@@ -60,7 +60,7 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange, VirtAddr};
-use crate::memory::free_map::{FreeMap, intersection};
+use crate::memory::free_map::FreeMap;
 use crate::memory::paging::{FrameList, FrameSink, FrameSource, MapError, UnmapError};
 
 /// Entries in one page of the stack.
@@ -473,7 +473,7 @@ impl FrameStack {
         let fresh = self
             .fresh_ranges()
             .iter()
-            .filter_map(|fresh| intersection(*fresh, range))
+            .filter_map(|fresh| fresh.intersection(&range))
             .map(|overlap| overlap.start)
             .min();
         let marked = self

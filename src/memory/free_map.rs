@@ -390,7 +390,7 @@ impl FreeMap {
         let span_start = (self.first_frame + (page * SPAN_FRAMES) as u64) * PAGE_SIZE as u64;
         let span = PhysRange::new(PhysAddr(span_start), (SPAN_FRAMES * PAGE_SIZE) as u64);
         for range in fresh {
-            if let Some(overlap) = intersection(*range, span) {
+            if let Some(overlap) = range.intersection(&span) {
                 self.set_range(overlap, true);
             }
         }
@@ -434,13 +434,6 @@ fn word_mask(bit: usize, end: usize) -> (u64, usize) {
         (1u64 << in_word) - 1
     };
     (ones << (bit % BITS), in_word)
-}
-
-/// The frames two ranges share, if any.
-pub fn intersection(a: PhysRange, b: PhysRange) -> Option<PhysRange> {
-    let start = a.start.0.max(b.start.0);
-    let end = (a.start.0 + a.size).min(b.start.0 + b.size);
-    (start < end).then(|| PhysRange::new(PhysAddr(start), end - start))
 }
 
 #[cfg(test)]
