@@ -149,24 +149,16 @@ impl FreeMap {
     /// without its bit.
     pub fn reserve_frames(ram: &[PhysRange]) -> usize {
         let (first, frames) = Self::coverage(ram);
-        let span = SPAN_FRAMES as u64;
-        let page = PAGE_SIZE as u64;
-        let per_table = crate::memory::paging::ENTRIES_PER_TABLE as u64;
+        let per_table = crate::memory::paging::ENTRIES_PER_TABLE;
         let (pages, tables) = ram
             .iter()
-            .filter_map(|range| {
-                // The range's frames as bits of the map, clipped to its reach.
-                let start = (range.start.0 / page).saturating_sub(first);
-                let end = (start + range.size / page).min(frames as u64);
-                (start < end).then(|| (start / span, (end - 1) / span))
-            })
-            .fold((0u64, 0u64), |(pages, tables), (first, last)| {
+            .filter_map(|range| bits_of(*range, first, frames))
+            .map(|(start, end)| (start / SPAN_FRAMES, (end - 1) / SPAN_FRAMES))
+            .fold((0, 0), |(pages, tables), (first, last)| {
                 let touched = last / per_table - first / per_table + 1;
                 (pages + last - first + 1, tables + touched)
             });
-        let pages = pages.min(MAX_PAGES as u64) as usize;
-        let tables = tables.min(MAX_PAGES.div_ceil(per_table as usize) as u64) as usize;
-        pages + tables + 3
+        pages.min(MAX_PAGES) + tables.min(MAX_PAGES.div_ceil(per_table)) + 3
     }
 
     /// A map of the frames of `ram` whose word 0 is at `words`, no page
@@ -200,12 +192,18 @@ impl FreeMap {
 
     /// The first frame past the map's reach.
     pub fn end(&self) -> PhysAddr {
-        PhysAddr((self.first_frame + self.bits as u64) * PAGE_SIZE as u64)
+        self.frame_of(self.bits)
     }
 
     /// Bytes of the map that are backed now: the present pages.
     pub fn size_bytes(&self) -> usize {
         self.present_pages * PAGE_SIZE
+    }
+
+    /// The frame bit `bit` stands for.
+    #[inline]
+    fn frame_of(&self, bit: usize) -> PhysAddr {
+        PhysAddr((self.first_frame + bit as u64) * PAGE_SIZE as u64)
     }
 
     /// The bit of `frame`, if the map covers it.
@@ -294,7 +292,7 @@ impl FreeMap {
         if self.present_pages == 0 {
             return;
         }
-        let Some((mut bit, end)) = self.bits_of(range) else {
+        let Some((mut bit, end)) = bits_of(range, self.first_frame, self.bits) else {
             return;
         };
         while bit < end {
@@ -315,7 +313,7 @@ impl FreeMap {
         if self.present_pages == 0 {
             return None;
         }
-        let (mut bit, end) = self.bits_of(range)?;
+        let (mut bit, end) = bits_of(range, self.first_frame, self.bits)?;
         while bit < end {
             let Some(word) = self.word(bit) else {
                 bit = next_page(bit);
@@ -326,23 +324,11 @@ impl FreeMap {
             let found = unsafe { *word } & mask;
             if found != 0 {
                 let first = bit - bit % BITS + found.trailing_zeros() as usize;
-                return Some(PhysAddr(
-                    (self.first_frame + first as u64) * PAGE_SIZE as u64,
-                ));
+                return Some(self.frame_of(first));
             }
             bit += in_word;
         }
         None
-    }
-
-    /// The bits `[first, end)` of the frames of `range` the map covers.
-    fn bits_of(&self, range: PhysRange) -> Option<(usize, usize)> {
-        let page = PAGE_SIZE as u64;
-        let first = (range.start.0 / page).saturating_sub(self.first_frame);
-        let end = (range.start.0 / page + range.size / page)
-            .saturating_sub(self.first_frame)
-            .min(self.bits as u64);
-        (first < end).then_some((first as usize, end as usize))
     }
 
     /// Makes the page of `frame` present if it is not: maps it (from the
@@ -387,8 +373,10 @@ impl FreeMap {
         };
         self.present[page / BITS] |= 1 << (page % BITS);
         self.present_pages += 1;
-        let span_start = (self.first_frame + (page * SPAN_FRAMES) as u64) * PAGE_SIZE as u64;
-        let span = PhysRange::new(PhysAddr(span_start), (SPAN_FRAMES * PAGE_SIZE) as u64);
+        let span = PhysRange::new(
+            self.frame_of(page * SPAN_FRAMES),
+            (SPAN_FRAMES * PAGE_SIZE) as u64,
+        );
         for range in fresh {
             if let Some(overlap) = range.intersection(&span) {
                 self.set_range(overlap, true);
@@ -404,20 +392,31 @@ impl FreeMap {
         fresh: &[PhysRange],
         window: &mut impl StackWindow,
     ) -> bool {
-        let page = PAGE_SIZE as u64;
-        let span = (SPAN_FRAMES * PAGE_SIZE) as u64;
         let mut frame = range.start;
         let end = range.start.0 + range.size;
         while frame.0 < end {
             if !self.make_present(frame, fresh, window) {
                 return false;
             }
-            // The first frame of the next span.
-            let into = ((frame.0 / page).wrapping_sub(self.first_frame) * page) % span;
-            frame = PhysAddr(frame.0 - into + span);
+            // Present, so covered: go on from the first frame of the next span.
+            let Some(bit) = self.bit(frame) else {
+                return false;
+            };
+            frame = self.frame_of(next_page(bit));
         }
         true
     }
+}
+
+/// The bits `[first, end)` of the frames of `range`, in a map whose bit 0 is
+/// frame number `first_frame` and which has `bits` bits: clipped to the map.
+fn bits_of(range: PhysRange, first_frame: u64, bits: usize) -> Option<(usize, usize)> {
+    let page = PAGE_SIZE as u64;
+    let first = (range.start.0 / page).saturating_sub(first_frame);
+    let end = (range.start.0 / page + range.size / page)
+        .saturating_sub(first_frame)
+        .min(bits as u64);
+    (first < end).then_some((first as usize, end as usize))
 }
 
 /// The first bit of the page after `bit`'s.
