@@ -162,12 +162,7 @@ impl<'dtb> PlatformDescription<'dtb> {
         blob_phys: Option<PhysAddr>,
         reading: Reading,
     ) -> Result<Self, Error> {
-        let blob = validate::validate(blob)?;
-        // Cannot fail: `validate` checked the magic and the size already.
-        let fdt = Fdt::new(blob).map_err(|_| Error::Truncated {
-            needed: 40,
-            available: blob.len(),
-        })?;
+        let fdt = validated_fdt(blob)?;
         let mut description = Self {
             model: None,
             bootargs: None,
@@ -666,6 +661,17 @@ impl<'dtb> Collector<'dtb> {
         }
         Ok(())
     }
+}
+
+/// `blob` as the `fdt` crate's tree, once [`validate::validate`] has checked
+/// what that crate would otherwise panic on.
+fn validated_fdt(blob: &[u8]) -> Result<Fdt<'_>, Error> {
+    let blob = validate::validate(blob)?;
+    // Cannot fail: `validate` checked the magic and the size already.
+    Fdt::new(blob).map_err(|_| Error::Truncated {
+        needed: 40,
+        available: blob.len(),
+    })
 }
 
 /// The initrd `/chosen` names, if both ends are there; each end is one or

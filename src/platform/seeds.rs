@@ -3,28 +3,35 @@
 
 use core::ops::Range;
 
-use super::{Error, PlatformDescription};
+#[cfg(doc)]
+use super::PlatformDescription;
+use super::{Error, validated_fdt};
 
 /// Calls `read` with the `/chosen` `kaslr-seed` and `rng-seed` values of
-/// `blob` (as [`PlatformDescription`] finds them), then overwrites both
-/// values in the blob with zeros and returns what `read` returned. Linux
-/// does the same (it zeroes `kaslr-seed` and drops `rng-seed`) so that
-/// nothing that reads the tree later learns the seed. The properties keep
-/// their lengths, so the tree's structure and size do not change; a
-/// `kaslr-seed` of 0 and an `rng-seed` of zeros mean "no seed" to whoever
-/// reads them next (`memory::placement::seed_from_tree` included).
+/// `blob` (those [`PlatformDescription`] reads: the first root child named
+/// `chosen`), then overwrites both values in the blob with zeros and returns
+/// what `read` returned. Linux does the same (it zeroes `kaslr-seed` and
+/// drops `rng-seed`) so that nothing that reads the tree later learns the
+/// seed. The properties keep their lengths, so the tree's structure and size
+/// do not change; a `kaslr-seed` of 0 and an `rng-seed` of zeros mean "no
+/// seed" to whoever reads them next (`memory::placement::seed_from_tree`
+/// included). Only `/chosen` is read: the tree is described once, after.
 ///
 /// # Errors
 ///
-/// What [`PlatformDescription::from_dtb`] refuses the blob for; it is then
-/// left unchanged.
+/// A blob that is not a well-formed tree (what the validation before every
+/// description refuses); it is then left unchanged.
 pub fn take_seeds<R>(
     blob: &mut [u8],
     read: impl FnOnce(Option<&[u8]>, Option<&[u8]>) -> R,
 ) -> Result<R, Error> {
     let (result, wiped) = {
-        let description = PlatformDescription::from_dtb(blob, None)?;
-        let (kaslr_seed, rng_seed) = (description.kaslr_seed, description.rng_seed);
+        let fdt = validated_fdt(blob)?;
+        let chosen = fdt
+            .find_node("/")
+            .and_then(|root| root.children().find(|child| child.name == "chosen"));
+        let seed = |name: &str| Some(chosen?.property(name)?.value);
+        let (kaslr_seed, rng_seed) = (seed("kaslr-seed"), seed("rng-seed"));
         let within = |value: Option<&[u8]>| value.map(|value| byte_range(blob, value));
         (
             read(kaslr_seed, rng_seed),
