@@ -291,7 +291,7 @@ impl<F: PageTableFormat, A: TableAccess, T: Tlb> AddressSpace<F, A, T> {
     }
 
     /// Allocates `pages` frames and maps them at `at` onwards with `attributes`,
-    /// taking them from the frame stack [`NEW_PAGES_BATCH`] at a time and
+    /// taking them from the frame stack 64 at a time (`NEW_PAGES_BATCH`) and
     /// mapping each batch as a run (the heap grows this way).
     ///
     /// All or nothing: on error every page mapped so far is unmapped and every

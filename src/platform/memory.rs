@@ -117,7 +117,8 @@ impl Blank for Reservation<'_> {
 /// The RAM regions of a description.
 pub(super) type RamList = BoundedList<PhysRange, RAM_CAPACITY>;
 
-/// What a [`ReservationList`] gave up to stay within [`RESERVATION_CAPACITY`].
+/// What a description's reservation list gave up to stay within
+/// [`RESERVATION_CAPACITY`] reservations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Merged {
     /// How many reservations were folded into a neighbour.
