@@ -373,9 +373,11 @@ impl FreeMap {
         };
         self.present[page / BITS] |= 1 << (page % BITS);
         self.present_pages += 1;
+        // The span, up to the map's reach (so it never runs past 2^64).
+        let first_bit = page * SPAN_FRAMES;
         let span = PhysRange::new(
-            self.frame_of(page * SPAN_FRAMES),
-            (SPAN_FRAMES * PAGE_SIZE) as u64,
+            self.frame_of(first_bit),
+            (SPAN_FRAMES.min(self.bits - first_bit) * PAGE_SIZE) as u64,
         );
         for range in fresh {
             if let Some(overlap) = range.intersection(&span) {
@@ -386,34 +388,35 @@ impl FreeMap {
     }
 
     /// Makes present every page over `range` (see [`Self::make_present`]).
+    /// False, with nothing made present, when the map does not cover the
+    /// whole range; also false when the reserve runs out on the way.
     pub fn make_range_present(
         &mut self,
         range: PhysRange,
         fresh: &[PhysRange],
         window: &mut impl StackWindow,
     ) -> bool {
-        let mut frame = range.start;
-        let end = range.start.0 + range.size;
-        while frame.0 < end {
-            if !self.make_present(frame, fresh, window) {
-                return false;
-            }
-            // Present, so covered: go on from the first frame of the next span.
-            let Some(bit) = self.bit(frame) else {
-                return false;
-            };
-            frame = self.frame_of(next_page(bit));
-        }
-        true
+        let Some(last) = range.last() else {
+            return true;
+        };
+        let (Some(first), Some(last)) = (self.bit(range.start), self.bit(last)) else {
+            return false;
+        };
+        (first / SPAN_FRAMES..=last / SPAN_FRAMES)
+            .all(|page| self.make_present(self.frame_of(page * SPAN_FRAMES), fresh, window))
     }
 }
 
-/// The bits `[first, end)` of the frames of `range`, in a map whose bit 0 is
-/// frame number `first_frame` and which has `bits` bits: clipped to the map.
+/// The bits `[first, end)` of the frames of `range`, from the frame of its
+/// first byte to the last frame it holds whole (every frame of a page-aligned
+/// range), in a map whose bit 0 is frame number `first_frame` and which has
+/// `bits` bits: clipped to the map.
 fn bits_of(range: PhysRange, first_frame: u64, bits: usize) -> Option<(usize, usize)> {
     let page = PAGE_SIZE as u64;
     let first = (range.start.0 / page).saturating_sub(first_frame);
-    let end = (range.start.0 / page + range.size / page)
+    let end = range
+        .end()
+        .map_or(u64::MAX / page + 1, |end| end.0 / page)
         .saturating_sub(first_frame)
         .min(bits as u64);
     (first < end).then_some((first as usize, end as usize))
@@ -525,6 +528,30 @@ mod tests {
     }
 
     #[test]
+    fn a_range_is_made_present_whole_or_not_at_all() {
+        let ram = [PhysRange::new(
+            PhysAddr(0x4000_0000),
+            2 * SPAN_FRAMES as u64 * P,
+        )];
+        let mut words = vec![0; 2 * WORDS_PER_PAGE];
+        // SAFETY: two pages of host memory, used by this map alone, outlive it.
+        let mut map = unsafe { FreeMap::new(&ram, words.as_mut_ptr(), MapPages::Ready) };
+        let empty = PhysRange::new(PhysAddr(0x4000_0000), 0);
+        assert!(map.make_range_present(empty, &[], &mut NoWindow));
+        let past_the_end = PhysRange::new(PhysAddr(0x4000_0000), ram[0].size + P);
+        assert!(!map.make_range_present(past_the_end, &[], &mut NoWindow));
+        let below = PhysRange::new(PhysAddr(0x4000_0000 - P), 2 * P);
+        assert!(!map.make_range_present(below, &[], &mut NoWindow));
+        assert_eq!(map.size_bytes(), 0, "a refused range makes nothing present");
+        // Two frames either side of the span boundary: both pages.
+        let span = SPAN_FRAMES as u64 * P;
+        let across = PhysRange::new(PhysAddr(0x4000_0000 + span - P), 2 * P);
+        assert!(map.make_range_present(across, &ram, &mut NoWindow));
+        assert_eq!(map.size_bytes(), 2 * PAGE_SIZE);
+        assert_eq!(map.get(ram[0].last().unwrap()), Some(true));
+    }
+
+    #[test]
     fn the_reserve_is_bounded_per_range() {
         let gib = 1u64 << 30;
         let ram = [PhysRange::new(PhysAddr(0x4000_0000), 8 * gib)];
@@ -540,6 +567,10 @@ mod tests {
             |n: u64| PhysRange::new(PhysAddr(0x4000_0000 + n * 512 * span - span), 2 * span);
         let ram = [ram[0], across(1), across(2), across(3)];
         assert_eq!(FreeMap::reserve_frames(&ram), 64 + 1 + 6 + 6 + 3);
+        // RAM off a page boundary, as a device tree may give it: its last
+        // whole frame lies in a second span, which needs its page too.
+        let unaligned = PhysRange::new(PhysAddr(0x4000_0800), span + 0x800);
+        assert_eq!(FreeMap::reserve_frames(&[unaligned]), 2 + 1 + 3);
     }
 
     #[test]
