@@ -174,7 +174,8 @@ macro_rules! range_type {
                 }
             }
 
-            /// The bytes the two ranges share, or `None` when they share none.
+            /// The bytes the two ranges share, or `None` when they share none
+            /// (or either is empty or runs past 2^64, having no last byte).
             /// Exact up to the top of the address space: it compares last
             /// bytes, never exclusive ends.
             pub fn intersection(&self, other: &Self) -> Option<Self> {

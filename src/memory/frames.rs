@@ -521,9 +521,10 @@ impl FrameStack {
             .any(|range| range.contains(frame))
     }
 
-    /// Returns `frame` to the stack. O(1) (plus an O(n) double-free scan in debug
-    /// builds). Refused frames leave the stack unchanged; with a free map,
-    /// frames beyond its reach are refused ([`FreeError::BeyondFreeMap`]). A
+    /// Returns `frame` to the stack. O(1) (plus an O(n) double-free scan in
+    /// debug builds, except under Miri where a free map answers). Refused
+    /// frames leave the stack unchanged; with a free map, frames beyond its
+    /// reach are refused ([`FreeError::BeyondFreeMap`]). A
     /// frame never given to the stack whose free-map page is not present
     /// becomes a fresh range instead (no memory needed); a frame the stack
     /// handed out always has its page present.
