@@ -80,6 +80,37 @@ fn the_seeds_are_read_once_then_zeroed_in_place() {
 }
 
 #[test]
+fn the_seeds_are_taken_from_any_well_formed_tree_even_one_the_description_refuses() {
+    let mut builder = BlobBuilder::new();
+    builder
+        .begin_node(b"")
+        .cells("#address-cells", &[2])
+        .cells("#size-cells", &[2])
+        .begin_node(b"chosen")
+        .cells("kaslr-seed", &[0x0123_4567, 0x89ab_cdef])
+        .end_node()
+        .end_node()
+        .end();
+    let mut blob = builder.finish();
+    assert!(
+        PlatformDescription::from_dtb(&blob, None).is_err(),
+        "no RAM"
+    );
+    let take = |blob: &mut [u8]| {
+        take_seeds(blob, |kaslr, rng| {
+            (kaslr.map(<[u8]>::to_vec), rng.map(<[u8]>::to_vec))
+        })
+    };
+    let (kaslr, rng) = take(&mut blob).expect("a well-formed tree");
+    assert_eq!(
+        kaslr,
+        Some(0x0123_4567_89ab_cdef_u64.to_be_bytes().to_vec())
+    );
+    assert_eq!(rng, None);
+    assert_eq!(take(&mut blob).unwrap().0, Some(vec![0; 8]), "wiped");
+}
+
+#[test]
 fn qemu_virt_128m() {
     let description = parse(fixture!("virt-128m"));
     assert_eq!(description.model, Some("linux,dummy-virt"));
