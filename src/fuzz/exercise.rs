@@ -8,7 +8,7 @@
 use std::fmt::Write;
 
 use kernel::addr::{PhysAddr, PhysRange};
-use kernel::platform::{PlatformDescription, ReservationReason, strip_nops};
+use kernel::platform::{PlatformDescription, ReservationReason, strip_nops, take_seeds};
 
 /// Where the kernel would have found the blob (QEMU `virt` with 128 MiB).
 const BLOB_ADDRESS: PhysAddr = PhysAddr(0x4400_0000);
@@ -17,7 +17,8 @@ const BLOB_ADDRESS: PhysAddr = PhysAddr(0x4400_0000);
 const PAGE: u64 = 4096;
 
 /// Feeds `input` to the platform description as the kernel's boot does: strip
-/// the FDT_NOP tokens in place (on a copy), then parse. On success it also
+/// the FDT_NOP tokens in place (on a copy), take and wipe the `/chosen`
+/// seeds, then parse. On success it also
 /// walks the RAM, reservations and usable ranges and adds reservations of its
 /// own; on failure it formats the error. Panics when a documented promise is
 /// broken.
@@ -31,6 +32,7 @@ pub fn exercise(input: &[u8]) {
                 Ok(0),
                 "stripping twice removes nothing"
             );
+            take_and_wipe_seeds(&mut blob);
             describe(&blob);
         }
         Err(error) => {
@@ -39,6 +41,38 @@ pub fn exercise(input: &[u8]) {
             // The kernel stops here; parse the untouched bytes anyway, since
             // `from_dtb` must be just as safe on blobs nobody stripped.
             describe(input);
+        }
+    }
+}
+
+/// What the boot does between stripping and parsing: `take_seeds` reads the
+/// seeds and zeroes them in place, changing nothing else; a tree it refuses
+/// is left as it was and is one the description refuses too.
+fn take_and_wipe_seeds(blob: &mut [u8]) {
+    let before = blob.to_vec();
+    let owned =
+        |kaslr: Option<&[u8]>, rng: Option<&[u8]>| (kaslr.map(<[u8]>::len), rng.map(<[u8]>::len));
+    match take_seeds(blob, owned) {
+        Ok(lengths) => {
+            let zeros = |value: Option<&[u8]>| value.map(|v| v.iter().all(|&b| b == 0));
+            let again = take_seeds(blob, |kaslr, rng| {
+                (owned(kaslr, rng), zeros(kaslr), zeros(rng))
+            })
+            .expect("a tree take_seeds read once reads again");
+            assert_eq!(again.0, lengths, "the wipe changed the seeds' lengths");
+            assert!(
+                again.1 != Some(false) && again.2 != Some(false),
+                "a seed survived the wipe"
+            );
+            assert_eq!(blob.len(), before.len());
+        }
+        Err(error) => {
+            assert_eq!(blob, &before[..], "take_seeds changed a blob it refused");
+            assert!(
+                PlatformDescription::from_dtb(blob, Some(BLOB_ADDRESS)).is_err(),
+                "take_seeds refused a tree the description reads"
+            );
+            format_error(&error);
         }
     }
 }
