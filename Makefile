@@ -260,7 +260,7 @@ fuzz: toolchain
 	@bash src/fuzz/run.sh $(SECONDS)
 
 # Every host library test under Miri (undefined behaviour, aliasing, leaks;
-# about 40 minutes) but one that runs dtc, which Miri cannot spawn: a few
+# about 50 minutes) but one that runs dtc, which Miri cannot spawn: a few
 # property-test cases each, and smaller sizes where a test says `cfg!(miri)`. The frame stack's debug cross-check of its free map
 # (an O(n) scan per free, which would make every drain hours long there) is
 # left out under Miri wherever a free map answers (see `FrameStack::push`).
