@@ -361,15 +361,7 @@ impl<'dtb> PlatformDescription<'dtb> {
             parent: None,
         };
         self.model = root_frame.string("model")?;
-        let mut chosen = None;
-        let mut aliases = None;
-        for child in root.children() {
-            match child.name {
-                "chosen" => chosen = chosen.or(Some(child)),
-                "aliases" => aliases = aliases.or(Some(child)),
-                _ => {}
-            }
-        }
+        let (chosen, aliases) = (root_child(root, "chosen"), root_child(root, "aliases"));
         let alias = |name: &str| -> Result<Option<&'dtb str>, Error> {
             let Some(aliases) = aliases else {
                 return Ok(None);
@@ -672,6 +664,12 @@ fn validated_fdt(blob: &[u8]) -> Result<Fdt<'_>, Error> {
         needed: 40,
         available: blob.len(),
     })
+}
+
+/// The first child of `root` named `name` (`chosen`, `aliases`): the one
+/// node of that name the kernel reads, wherever a tree repeats it.
+fn root_child<'b, 'dtb>(root: FdtNode<'b, 'dtb>, name: &str) -> Option<FdtNode<'b, 'dtb>> {
+    root.children().find(|child| child.name == name)
 }
 
 /// The initrd `/chosen` names, if both ends are there; each end is one or

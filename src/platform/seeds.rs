@@ -5,7 +5,7 @@ use core::ops::Range;
 
 #[cfg(doc)]
 use super::PlatformDescription;
-use super::{Error, validated_fdt};
+use super::{Error, root_child, validated_fdt};
 
 /// Calls `read` with the `/chosen` `kaslr-seed` and `rng-seed` values of
 /// `blob` (those [`PlatformDescription`] reads: the first root child named
@@ -29,7 +29,7 @@ pub fn take_seeds<R>(
         let fdt = validated_fdt(blob)?;
         let chosen = fdt
             .find_node("/")
-            .and_then(|root| root.children().find(|child| child.name == "chosen"));
+            .and_then(|root| root_child(root, "chosen"));
         let seed = |name: &str| Some(chosen?.property(name)?.value);
         let (kaslr_seed, rng_seed) = (seed("kaslr-seed"), seed("rng-seed"));
         let within = |value: Option<&[u8]>| value.map(|value| byte_range(blob, value));
